@@ -1,0 +1,116 @@
+import { randomBytes as nodeRandomBytes } from "node:crypto";
+import type { CryptoPort } from "../engine/ports.ts";
+import { MAC_BYTES, type PeerId } from "../engine/types.ts";
+import { bytesEqual, utf8 } from "./bytes.ts";
+import { type Ed25519Verifier, ed25519Signer, ed25519Verifier, keyId } from "./ed25519.ts";
+import { open as hpkeOpen, seal as hpkeSeal } from "./hpke.ts";
+import type { PublicKeys, SecretKeys } from "./keys.ts";
+import { type DirectionalMacKeys, deriveMacKeys, macTag, verifyMacTag } from "./mac.ts";
+import { X25519PrivateKey, X25519PublicKey } from "./x25519.ts";
+
+/**
+ * The engine's CryptoPort (src/engine/ports.ts) over the primitives in this folder. Per-peer state (parsed keys and
+ * the two MAC keys) is derived on first use and cached; if the directory later returns different keys for a peer
+ * (a contact replaced with --force), the cache entry is rebuilt. Nothing here throws for hostile input.
+ */
+
+/** HPKE `info` for private messages: binds every ciphertext to this protocol and purpose. */
+export const PRIVATE_MESSAGE_INFO = utf8("chatnode v1 private");
+/** Bytes of entropy for each HPKE ephemeral key (RFC 9180's Nsk). */
+const EPHEMERAL_IKM_BYTES = 32;
+
+/** Where the port finds a peer's public keys; src/identity/directory.ts implements it over users.json. */
+export interface PeerKeyDirectory {
+  publicKeysOf(peer: PeerId): PublicKeys | undefined;
+}
+
+export interface CryptoPortOptions {
+  /** This node's secret keys (an UnlockedIdentity from src/identity/register.ts fits). */
+  readonly identity: SecretKeys;
+  readonly directory: PeerKeyDirectory;
+  /** The random source for HPKE ephemeral keys; inject a seeded one for deterministic simulation. */
+  readonly randomBytes?: (length: number) => Uint8Array;
+}
+
+interface PeerState {
+  readonly ed25519: Uint8Array;
+  readonly verifier: Ed25519Verifier;
+  readonly x25519: X25519PublicKey;
+  /** null once derivation failed (low-order key), so that it is not retried on every packet. */
+  macKeys: DirectionalMacKeys | null | undefined;
+}
+
+/** A fixed set of peers, for the simulator and tests. */
+export function staticKeyDirectory(peers: Iterable<PublicKeys>): PeerKeyDirectory {
+  const byId = new Map<PeerId, PublicKeys>();
+  for (const keys of peers) byId.set(keyId(keys.ed25519), keys);
+  return { publicKeysOf: (peer) => byId.get(peer) };
+}
+
+export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
+  const random = options.randomBytes ?? nodeRandomBytes;
+  const signer = ed25519Signer(options.identity.ed25519Seed);
+  const x25519 = X25519PrivateKey.fromRaw(options.identity.x25519PrivateKey);
+  const selfId = keyId(signer.publicKey);
+  // We always know ourselves, even before our own entry reaches the directory.
+  const selfKeys: PublicKeys = { ed25519: signer.publicKey, x25519: x25519.publicKey };
+  const cache = new Map<PeerId, PeerState>();
+
+  function peerState(peer: PeerId): PeerState | undefined {
+    const keys = peer === selfId ? selfKeys : options.directory.publicKeysOf(peer);
+    if (!keys) {
+      cache.delete(peer);
+      return undefined;
+    }
+    const cached = cache.get(peer);
+    if (cached && bytesEqual(cached.ed25519, keys.ed25519) && bytesEqual(cached.x25519.raw, keys.x25519)) {
+      return cached;
+    }
+    cache.delete(peer);
+    // A directory entry filed under an id its key does not hash to is refused, not trusted.
+    if (keyId(keys.ed25519) !== peer) return undefined;
+    const verifier = ed25519Verifier(keys.ed25519);
+    const peerX25519 = X25519PublicKey.fromRaw(keys.x25519);
+    if (!verifier || !peerX25519) return undefined;
+    const state: PeerState = { ed25519: verifier.publicKey, verifier, x25519: peerX25519, macKeys: undefined };
+    cache.set(peer, state);
+    return state;
+  }
+
+  function macKeys(peer: PeerId): DirectionalMacKeys | undefined {
+    const state = peerState(peer);
+    if (!state) return undefined;
+    if (state.macKeys === undefined) {
+      state.macKeys =
+        deriveMacKeys(
+          { ed25519: signer.publicKey, x25519 },
+          { ed25519: state.ed25519, x25519: state.x25519 },
+        ) ?? null;
+    }
+    return state.macKeys ?? undefined;
+  }
+
+  return {
+    selfId,
+    knows: (peer) => peerState(peer) !== undefined,
+    sign: (bytes) => signer.sign(bytes),
+    verify: (author, bytes, signature) => peerState(author)?.verifier.verify(bytes, signature) ?? false,
+    mac(peer, bytes) {
+      const keys = macKeys(peer);
+      // No key for an unknown peer: an all-zero tag, which no receiver accepts (its check uses a real HMAC key).
+      return keys ? macTag(keys.send, bytes) : new Uint8Array(MAC_BYTES);
+    },
+    verifyMac(peer, bytes, tag) {
+      const keys = macKeys(peer);
+      return keys ? verifyMacTag(keys.receive, bytes, tag) : false;
+    },
+    seal(recipient, plaintext, aad) {
+      const state = peerState(recipient);
+      if (!state) return new Uint8Array(0);
+      const sealed = hpkeSeal(state.x25519, PRIVATE_MESSAGE_INFO, aad, plaintext, random(EPHEMERAL_IKM_BYTES));
+      // Empty (which `open` rejects everywhere) rather than a throw, for an unknown or unusable recipient key.
+      return sealed ?? new Uint8Array(0);
+    },
+    open: (ciphertext, aad) => hpkeOpen(x25519, PRIVATE_MESSAGE_INFO, aad, ciphertext),
+  };
+}

@@ -1,0 +1,46 @@
+import type { RtoConfig } from "./rto.ts";
+import type { Millis } from "./types.ts";
+
+export interface EngineConfig extends RtoConfig {
+  /** A frame is given up after this many transmissions... */
+  triesMax: number;
+  /** ...or once this long has passed since its first transmission, whichever comes first. */
+  giveUpMs: Millis;
+  /** Frames in flight (sent, not yet acknowledged) per peer. */
+  windowFrames: number;
+  /** Frames queued per peer beyond the window before `send` refuses. */
+  queueFramesMax: number;
+  /** Interval of the HELLO heartbeat to every peer. */
+  heartbeatMs: Millis;
+  /** A peer not heard from for this long is offline. */
+  offlineAfterMs: Millis;
+  /** Messages kept per peer for offline delivery after a give-up; the oldest beyond it are dropped from memory (the runtime's outbox still holds them). */
+  parkedMax: number;
+}
+
+/**
+ * Defaults sized for a LAN. A try succeeds with probability 0.6 × 0.6 = 0.36 at 40% loss both ways, so all 30
+ * tries fail for one frame in 1 / 0.64^30 ≈ 660,000. With total loss the 30 tries take about
+ * 20 + 40 + 80 + 160 + 26 × 200 ms ≈ 5.5 s (up to 25% more with jitter): giveUpBoundMs() is 7.5 s.
+ */
+export const DEFAULT_CONFIG: EngineConfig = {
+  rtoMsMin: 20,
+  rtoMsMax: 200,
+  rtoMsInitial: 100,
+  triesMax: 30,
+  giveUpMs: 10_000,
+  windowFrames: 64,
+  queueFramesMax: 8192,
+  heartbeatMs: 5_000,
+  offlineAfterMs: 16_000,
+  parkedMax: 1024,
+};
+
+/**
+ * The longest a frame can stay unresolved after its first transmission: every wait between tries (and the last
+ * wait before the give-up) is at most rtoMsMax stretched by 25% of jitter, and the time bound cuts it short.
+ */
+export function giveUpBoundMs(c: EngineConfig): Millis {
+  const longestWait = c.rtoMsMax * 1.25;
+  return Math.min(c.giveUpMs + longestWait, c.triesMax * longestWait);
+}

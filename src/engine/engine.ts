@@ -1,0 +1,697 @@
+/**
+ * The ChatNode protocol engine: a deterministic, sans-IO state machine. Time arrives as `now` on every call,
+ * randomness and cryptography through injected ports; datagrams go out through pollTransmit(), what happened
+ * comes out of pollEvent(), and pollTimeout() says when to call handleTimeout() next.
+ */
+import { DEFAULT_CONFIG, type EngineConfig } from "./config.ts";
+import { describeFailure, type EngineEvent, type FailReason, type RejectReason } from "./events.ts";
+import { joinFragments, splitIntoFragments } from "./fragments.ts";
+import { type ParkedMessage, type PeerSnapshot, PeerState } from "./peer.ts";
+import type { CryptoPort, DeliveryLog, Rng } from "./ports.ts";
+import type { HeldFrame } from "./recv-stream.ts";
+import { RecvStream } from "./recv-stream.ts";
+import type { OutFrame, OutMessage } from "./send-stream.ts";
+import { seqAdd, seqLess } from "./seq.ts";
+import { type EngineStats, newStats } from "./stats.ts";
+import {
+  type Address,
+  fromHex,
+  MAX_TEXT_BYTES,
+  type MessageKind,
+  type Millis,
+  MSG_ID_BYTES,
+  type MsgId,
+  type PeerId,
+  toHex,
+} from "./types.ts";
+import {
+  type AckPacket,
+  DataFlags,
+  type DataPacket,
+  decode,
+  encodeAck,
+  encodeDataUnsigned,
+  encodeHello,
+  HelloFlags,
+  type HelloPacket,
+  MAX_FRAGMENTS,
+  PacketType,
+  RejectCode,
+  signData,
+} from "./wire.ts";
+
+export interface PeerInit {
+  id: PeerId;
+  address: Address;
+}
+
+export interface EngineOptions {
+  crypto: CryptoPort;
+  rng: Rng;
+  deliveryLog: DeliveryLog;
+  now: Millis;
+  /** This node's epoch. Keep it while the node's state is kept; choose a larger one whenever the state was lost. */
+  epoch: number;
+  peers: Iterable<PeerInit>;
+  config?: Partial<EngineConfig>;
+  /** Peer state saved from drainDirtyState() before a restart. */
+  restore?: ReadonlyMap<PeerId, PeerSnapshot>;
+}
+
+export type SendErrorCode = "empty" | "too-large" | "unknown-peer" | "no-peers" | "queue-full" | "self";
+
+export class SendError extends Error {
+  constructor(
+    readonly code: SendErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "SendError";
+  }
+}
+
+export interface SendRequest {
+  kind: MessageKind;
+  /** Recipients; for a broadcast, every known peer when absent. A private message has exactly one. */
+  to?: readonly PeerId[];
+  text: string;
+  /** Given when re-sending a stored message (after a restart): the same id, so the receiver can drop a copy. */
+  msgId?: MsgId;
+  sentAt?: number;
+  /** Queue the message for offline delivery instead of sending it now (it had failed before a restart). */
+  parked?: boolean;
+}
+
+export interface Transmit {
+  to: Address;
+  bytes: Uint8Array;
+}
+
+export interface PeerInfo {
+  id: PeerId;
+  address: Address;
+  online: boolean;
+  lastHeard: Millis | undefined;
+  srttMs: number | undefined;
+  rtoMs: number;
+  inFlight: number;
+  queued: number;
+  parked: number;
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+export class Engine {
+  readonly config: EngineConfig;
+  readonly selfId: PeerId;
+  readonly epoch: number;
+  private readonly crypto: CryptoPort;
+  private readonly rng: Rng;
+  private readonly deliveryLog: DeliveryLog;
+  private readonly peerStates = new Map<PeerId, PeerState>();
+  private readonly transmits: Transmit[] = [];
+  private transmitHead = 0;
+  private readonly events: EngineEvent[] = [];
+  private eventHead = 0;
+  private readonly dirty = new Set<PeerId>();
+  private readonly counters: EngineStats = newStats();
+  /** HELLO timestamps strictly increase, so a receiver can tell a replayed HELLO from a new one. */
+  private lastHelloTs = 0;
+
+  constructor(options: EngineOptions) {
+    this.config = { ...DEFAULT_CONFIG, ...options.config };
+    this.crypto = options.crypto;
+    this.rng = options.rng;
+    this.deliveryLog = options.deliveryLog;
+    this.selfId = options.crypto.selfId;
+    this.epoch = options.epoch >>> 0;
+    for (const p of options.peers) this.addPeer(p, options.now, options.restore?.get(p.id));
+  }
+
+  /** Adds a peer from the directory (or updates its address). */
+  addPeer(peer: PeerInit, now: Millis, snapshot?: PeerSnapshot): void {
+    if (peer.id === this.selfId) return;
+    const existing = this.peerStates.get(peer.id);
+    if (existing) {
+      existing.address = peer.address;
+      return;
+    }
+    this.peerStates.set(peer.id, new PeerState(peer.id, peer.address, this.config, now, snapshot));
+  }
+
+  newMsgId(): MsgId {
+    return toHex(this.rng.bytes(MSG_ID_BYTES)) as MsgId;
+  }
+
+  // ---- sending ----------------------------------------------------------------------------------------------
+
+  /** Queues a message; throws SendError with a reason a user can read. Nothing is sent before pollTransmit(). */
+  send(now: Millis, request: SendRequest): { msgId: MsgId; to: PeerId[] } {
+    const text = encoder.encode(request.text);
+    if (text.length === 0) throw new SendError("empty", "message is empty");
+    if (text.length > MAX_TEXT_BYTES)
+      throw new SendError("too-large", `message is ${text.length} bytes; the limit is ${MAX_TEXT_BYTES}`);
+    const recipients = this.recipientsOf(request);
+    const msgId = request.msgId ?? this.newMsgId();
+    const parked: ParkedMessage = { msgId, kind: request.kind, text, sentAt: request.sentAt ?? now };
+    for (const peer of recipients) {
+      const framesNeeded = Math.ceil(text.length / 1000) + 1;
+      if (peer.send.frames.size + framesNeeded > this.config.queueFramesMax)
+        throw new SendError("queue-full", `too many messages waiting for ${peer.id}; try again later`);
+    }
+    for (const peer of recipients) {
+      if (request.parked) this.park(peer, parked);
+      else this.enqueue(peer, parked, now);
+    }
+    return { msgId, to: recipients.map((p) => p.id) };
+  }
+
+  private recipientsOf(request: SendRequest): PeerState[] {
+    if (request.kind === "private" && request.to?.length !== 1)
+      throw new SendError("unknown-peer", "a private message needs exactly one recipient");
+    const ids = request.to ?? [...this.peerStates.keys()];
+    const out: PeerState[] = [];
+    for (const id of ids) {
+      if (id === this.selfId) throw new SendError("self", "cannot send a message to yourself");
+      const peer = this.peerStates.get(id);
+      if (!peer) throw new SendError("unknown-peer", `unknown peer ${id}`);
+      out.push(peer);
+    }
+    if (out.length === 0) throw new SendError("no-peers", "there is nobody to send to");
+    return out;
+  }
+
+  private enqueue(peer: PeerState, message: ParkedMessage, now: Millis): void {
+    const stream = peer.send;
+    if (stream.messages.has(message.msgId)) return;
+    const isPrivate = message.kind === "private";
+    const body = isPrivate
+      ? this.crypto.seal(peer.id, message.text, privateAad(this.selfId, peer.id, message.msgId))
+      : message.text;
+    const parts = splitIntoFragments(body);
+    const floor = stream.floor();
+    const head = stream.allocate(parts.length);
+    parts.forEach((payload, fragIndex) => {
+      const seq = seqAdd(head, fragIndex);
+      const unsigned = encodeDataUnsigned({
+        sender: this.selfId,
+        recipient: peer.id,
+        epoch: this.epoch,
+        seq,
+        floor,
+        flags: isPrivate ? DataFlags.Private : 0,
+        fragIndex,
+        fragCount: parts.length,
+        msgId: message.msgId,
+        sentAt: message.sentAt,
+        payload,
+      });
+      stream.add({
+        seq,
+        msgId: message.msgId,
+        bytes: signData(unsigned, (b) => this.crypto.sign(b)),
+        tries: 0,
+        firstSentAt: now,
+        lastSentAt: now,
+        deadline: now,
+        txOrder: 0,
+        earlyRetransmitted: false,
+      });
+    });
+    stream.messages.set(message.msgId, {
+      msgId: message.msgId,
+      kind: message.kind,
+      text: message.text,
+      sentAt: message.sentAt,
+      head,
+      count: parts.length,
+      framesLeft: parts.length,
+      triesMax: 0,
+    });
+    this.dirty.add(peer.id);
+    this.fillWindow(peer, now);
+  }
+
+  private fillWindow(peer: PeerState, now: Millis): void {
+    for (let frame = peer.send.nextSendable(this.config.windowFrames); frame; ) {
+      this.transmitFrame(peer, frame, now);
+      frame = peer.send.nextSendable(this.config.windowFrames);
+    }
+  }
+
+  private transmitFrame(peer: PeerState, frame: OutFrame, now: Millis): void {
+    const wait = peer.rtt.backoff(frame.tries + 1, this.unitRandom());
+    if (frame.tries > 0) this.counters.retransmits++;
+    else this.counters.framesSent++;
+    peer.send.markSent(frame, now, now + wait);
+    const message = peer.send.messages.get(frame.msgId);
+    if (message && frame.tries > message.triesMax) message.triesMax = frame.tries;
+    this.emitDatagram(peer.address, frame.bytes);
+  }
+
+  private emitDatagram(to: Address, bytes: Uint8Array): void {
+    this.counters.datagramsOut++;
+    this.counters.bytesOut += bytes.length;
+    this.transmits.push({ to, bytes });
+  }
+
+  private unitRandom(): number {
+    return this.rng.nextU32() / 2 ** 32;
+  }
+
+  // ---- receiving --------------------------------------------------------------------------------------------
+
+  handleDatagram(now: Millis, from: Address, bytes: Uint8Array): void {
+    this.counters.datagramsIn++;
+    this.counters.bytesIn += bytes.length;
+    const decoded = decode(bytes);
+    if (!decoded.ok) return this.reject(decoded.reason, from);
+    const packet = decoded.packet;
+    if (packet.recipient !== this.selfId) return this.reject("not-for-me", from, packet.sender);
+    const peer = this.peerStates.get(packet.sender);
+    if (!peer || !this.crypto.knows(packet.sender)) return this.reject("unknown-sender", from);
+    switch (packet.type) {
+      case PacketType.Data:
+        return this.onData(now, from, peer, packet);
+      case PacketType.Ack:
+        return this.onAck(now, from, peer, packet);
+      case PacketType.Hello:
+        return this.onHello(now, from, peer, packet);
+    }
+  }
+
+  private reject(reason: RejectReason, address: Address, from?: PeerId): void {
+    this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
+    this.events.push(
+      from ? { type: "rejected", reason, from, address } : { type: "rejected", reason, address },
+    );
+  }
+
+  private onData(now: Millis, from: Address, peer: PeerState, p: DataPacket): void {
+    if (!this.crypto.verify(p.sender, p.signed, p.signature))
+      return this.reject("bad-signature", from, p.sender);
+    if (p.fragCount > MAX_FRAGMENTS) return this.reject("bad-fragment", from, p.sender);
+    let stream = peer.recv;
+    if (stream && p.epoch < stream.epoch) return this.reject("stale-epoch", from, p.sender);
+    if (!stream || p.epoch > stream.epoch) {
+      // First contact, or the sender lost its state and started a new epoch: its old sequence numbers are void.
+      stream = new RecvStream(p.epoch, p.floor);
+      peer.recv = stream;
+    }
+    const frame: HeldFrame = {
+      seq: p.seq,
+      msgId: p.msgId,
+      flags: p.flags,
+      fragIndex: p.fragIndex,
+      fragCount: p.fragCount,
+      sentAt: p.sentAt,
+      payload: p.payload.slice(),
+    };
+    const result = stream.accept(frame);
+    if (result === "beyond-window") return this.reject("beyond-window", from, p.sender);
+    peer.ackPending = true;
+    stream.noteFloor(p.floor);
+    if (result === "duplicate") {
+      this.counters.duplicates++;
+      this.events.push({ type: "duplicate", from: peer.id, msgId: p.msgId });
+      this.deliverReady(peer, stream);
+      return;
+    }
+    this.heard(peer, from, now, true);
+    this.completeIfWhole(peer, stream, p.seq, from);
+    this.deliverReady(peer, stream);
+    this.dirty.add(peer.id);
+  }
+
+  /** Checks a message as soon as its last fragment arrives, so a rejection rides on the ACK of that fragment. */
+  private completeIfWhole(peer: PeerState, stream: RecvStream, seq: number, from: Address): void {
+    const frames = stream.gather(seq);
+    if (frames === undefined) return;
+    if (frames === "inconsistent") {
+      this.reject("inconsistent-fragments", from, peer.id);
+      stream.tombstone(seq, RejectCode.Malformed);
+      return;
+    }
+    const first = frames[0];
+    if (!first) return;
+    const base = {
+      head: first.seq,
+      count: frames.length,
+      msgId: first.msgId,
+      flags: first.flags,
+      sentAt: first.sentAt,
+    };
+    let body: Uint8Array | undefined = joinFragments(frames.map((f) => f.payload));
+    if (first.flags & DataFlags.Private) {
+      body = this.crypto.open(body, privateAad(peer.id, this.selfId, first.msgId));
+      if (!body) {
+        this.reject("decrypt-failed", from, peer.id);
+        stream.tombstone(seq, RejectCode.DecryptFailed);
+        return;
+      }
+    }
+    if (!isUtf8(body)) {
+      this.reject("bad-utf8", from, peer.id);
+      stream.tombstone(seq, RejectCode.Malformed);
+      return;
+    }
+    stream.markComplete({ ...base, body });
+  }
+
+  private deliverReady(peer: PeerState, stream: RecvStream): void {
+    for (const m of stream.advance()) {
+      this.dirty.add(peer.id);
+      if (!m.body) continue;
+      if (peer.wasDelivered(m.msgId) || this.deliveryLog.has(peer.id, m.msgId)) {
+        this.counters.duplicates++;
+        this.events.push({ type: "duplicate", from: peer.id, msgId: m.msgId });
+        continue;
+      }
+      peer.rememberDelivered(m.msgId);
+      this.counters.messagesDelivered++;
+      this.events.push({
+        type: "message",
+        msgId: m.msgId,
+        from: peer.id,
+        kind: m.flags & DataFlags.Private ? "private" : "broadcast",
+        text: strictDecoder.decode(m.body),
+        sentAt: m.sentAt,
+      });
+    }
+  }
+
+  private onAck(now: Millis, from: Address, peer: PeerState, p: AckPacket): void {
+    if (!this.crypto.verifyMac(p.sender, p.authed, p.mac)) return this.reject("bad-mac", from, p.sender);
+    if (p.epoch !== this.epoch) return this.reject("stale-epoch", from, p.sender);
+    this.counters.acksReceived++;
+    const stream = peer.send;
+    // Rejections first: a message refused by its recipient must end `failed`, not `delivered`.
+    for (const r of p.rejects) {
+      for (const message of stream.messages.values()) {
+        if (message.head !== r.seq) continue;
+        const reason: FailReason =
+          r.code === RejectCode.DecryptFailed ? "rejected-decrypt" : "rejected-malformed";
+        this.failMessage(peer, message, reason, false);
+        break;
+      }
+    }
+    let newestAckedTx = 0;
+    let ackedAny = false;
+    for (const frame of [...stream.frames.values()]) {
+      if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued
+      if (!seqLess(frame.seq, p.next) && !inRanges(frame.seq, p)) continue;
+      ackedAny = true;
+      if (frame.txOrder > newestAckedTx) newestAckedTx = frame.txOrder;
+      this.ackFrame(peer, frame, now);
+    }
+    this.heard(peer, from, now, ackedAny);
+    if (ackedAny) {
+      this.dirty.add(peer.id);
+      this.earlyRetransmit(peer, newestAckedTx, now);
+    }
+    this.fillWindow(peer, now);
+  }
+
+  private ackFrame(peer: PeerState, frame: OutFrame, now: Millis): void {
+    const stream = peer.send;
+    stream.resolve(frame.seq);
+    this.counters.framesAcked++;
+    // Karn's rule: a frame sent more than once gives no RTT sample, since we cannot tell which copy was answered.
+    if (frame.tries === 1) peer.rtt.sample(now - frame.lastSentAt);
+    const message = stream.messages.get(frame.msgId);
+    if (!message) return;
+    message.framesLeft--;
+    if (message.framesLeft > 0) return;
+    stream.messages.delete(message.msgId);
+    this.counters.messagesAcked++;
+    this.events.push({ type: "delivered", msgId: message.msgId, to: peer.id, tries: message.triesMax });
+  }
+
+  /** A frame sent before one that was just acknowledged is probably lost: send it again without waiting. */
+  private earlyRetransmit(peer: PeerState, newestAckedTx: number, now: Millis): void {
+    for (const frame of peer.send.frames.values()) {
+      if (frame.tries === 0) break;
+      if (frame.txOrder >= newestAckedTx || frame.earlyRetransmitted) continue;
+      if (frame.tries >= this.config.triesMax) continue;
+      frame.earlyRetransmitted = true;
+      this.counters.earlyRetransmits++;
+      this.transmitFrame(peer, frame, now);
+    }
+  }
+
+  private onHello(now: Millis, from: Address, peer: PeerState, p: HelloPacket): void {
+    if (!this.crypto.verifyMac(p.sender, p.authed, p.mac)) return this.reject("bad-mac", from, p.sender);
+    const fresh = p.epoch > peer.helloEpoch || (p.epoch === peer.helloEpoch && p.timestamp > peer.helloTs);
+    if (!fresh) return this.reject("replayed-hello", from, p.sender);
+    this.counters.hellosReceived++;
+    peer.helloEpoch = p.epoch;
+    peer.helloTs = p.timestamp;
+    this.dirty.add(peer.id);
+    if (p.echo > 0 && p.echo <= now) peer.rtt.sample(now - p.echo);
+    if (!peer.recv || p.epoch > peer.recv.epoch) peer.recv = new RecvStream(p.epoch, p.floor);
+    if (p.epoch === peer.recv.epoch) {
+      peer.recv.noteFloor(p.floor);
+      this.deliverReady(peer, peer.recv);
+    }
+    this.heard(peer, from, now, true);
+    if (p.flags & HelloFlags.ReplyWanted) this.sendHello(peer, now, false, p.timestamp);
+  }
+
+  /** Notes that `peer` is alive; a fresh packet (not a replay or duplicate) also teaches its current address. */
+  private heard(peer: PeerState, from: Address, now: Millis, fresh: boolean): void {
+    peer.lastHeard = now;
+    if (!fresh) return;
+    if (peer.address !== from) {
+      peer.address = from;
+      this.dirty.add(peer.id);
+    }
+    if (peer.online) return;
+    peer.online = true;
+    this.events.push({ type: "peer-online", peer: peer.id, address: from });
+    this.unpark(peer, now);
+  }
+
+  // ---- timers -----------------------------------------------------------------------------------------------
+
+  handleTimeout(now: Millis): void {
+    for (const peer of this.peerStates.values()) {
+      for (const frame of [...peer.send.frames.values()]) {
+        if (frame.tries === 0) break;
+        if (frame.deadline > now || !peer.send.frames.has(frame.seq)) continue;
+        const message = peer.send.messages.get(frame.msgId);
+        if (frame.tries >= this.config.triesMax || now - frame.firstSentAt >= this.config.giveUpMs) {
+          if (message) this.failMessage(peer, message, "timeout", true);
+          else peer.send.resolve(frame.seq);
+          continue;
+        }
+        frame.earlyRetransmitted = false;
+        this.transmitFrame(peer, frame, now);
+      }
+      this.fillWindow(peer, now);
+      if (peer.online && peer.lastHeard !== undefined && now - peer.lastHeard >= this.config.offlineAfterMs)
+        this.markOffline(peer);
+      if (now >= peer.nextHelloAt) this.sendHello(peer, now, !peer.online, 0);
+    }
+  }
+
+  pollTimeout(): Millis | undefined {
+    let earliest: Millis | undefined;
+    const consider = (t: Millis) => {
+      if (earliest === undefined || t < earliest) earliest = t;
+    };
+    for (const peer of this.peerStates.values()) {
+      consider(peer.nextHelloAt);
+      if (peer.online && peer.lastHeard !== undefined) consider(peer.lastHeard + this.config.offlineAfterMs);
+      for (const frame of peer.send.frames.values()) {
+        if (frame.tries === 0) break;
+        consider(frame.deadline);
+      }
+    }
+    return earliest;
+  }
+
+  private sendHello(peer: PeerState, now: Millis, replyWanted: boolean, echo: number): void {
+    const jitter = 0.9 + 0.2 * this.unitRandom();
+    peer.nextHelloAt = now + this.config.heartbeatMs * jitter;
+    this.counters.hellosSent++;
+    this.lastHelloTs = Math.max(this.lastHelloTs + 1, Math.floor(now));
+    this.emitDatagram(
+      peer.address,
+      encodeHello(
+        {
+          sender: this.selfId,
+          recipient: peer.id,
+          epoch: this.epoch,
+          floor: peer.send.floor(),
+          timestamp: this.lastHelloTs,
+          flags: replyWanted ? HelloFlags.ReplyWanted : 0,
+          echo,
+        },
+        (b) => this.crypto.mac(peer.id, b),
+      ),
+    );
+  }
+
+  private failMessage(peer: PeerState, message: OutMessage, reason: FailReason, park: boolean): void {
+    const stream = peer.send;
+    for (const frame of [...stream.framesOf(message)]) stream.resolve(frame.seq);
+    stream.messages.delete(message.msgId);
+    this.counters.messagesFailed++;
+    this.dirty.add(peer.id);
+    this.events.push({
+      type: "failed",
+      msgId: message.msgId,
+      to: peer.id,
+      reason,
+      tries: message.triesMax,
+      detail: describeFailure(reason, message.triesMax),
+    });
+    if (!park) return;
+    this.park(peer, message);
+    this.markOffline(peer);
+    // The floor moved past the given-up frames: tell the peer at once, in case only our DATA was being lost.
+    peer.nextHelloAt = 0;
+  }
+
+  private park(peer: PeerState, message: ParkedMessage): void {
+    if (peer.parked.some((m) => m.msgId === message.msgId)) return;
+    peer.parked.push({
+      msgId: message.msgId,
+      kind: message.kind,
+      text: message.text,
+      sentAt: message.sentAt,
+    });
+    if (peer.parked.length > this.config.parkedMax) peer.parked.shift();
+  }
+
+  private unpark(peer: PeerState, now: Millis): void {
+    const parked = peer.parked;
+    peer.parked = [];
+    for (const message of parked) this.enqueue(peer, message, now);
+  }
+
+  private markOffline(peer: PeerState): void {
+    if (!peer.online) return;
+    peer.online = false;
+    this.events.push({ type: "peer-offline", peer: peer.id });
+  }
+
+  /** Sends again, now, every message given up for `peer` (or for every peer). */
+  retryFailed(now: Millis, peer?: PeerId): number {
+    let count = 0;
+    for (const p of this.peerStates.values()) {
+      if (peer && p.id !== peer) continue;
+      count += p.parked.length;
+      this.unpark(p, now);
+    }
+    return count;
+  }
+
+  // ---- output -----------------------------------------------------------------------------------------------
+
+  pollTransmit(): Transmit | undefined {
+    if (this.transmitHead === this.transmits.length) {
+      this.transmits.length = 0;
+      this.transmitHead = 0;
+      this.flushAcks();
+    }
+    return this.transmits[this.transmitHead++] ?? this.resetTransmits();
+  }
+
+  private resetTransmits(): undefined {
+    this.transmits.length = 0;
+    this.transmitHead = 0;
+    return undefined;
+  }
+
+  /** ACKs are built lazily, once per peer per flush, so a burst of DATA costs one ACK. */
+  private flushAcks(): void {
+    for (const peer of this.peerStates.values()) {
+      if (!peer.ackPending || !peer.recv) continue;
+      peer.ackPending = false;
+      this.counters.acksSent++;
+      this.emitDatagram(
+        peer.address,
+        encodeAck(
+          {
+            sender: this.selfId,
+            recipient: peer.id,
+            epoch: peer.recv.epoch,
+            next: peer.recv.next,
+            ranges: peer.recv.ackRanges(),
+            rejects: peer.recv.ackRejects(),
+          },
+          (b) => this.crypto.mac(peer.id, b),
+        ),
+      );
+    }
+  }
+
+  pollEvent(): EngineEvent | undefined {
+    const event = this.events[this.eventHead];
+    if (event === undefined) {
+      this.events.length = 0;
+      this.eventHead = 0;
+      return undefined;
+    }
+    this.eventHead++;
+    return event;
+  }
+
+  /** The state of every peer that changed since the last call, to persist before the next pollTransmit(). */
+  drainDirtyState(): Array<[PeerId, PeerSnapshot]> {
+    const out: Array<[PeerId, PeerSnapshot]> = [];
+    for (const id of this.dirty) {
+      const peer = this.peerStates.get(id);
+      if (peer) out.push([id, peer.snapshot()]);
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  stats(): EngineStats {
+    return structuredClone(this.counters);
+  }
+
+  peers(): PeerInfo[] {
+    return [...this.peerStates.values()].map((p) => ({
+      id: p.id,
+      address: p.address,
+      online: p.online,
+      lastHeard: p.lastHeard,
+      srttMs: p.rtt.srttMs,
+      rtoMs: p.rtt.rto(),
+      inFlight: p.send.inFlight,
+      queued: p.send.queued(),
+      parked: p.parked.length,
+    }));
+  }
+
+  /** Messages not yet resolved for any peer: nothing in flight, queued or parked means the node is idle. */
+  pendingCount(): number {
+    let n = 0;
+    for (const p of this.peerStates.values()) n += p.send.messages.size;
+    return n;
+  }
+}
+
+function privateAad(sender: PeerId, recipient: PeerId, msgId: MsgId): Uint8Array {
+  return fromHex(sender + recipient + msgId);
+}
+
+function inRanges(seq: number, ack: AckPacket): boolean {
+  for (const r of ack.ranges) {
+    if (!seqLess(seq, r.start) && seqLess(seq, seqAdd(r.start, r.length))) return true;
+  }
+  return false;
+}
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictDecoder.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,85 @@
+import type { EngineConfig } from "./config.ts";
+import { type RecvSnapshot, RecvStream } from "./recv-stream.ts";
+import { RttEstimator } from "./rto.ts";
+import { SendStream } from "./send-stream.ts";
+import type { Address, MessageKind, Millis, MsgId, PeerId } from "./types.ts";
+
+/** A message given up for lack of an answer, kept to be sent again when its recipient is heard from. */
+export interface ParkedMessage {
+  msgId: MsgId;
+  kind: MessageKind;
+  text: Uint8Array;
+  sentAt: number;
+}
+
+/** What survives a restart of one peer's state (the outbox, kept by the runtime, holds the rest). */
+export interface PeerSnapshot {
+  nextSeq: number;
+  recv: RecvSnapshot | null;
+  helloEpoch: number;
+  helloTs: number;
+  address: Address;
+  srttMs: number | null;
+  rttvarMs: number;
+}
+
+/** How many delivered msgIds each peer remembers in memory; older ones are checked in the DeliveryLog. */
+const RECENT_DELIVERED_MAX = 1024;
+
+export class PeerState {
+  online = false;
+  lastHeard: Millis | undefined;
+  readonly send: SendStream;
+  recv: RecvStream | undefined;
+  readonly rtt: RttEstimator;
+  ackPending = false;
+  nextHelloAt: Millis;
+  helloEpoch = 0;
+  helloTs = 0;
+  parked: ParkedMessage[] = [];
+  private readonly recentDelivered = new Set<MsgId>();
+
+  constructor(
+    readonly id: PeerId,
+    public address: Address,
+    config: EngineConfig,
+    now: Millis,
+    snapshot?: PeerSnapshot,
+  ) {
+    this.rtt = new RttEstimator(config);
+    this.send = new SendStream(snapshot?.nextSeq ?? 0);
+    this.nextHelloAt = now;
+    if (snapshot) {
+      this.recv = snapshot.recv ? RecvStream.restore(snapshot.recv) : undefined;
+      this.helloEpoch = snapshot.helloEpoch;
+      this.helloTs = snapshot.helloTs;
+      this.address = snapshot.address || address;
+      this.rtt.srttMs = snapshot.srttMs ?? undefined;
+      this.rtt.rttvarMs = snapshot.rttvarMs;
+    }
+  }
+
+  snapshot(): PeerSnapshot {
+    return {
+      nextSeq: this.send.nextSeq,
+      recv: this.recv ? this.recv.snapshot() : null,
+      helloEpoch: this.helloEpoch,
+      helloTs: this.helloTs,
+      address: this.address,
+      srttMs: this.rtt.srttMs ?? null,
+      rttvarMs: this.rtt.rttvarMs,
+    };
+  }
+
+  wasDelivered(msgId: MsgId): boolean {
+    return this.recentDelivered.has(msgId);
+  }
+
+  rememberDelivered(msgId: MsgId): void {
+    this.recentDelivered.add(msgId);
+    if (this.recentDelivered.size > RECENT_DELIVERED_MAX) {
+      const oldest = this.recentDelivered.values().next().value;
+      if (oldest !== undefined) this.recentDelivered.delete(oldest);
+    }
+  }
+}

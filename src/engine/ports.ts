@@ -1,0 +1,41 @@
+import type { MsgId, PeerId } from "./types.ts";
+
+/** Randomness, injected so that the simulator can replay a seed. */
+export interface Rng {
+  /** A uniformly random integer in [0, 2^32). */
+  nextU32(): number;
+  /** `length` random bytes. */
+  bytes(length: number): Uint8Array;
+}
+
+/**
+ * Everything cryptographic the engine needs, injected. The real implementation is src/crypto/port.ts
+ * (Ed25519, HPKE, HMAC keyed from X25519); the simulator may use the same with keys made from seeds.
+ * None of these may throw for bad input: they return false / undefined.
+ */
+export interface CryptoPort {
+  /** This node's own key id. */
+  readonly selfId: PeerId;
+  /** Whether `peer` is in the directory (we hold its public keys). */
+  knows(peer: PeerId): boolean;
+  /** Ed25519 signature (64 bytes) by this node over `bytes`. */
+  sign(bytes: Uint8Array): Uint8Array;
+  /** Whether `signature` is `author`'s Ed25519 signature over `bytes`. */
+  verify(author: PeerId, bytes: Uint8Array, signature: Uint8Array): boolean;
+  /** A 16-byte MAC over `bytes` with the key for the direction self → peer. */
+  mac(peer: PeerId, bytes: Uint8Array): Uint8Array;
+  /** Whether `tag` is the MAC over `bytes` with the key for the direction peer → self. */
+  verifyMac(peer: PeerId, bytes: Uint8Array, tag: Uint8Array): boolean;
+  /** Seals `plaintext` so that only `recipient` can open it, binding `aad`. */
+  seal(recipient: PeerId, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** Opens a ciphertext sealed to this node; undefined if it was sealed to another key or tampered with. */
+  open(ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
+}
+
+/**
+ * The durable record of what this node has delivered, asked before delivering a message again. It lets a message
+ * that its sender re-sent under a new sequence number (after a give-up or a restart) be recognised as a duplicate.
+ */
+export interface DeliveryLog {
+  has(from: PeerId, msgId: MsgId): boolean;
+}

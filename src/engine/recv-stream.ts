@@ -1,0 +1,232 @@
+/**
+ * What one receiver knows of one sender's stream: which sequence numbers are resolved, the frames held until
+ * their turn, whole messages waiting to be delivered in order, and recent rejections to report back.
+ * Pure bookkeeping: authentication and decryption happen before a frame gets here.
+ */
+
+import { seqAdd, seqDiff, seqLess } from "./seq.ts";
+import { fromHex, type MsgId, toHex } from "./types.ts";
+import type { AckRange, AckReject } from "./wire.ts";
+import { MAX_ACK_RANGES, MAX_ACK_REJECTS } from "./wire.ts";
+
+/**
+ * How far past the next expected seq a frame may be. Bounds the memory one sender can make us hold
+ * (RECV_WINDOW frames of at most ~1.1 KB each); the sender never transmits beyond it.
+ */
+export const RECV_WINDOW = 256;
+
+export interface HeldFrame {
+  seq: number;
+  msgId: MsgId;
+  flags: number;
+  fragIndex: number;
+  fragCount: number;
+  sentAt: number;
+  payload: Uint8Array;
+}
+
+/** A message whose fragments are all here, checked, waiting for its turn. `body` is null if it was rejected. */
+export interface CompleteMessage {
+  head: number;
+  count: number;
+  msgId: MsgId;
+  flags: number;
+  sentAt: number;
+  body: Uint8Array | null;
+}
+
+export type AcceptResult = "accepted" | "duplicate" | "beyond-window";
+
+export interface RecvSnapshot {
+  epoch: number;
+  next: number;
+  floor: number;
+  held: [number, string, number, number, number, number, string][];
+  complete: [number, number, string, number, number, string | null][];
+  rejects: [number, number][];
+}
+
+export class RecvStream {
+  private readonly held = new Map<number, HeldFrame>();
+  private readonly complete = new Map<number, CompleteMessage>();
+  private rejects: AckReject[] = [];
+
+  constructor(
+    public epoch: number,
+    /** Every seq before `next` is resolved: delivered, rejected, or given up by the sender. */
+    public next: number,
+    /** The highest floor the sender has told us: everything below it is resolved on its side. */
+    public floor: number = next,
+  ) {}
+
+  accept(frame: HeldFrame): AcceptResult {
+    const distance = seqDiff(frame.seq, this.next);
+    if (distance < 0 || this.held.has(frame.seq)) return "duplicate";
+    if (distance >= RECV_WINDOW) return "beyond-window";
+    this.held.set(frame.seq, frame);
+    return "accepted";
+  }
+
+  /** The frames of the message that `seq` belongs to, if all are here; "inconsistent" if they disagree. */
+  gather(seq: number): HeldFrame[] | "inconsistent" | undefined {
+    const frame = this.held.get(seq);
+    if (!frame) return undefined;
+    const head = seqAdd(seq, -frame.fragIndex);
+    if (this.complete.has(head)) return undefined;
+    const frames: HeldFrame[] = [];
+    for (let i = 0; i < frame.fragCount; i++) {
+      const f = this.held.get(seqAdd(head, i));
+      if (!f) return undefined;
+      if (
+        f.msgId !== frame.msgId ||
+        f.fragIndex !== i ||
+        f.fragCount !== frame.fragCount ||
+        f.flags !== frame.flags
+      )
+        return "inconsistent";
+      frames.push(f);
+    }
+    return frames;
+  }
+
+  markComplete(message: CompleteMessage): void {
+    this.complete.set(message.head, message);
+  }
+
+  /** Marks the message that `seq` belongs to as rejected: it is skipped in order and the sender is told. */
+  tombstone(seq: number, code: AckReject["code"]): void {
+    const frame = this.held.get(seq);
+    if (!frame) return;
+    const head = seqAdd(seq, -frame.fragIndex);
+    this.complete.set(head, {
+      head,
+      count: frame.fragCount,
+      msgId: frame.msgId,
+      flags: frame.flags,
+      sentAt: frame.sentAt,
+      body: null,
+    });
+    this.reject(head, code);
+  }
+
+  /** Remembers a rejection so that every later ACK tells the sender, until newer ones push it out. */
+  reject(head: number, code: AckReject["code"]): void {
+    this.rejects.push({ seq: head, code });
+    if (this.rejects.length > MAX_ACK_REJECTS) this.rejects.shift();
+  }
+
+  noteFloor(floor: number): void {
+    if (seqLess(this.floor, floor)) this.floor = floor;
+  }
+
+  /** Moves `next` forward as far as it can and returns the messages whose turn has come, in order. */
+  advance(): CompleteMessage[] {
+    const out: CompleteMessage[] = [];
+    for (;;) {
+      const done = this.complete.get(this.next);
+      if (done) {
+        this.complete.delete(this.next);
+        this.dropFrames(this.next, done.count);
+        this.next = seqAdd(this.next, done.count);
+        if (done.body) out.push(done);
+        continue;
+      }
+      const frame = this.held.get(this.next);
+      if (frame) {
+        const lastSeq = seqAdd(this.next, frame.fragCount - frame.fragIndex - 1);
+        // A fragment whose head was given up, or a message the sender resolved without our having all of it:
+        // neither can ever complete.
+        if (frame.fragIndex !== 0 || seqLess(lastSeq, this.floor)) {
+          this.held.delete(this.next);
+          this.next = seqAdd(this.next, 1);
+          continue;
+        }
+        break;
+      }
+      if (!seqLess(this.next, this.floor)) break;
+      // Skip straight to the next frame we hold (or the floor), so a large floor costs no loop per seq.
+      let target = this.floor;
+      for (const seq of this.held.keys()) if (seqLess(seq, target) && !seqLess(seq, this.next)) target = seq;
+      this.next = target;
+    }
+    return out;
+  }
+
+  private dropFrames(head: number, count: number): void {
+    for (let i = 0; i < count; i++) this.held.delete(seqAdd(head, i));
+  }
+
+  /** Runs of held seqs above `next`, for selective ACKs, lowest first. */
+  ackRanges(): AckRange[] {
+    const seqs = [...this.held.keys()].sort((a, b) => seqDiff(a, b));
+    const ranges: AckRange[] = [];
+    for (const seq of seqs) {
+      const last = ranges[ranges.length - 1];
+      if (last && seqAdd(last.start, last.length) === seq && last.length < 0xffff) last.length++;
+      else {
+        if (ranges.length === MAX_ACK_RANGES) break;
+        ranges.push({ start: seq, length: 1 });
+      }
+    }
+    return ranges;
+  }
+
+  ackRejects(): AckReject[] {
+    return [...this.rejects];
+  }
+
+  heldCount(): number {
+    return this.held.size;
+  }
+
+  snapshot(): RecvSnapshot {
+    return {
+      epoch: this.epoch,
+      next: this.next,
+      floor: this.floor,
+      held: [...this.held.values()].map((f) => [
+        f.seq,
+        f.msgId,
+        f.flags,
+        f.fragIndex,
+        f.fragCount,
+        f.sentAt,
+        toHex(f.payload),
+      ]),
+      complete: [...this.complete.values()].map((m) => [
+        m.head,
+        m.count,
+        m.msgId,
+        m.flags,
+        m.sentAt,
+        m.body ? toHex(m.body) : null,
+      ]),
+      rejects: this.rejects.map((r) => [r.seq, r.code]),
+    };
+  }
+
+  static restore(s: RecvSnapshot): RecvStream {
+    const stream = new RecvStream(s.epoch, s.next, s.floor);
+    for (const [seq, msgId, flags, fragIndex, fragCount, sentAt, payload] of s.held)
+      stream.held.set(seq, {
+        seq,
+        msgId: msgId as MsgId,
+        flags,
+        fragIndex,
+        fragCount,
+        sentAt,
+        payload: fromHex(payload),
+      });
+    for (const [head, count, msgId, flags, sentAt, body] of s.complete)
+      stream.complete.set(head, {
+        head,
+        count,
+        msgId: msgId as MsgId,
+        flags,
+        sentAt,
+        body: body === null ? null : fromHex(body),
+      });
+    stream.rejects = s.rejects.map(([seq, code]) => ({ seq, code: code as AckReject["code"] }));
+    return stream;
+  }
+}

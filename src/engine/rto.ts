@@ -1,0 +1,52 @@
+import type { Millis } from "./types.ts";
+
+export interface RtoConfig {
+  /** Floor of the retransmission timeout. LAN round trips are well under a millisecond, but a busy Node event loop adds several: 20 ms keeps spurious retransmits rare without making loss recovery slow. */
+  rtoMsMin: Millis;
+  /** Ceiling of the timeout after backoff, so that a give-up stays within a few seconds. */
+  rtoMsMax: Millis;
+  /** The timeout before any round trip was measured. */
+  rtoMsInitial: Millis;
+}
+
+/** Clock granularity G of RFC 6298: the runtime's clock ticks in milliseconds. */
+const CLOCK_GRANULARITY_MS = 1;
+
+/** Smoothed RTT and variance as RFC 6298 section 2 specifies (alpha = 1/8, beta = 1/4). */
+export class RttEstimator {
+  srttMs: number | undefined;
+  rttvarMs = 0;
+
+  constructor(private readonly config: RtoConfig) {}
+
+  /** Feeds one sample; callers apply Karn's rule (no samples from retransmitted frames). */
+  sample(rttMs: Millis): void {
+    const r = Math.max(0, rttMs);
+    if (this.srttMs === undefined) {
+      this.srttMs = r;
+      this.rttvarMs = r / 2;
+      return;
+    }
+    this.rttvarMs = 0.75 * this.rttvarMs + 0.25 * Math.abs(this.srttMs - r);
+    this.srttMs = 0.875 * this.srttMs + 0.125 * r;
+  }
+
+  /** The current timeout, clamped to [rtoMsMin, rtoMsMax]. */
+  rto(): Millis {
+    const raw =
+      this.srttMs === undefined
+        ? this.config.rtoMsInitial
+        : this.srttMs + Math.max(CLOCK_GRANULARITY_MS, 4 * this.rttvarMs);
+    return Math.min(this.config.rtoMsMax, Math.max(this.config.rtoMsMin, raw));
+  }
+
+  /**
+   * The wait before transmission number `tries + 1` of a frame already sent `tries` times: the RTO doubled per
+   * earlier retransmission, capped, then stretched by up to 25% of jitter so that frames lost together do not
+   * retry in lockstep. `unitRandom` is in [0, 1).
+   */
+  backoff(tries: number, unitRandom: number): Millis {
+    const doubled = this.rto() * 2 ** Math.min(Math.max(0, tries - 1), 16);
+    return Math.min(this.config.rtoMsMax, doubled) * (1 + 0.25 * unitRandom);
+  }
+}

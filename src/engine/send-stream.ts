@@ -1,0 +1,111 @@
+/**
+ * One sender's stream to one peer: frames numbered in order, a bounded window of them in flight, their
+ * retransmission deadlines, and which frames belong to which message.
+ */
+import { RECV_WINDOW } from "./recv-stream.ts";
+import { seqAdd, seqDiff, seqLess } from "./seq.ts";
+import type { MessageKind, Millis, MsgId } from "./types.ts";
+
+export interface OutFrame {
+  seq: number;
+  msgId: MsgId;
+  /** The signed datagram, sent unchanged on every try. */
+  bytes: Uint8Array;
+  tries: number;
+  firstSentAt: Millis;
+  lastSentAt: Millis;
+  deadline: Millis;
+  /** Order of the latest transmission across the whole stream: a later one ACKed first means this one was lost. */
+  txOrder: number;
+  earlyRetransmitted: boolean;
+}
+
+export interface OutMessage {
+  msgId: MsgId;
+  kind: MessageKind;
+  text: Uint8Array;
+  sentAt: number;
+  head: number;
+  /** How many frames (fragments) the message took. */
+  count: number;
+  framesLeft: number;
+  /** Tries of the frame that made the most; reported on failure. */
+  triesMax: number;
+}
+
+export class SendStream {
+  /** Every unresolved frame, queued or in flight. A Map keeps insertion order, which is seq order. */
+  readonly frames = new Map<number, OutFrame>();
+  readonly messages = new Map<MsgId, OutMessage>();
+  private nextToSend: number;
+  inFlight = 0;
+  private txCounter = 0;
+
+  constructor(public nextSeq: number) {
+    this.nextToSend = nextSeq;
+  }
+
+  /** Everything below the floor is resolved (acknowledged or given up). */
+  floor(): number {
+    for (const seq of this.frames.keys()) return seq;
+    return this.nextSeq;
+  }
+
+  allocate(count: number): number {
+    const head = this.nextSeq;
+    this.nextSeq = seqAdd(this.nextSeq, count);
+    return head;
+  }
+
+  add(frame: OutFrame): void {
+    this.frames.set(frame.seq, frame);
+  }
+
+  /** The next queued frame that the window lets us send now, if any. */
+  nextSendable(windowFrames: number): OutFrame | undefined {
+    while (seqLess(this.nextToSend, this.nextSeq)) {
+      const frame = this.frames.get(this.nextToSend);
+      if (!frame) {
+        this.nextToSend = seqAdd(this.nextToSend, 1);
+        continue;
+      }
+      // Both limits: frames in flight, and how far past the oldest unresolved frame the receiver will hold.
+      if (this.inFlight >= windowFrames || seqDiff(frame.seq, this.floor()) >= RECV_WINDOW) return undefined;
+      this.nextToSend = seqAdd(this.nextToSend, 1);
+      return frame;
+    }
+    return undefined;
+  }
+
+  markSent(frame: OutFrame, now: Millis, deadline: Millis): void {
+    if (frame.tries === 0) {
+      frame.firstSentAt = now;
+      this.inFlight++;
+    }
+    frame.tries++;
+    frame.lastSentAt = now;
+    frame.deadline = deadline;
+    frame.txOrder = ++this.txCounter;
+  }
+
+  /** Removes a frame (acknowledged or abandoned). */
+  resolve(seq: number): OutFrame | undefined {
+    const frame = this.frames.get(seq);
+    if (!frame) return undefined;
+    this.frames.delete(seq);
+    if (frame.tries > 0) this.inFlight--;
+    return frame;
+  }
+
+  /** The frames of a message that are still unresolved. */
+  *framesOf(message: OutMessage): Generator<OutFrame> {
+    for (let i = 0; i < message.count; i++) {
+      const f = this.frames.get(seqAdd(message.head, i));
+      if (f && f.msgId === message.msgId) yield f;
+    }
+  }
+
+  queued(): number {
+    return this.frames.size - this.inFlight;
+  }
+}

@@ -1,0 +1,49 @@
+import type { RejectReason } from "./events.ts";
+
+/** Counters of everything the engine did; every rejection is counted under its reason. */
+export interface EngineStats {
+  datagramsIn: number;
+  datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** DATA frames sent for the first time. */
+  framesSent: number;
+  retransmits: number;
+  /** Retransmits sent early because a later frame was acknowledged first (part of `retransmits`). */
+  earlyRetransmits: number;
+  framesAcked: number;
+  acksSent: number;
+  acksReceived: number;
+  hellosSent: number;
+  hellosReceived: number;
+  /** Messages handed to the application. */
+  messagesDelivered: number;
+  /** Messages whose every fragment a recipient acknowledged (one per recipient). */
+  messagesAcked: number;
+  messagesFailed: number;
+  /** Copies of frames or messages already received, dropped (and re-acknowledged). */
+  duplicates: number;
+  rejected: Partial<Record<RejectReason, number>>;
+}
+
+export function newStats(): EngineStats {
+  return {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    framesSent: 0,
+    retransmits: 0,
+    earlyRetransmits: 0,
+    framesAcked: 0,
+    acksSent: 0,
+    acksReceived: 0,
+    hellosSent: 0,
+    hellosReceived: 0,
+    messagesDelivered: 0,
+    messagesAcked: 0,
+    messagesFailed: 0,
+    duplicates: 0,
+    rejected: {},
+  };
+}

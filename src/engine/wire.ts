@@ -1,0 +1,405 @@
+/**
+ * The ChatNode wire format, version 1 (docs/PROTOCOL.md describes it byte by byte).
+ * Every datagram starts with a 20-byte header: magic "CN", version, type, sender key id, recipient key id.
+ * DATA is signed by its author (Ed25519 over every byte before the signature); ACK and HELLO are MAC'd with the
+ * pairwise, per-direction key. Decoding never throws: it returns a value or a reason code.
+ */
+import {
+  fromHex,
+  KEY_ID_BYTES,
+  MAC_BYTES,
+  MAX_DATAGRAM_BYTES,
+  MSG_ID_BYTES,
+  type MsgId,
+  type PeerId,
+  SIGNATURE_BYTES,
+  toHex,
+} from "./types.ts";
+
+export const MAGIC_0 = 0x43; // 'C'
+export const MAGIC_1 = 0x4e; // 'N'
+export const WIRE_VERSION = 1;
+
+export const PacketType = { Data: 1, Ack: 2, Hello: 3 } as const;
+export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+
+export const HEADER_BYTES = 4 + 2 * KEY_ID_BYTES;
+/** DATA fields after the common header, before the payload. */
+export const DATA_FIXED_BYTES = HEADER_BYTES + 4 + 4 + 4 + 1 + 1 + 1 + MSG_ID_BYTES + 8 + 2;
+/** The largest fragment payload that keeps a DATA datagram within MAX_DATAGRAM_BYTES. */
+export const MAX_FRAGMENT_PAYLOAD = MAX_DATAGRAM_BYTES - DATA_FIXED_BYTES - SIGNATURE_BYTES;
+export const MAX_FRAGMENTS = 255;
+export const MAX_ACK_RANGES = 32;
+export const MAX_ACK_REJECTS = 16;
+const HELLO_BYTES = HEADER_BYTES + 4 + 4 + 8 + 1 + 8 + MAC_BYTES;
+
+export const DataFlags = { Private: 1 } as const;
+export const HelloFlags = { ReplyWanted: 1 } as const;
+
+/** Why a received message was refused after it was authenticated; the sender is told through the ACK. */
+export const RejectCode = { DecryptFailed: 1, Malformed: 2 } as const;
+export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
+
+export interface Header {
+  type: PacketType;
+  sender: PeerId;
+  recipient: PeerId;
+}
+
+export interface DataPacket extends Header {
+  type: typeof PacketType.Data;
+  /** The sender's epoch: changes only when the sender lost its state; older epochs are replays. */
+  epoch: number;
+  seq: number;
+  /** Every seq below floor is resolved by the sender (acknowledged or given up): the receiver need not wait. */
+  floor: number;
+  flags: number;
+  fragIndex: number;
+  fragCount: number;
+  msgId: MsgId;
+  /** The author's wall-clock ms when the message was written. */
+  sentAt: number;
+  payload: Uint8Array;
+  /** The bytes the signature covers (everything before it). */
+  signed: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface AckRange {
+  /** First seq of a run received above the cumulative point. */
+  start: number;
+  /** How many consecutive seqs from start. */
+  length: number;
+}
+
+export interface AckReject {
+  /** The first seq of the rejected message. */
+  seq: number;
+  code: RejectCode;
+}
+
+export interface AckPacket extends Header {
+  type: typeof PacketType.Ack;
+  /** The epoch of the acknowledged stream (the data sender's). */
+  epoch: number;
+  /** Every seq below `next` is resolved at the receiver. */
+  next: number;
+  ranges: AckRange[];
+  rejects: AckReject[];
+  authed: Uint8Array;
+  mac: Uint8Array;
+}
+
+export interface HelloPacket extends Header {
+  type: typeof PacketType.Hello;
+  epoch: number;
+  floor: number;
+  /** The sender's clock, ms: a HELLO not newer than the last one from the same sender is a replay. */
+  timestamp: number;
+  flags: number;
+  /** The timestamp of the HELLO this one answers, 0 if none: gives the asker an RTT sample. */
+  echo: number;
+  authed: Uint8Array;
+  mac: Uint8Array;
+}
+
+export type Packet = DataPacket | AckPacket | HelloPacket;
+
+export type DecodeError =
+  | "too-short"
+  | "too-long"
+  | "bad-magic"
+  | "unknown-version"
+  | "unknown-type"
+  | "bad-length"
+  | "bad-fragment"
+  | "too-many-ranges";
+
+export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: DecodeError };
+
+function fail(reason: DecodeError): DecodeResult {
+  return { ok: false, reason };
+}
+
+class Writer {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  offset = 0;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+  u8(v: number): void {
+    this.view.setUint8(this.offset, v);
+    this.offset += 1;
+  }
+  u16(v: number): void {
+    this.view.setUint16(this.offset, v);
+    this.offset += 2;
+  }
+  u32(v: number): void {
+    this.view.setUint32(this.offset, v >>> 0);
+    this.offset += 4;
+  }
+  /** Non-negative integers up to 2^53, as a big-endian 64-bit field. */
+  u64(v: number): void {
+    this.u32(Math.floor(v / 2 ** 32));
+    this.u32(v % 2 ** 32);
+  }
+  raw(b: Uint8Array): void {
+    this.bytes.set(b, this.offset);
+    this.offset += b.length;
+  }
+  hex(h: string): void {
+    this.raw(fromHex(h));
+  }
+}
+
+class Reader {
+  private readonly view: DataView;
+  offset = 0;
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  remaining(): number {
+    return this.bytes.length - this.offset;
+  }
+  u8(): number {
+    const v = this.view.getUint8(this.offset);
+    this.offset += 1;
+    return v;
+  }
+  u16(): number {
+    const v = this.view.getUint16(this.offset);
+    this.offset += 2;
+    return v;
+  }
+  u32(): number {
+    const v = this.view.getUint32(this.offset);
+    this.offset += 4;
+    return v;
+  }
+  u64(): number {
+    const hi = this.u32();
+    const lo = this.u32();
+    return hi * 2 ** 32 + lo;
+  }
+  raw(n: number): Uint8Array {
+    const v = this.bytes.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return v;
+  }
+  hex(n: number): string {
+    return toHex(this.raw(n));
+  }
+}
+
+function writeHeader(w: Writer, type: PacketType, sender: PeerId, recipient: PeerId): void {
+  w.u8(MAGIC_0);
+  w.u8(MAGIC_1);
+  w.u8(WIRE_VERSION);
+  w.u8(type);
+  w.hex(sender);
+  w.hex(recipient);
+}
+
+export interface DataFields {
+  sender: PeerId;
+  recipient: PeerId;
+  epoch: number;
+  seq: number;
+  floor: number;
+  flags: number;
+  fragIndex: number;
+  fragCount: number;
+  msgId: MsgId;
+  sentAt: number;
+  payload: Uint8Array;
+}
+
+/** The bytes of a DATA datagram up to (not including) its signature, with room left for the signature. */
+export function encodeDataUnsigned(f: DataFields): Uint8Array {
+  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + SIGNATURE_BYTES);
+  writeHeader(w, PacketType.Data, f.sender, f.recipient);
+  w.u32(f.epoch);
+  w.u32(f.seq);
+  w.u32(f.floor);
+  w.u8(f.flags);
+  w.u8(f.fragIndex);
+  w.u8(f.fragCount);
+  w.hex(f.msgId);
+  w.u64(f.sentAt);
+  w.u16(f.payload.length);
+  w.raw(f.payload);
+  return w.bytes;
+}
+
+/** Signs a DATA datagram made by encodeDataUnsigned in place and returns it. */
+export function signData(datagram: Uint8Array, sign: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+  const signedLength = datagram.length - SIGNATURE_BYTES;
+  datagram.set(sign(datagram.subarray(0, signedLength)), signedLength);
+  return datagram;
+}
+
+export interface AckFields {
+  sender: PeerId;
+  recipient: PeerId;
+  epoch: number;
+  next: number;
+  ranges: AckRange[];
+  rejects: AckReject[];
+}
+
+export function encodeAck(f: AckFields, mac: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+  const ranges = f.ranges.slice(0, MAX_ACK_RANGES);
+  const rejects = f.rejects.slice(0, MAX_ACK_REJECTS);
+  const size = HEADER_BYTES + 4 + 4 + 1 + ranges.length * 6 + 1 + rejects.length * 5 + MAC_BYTES;
+  const w = new Writer(size);
+  writeHeader(w, PacketType.Ack, f.sender, f.recipient);
+  w.u32(f.epoch);
+  w.u32(f.next);
+  w.u8(ranges.length);
+  for (const r of ranges) {
+    w.u32(r.start);
+    w.u16(r.length);
+  }
+  w.u8(rejects.length);
+  for (const r of rejects) {
+    w.u32(r.seq);
+    w.u8(r.code);
+  }
+  w.raw(mac(w.bytes.subarray(0, w.offset)));
+  return w.bytes;
+}
+
+export interface HelloFields {
+  sender: PeerId;
+  recipient: PeerId;
+  epoch: number;
+  floor: number;
+  timestamp: number;
+  flags: number;
+  echo: number;
+}
+
+export function encodeHello(f: HelloFields, mac: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+  const w = new Writer(HELLO_BYTES);
+  writeHeader(w, PacketType.Hello, f.sender, f.recipient);
+  w.u32(f.epoch);
+  w.u32(f.floor);
+  w.u64(f.timestamp);
+  w.u8(f.flags);
+  w.u64(f.echo);
+  w.raw(mac(w.bytes.subarray(0, w.offset)));
+  return w.bytes;
+}
+
+/** Strictly decodes one datagram. Authentication is the caller's job: this only checks structure. */
+export function decode(bytes: Uint8Array): DecodeResult {
+  if (bytes.length < HEADER_BYTES) return fail("too-short");
+  if (bytes.length > MAX_DATAGRAM_BYTES) return fail("too-long");
+  const r = new Reader(bytes);
+  if (r.u8() !== MAGIC_0 || r.u8() !== MAGIC_1) return fail("bad-magic");
+  if (r.u8() !== WIRE_VERSION) return fail("unknown-version");
+  const type = r.u8();
+  const sender = r.hex(KEY_ID_BYTES) as PeerId;
+  const recipient = r.hex(KEY_ID_BYTES) as PeerId;
+  switch (type) {
+    case PacketType.Data:
+      return decodeData(r, sender, recipient);
+    case PacketType.Ack:
+      return decodeAck(r, sender, recipient);
+    case PacketType.Hello:
+      return decodeHello(r, sender, recipient);
+    default:
+      return fail("unknown-type");
+  }
+}
+
+function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
+  if (r.bytes.length < DATA_FIXED_BYTES + SIGNATURE_BYTES) return fail("too-short");
+  const epoch = r.u32();
+  const seq = r.u32();
+  const floor = r.u32();
+  const flags = r.u8();
+  const fragIndex = r.u8();
+  const fragCount = r.u8();
+  const msgId = r.hex(MSG_ID_BYTES) as MsgId;
+  const sentAt = r.u64();
+  const length = r.u16();
+  if (r.remaining() !== length + SIGNATURE_BYTES) return fail("bad-length");
+  if ((flags & ~DataFlags.Private) !== 0) return fail("bad-length");
+  if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");
+  if (sentAt > Number.MAX_SAFE_INTEGER) return fail("bad-length");
+  const payload = r.raw(length);
+  const signed = r.bytes.subarray(0, r.offset);
+  const signature = r.raw(SIGNATURE_BYTES);
+  return {
+    ok: true,
+    packet: {
+      type: PacketType.Data,
+      sender,
+      recipient,
+      epoch,
+      seq,
+      floor,
+      flags,
+      fragIndex,
+      fragCount,
+      msgId,
+      sentAt,
+      payload,
+      signed,
+      signature,
+    },
+  };
+}
+
+function decodeAck(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
+  if (r.remaining() < 4 + 4 + 1 + 1 + MAC_BYTES) return fail("too-short");
+  const epoch = r.u32();
+  const next = r.u32();
+  const rangeCount = r.u8();
+  if (rangeCount > MAX_ACK_RANGES) return fail("too-many-ranges");
+  if (r.remaining() < rangeCount * 6 + 1 + MAC_BYTES) return fail("bad-length");
+  const ranges: AckRange[] = [];
+  for (let i = 0; i < rangeCount; i++) {
+    const start = r.u32();
+    const length = r.u16();
+    if (length === 0) return fail("bad-length");
+    ranges.push({ start, length });
+  }
+  const rejectCount = r.u8();
+  if (rejectCount > MAX_ACK_REJECTS) return fail("too-many-ranges");
+  if (r.remaining() !== rejectCount * 5 + MAC_BYTES) return fail("bad-length");
+  const rejects: AckReject[] = [];
+  for (let i = 0; i < rejectCount; i++) {
+    const seq = r.u32();
+    const code = r.u8();
+    if (code !== RejectCode.DecryptFailed && code !== RejectCode.Malformed) return fail("bad-length");
+    rejects.push({ seq, code });
+  }
+  const authed = r.bytes.subarray(0, r.offset);
+  const mac = r.raw(MAC_BYTES);
+  return {
+    ok: true,
+    packet: { type: PacketType.Ack, sender, recipient, epoch, next, ranges, rejects, authed, mac },
+  };
+}
+
+function decodeHello(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
+  if (r.bytes.length !== HELLO_BYTES) return fail("bad-length");
+  const epoch = r.u32();
+  const floor = r.u32();
+  const timestamp = r.u64();
+  const flags = r.u8();
+  const echo = r.u64();
+  if ((flags & ~HelloFlags.ReplyWanted) !== 0) return fail("bad-length");
+  if (timestamp > Number.MAX_SAFE_INTEGER || echo > Number.MAX_SAFE_INTEGER) return fail("bad-length");
+  const authed = r.bytes.subarray(0, r.offset);
+  const mac = r.raw(MAC_BYTES);
+  return {
+    ok: true,
+    packet: { type: PacketType.Hello, sender, recipient, epoch, floor, timestamp, flags, echo, authed, mac },
+  };
+}
