@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+} from "node:crypto";
 import { KEY_ID_BYTES, type PeerId, SIGNATURE_BYTES, toHex } from "../engine/types.ts";
 import { concatBytes, toBytes } from "./bytes.ts";
 
@@ -35,8 +43,13 @@ export function generateEd25519Seed(random: (length: number) => Uint8Array = ran
 
 /** Throws RangeError for a seed that is not 32 bytes: that is a programming error, not hostile input. */
 export function ed25519Signer(seed: Uint8Array): Ed25519Signer {
-  if (seed.length !== ED25519_SEED_BYTES) throw new RangeError(`an Ed25519 seed is ${ED25519_SEED_BYTES} bytes`);
-  const privateKey = createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, seed)), format: "der", type: "pkcs8" });
+  if (seed.length !== ED25519_SEED_BYTES)
+    throw new RangeError(`an Ed25519 seed is ${ED25519_SEED_BYTES} bytes`);
+  const privateKey = createPrivateKey({
+    key: Buffer.from(concatBytes(PKCS8_PREFIX, seed)),
+    format: "der",
+    type: "pkcs8",
+  });
   const publicKey = rawPublicKey(createPublicKey(privateKey));
   return {
     publicKey,
@@ -49,7 +62,11 @@ export function ed25519Verifier(publicKey: Uint8Array): Ed25519Verifier | undefi
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return undefined;
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: "der", type: "spki" });
+    key = createPublicKey({
+      key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)),
+      format: "der",
+      type: "spki",
+    });
   } catch {
     return undefined;
   }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { concatBytes, i2osp, toBytes, utf8 } from "./bytes.ts";
+import { concatBytes, i2osp, utf8 } from "./bytes.ts";
 import { hkdfExpand, hkdfExtract } from "./hkdf.ts";
 import { X25519_KEY_BYTES, X25519PrivateKey, X25519PublicKey } from "./x25519.ts";
 
@@ -35,7 +35,13 @@ function labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ik
   return hkdfExtract(salt, concatBytes(HPKE_V1, suiteId, utf8(label), ikm));
 }
 
-function labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, length: number) {
+function labeledExpand(
+  suiteId: Uint8Array,
+  prk: Uint8Array,
+  label: string,
+  info: Uint8Array,
+  length: number,
+) {
   return hkdfExpand(prk, concatBytes(i2osp(length, 2), HPKE_V1, suiteId, utf8(label), info), length);
 }
 
@@ -107,7 +113,12 @@ function aeadSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8
   return concatBytes(cipher.update(pt), cipher.final(), cipher.getAuthTag());
 }
 
-function aeadOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array | undefined {
+function aeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  ct: Uint8Array,
+): Uint8Array | undefined {
   if (ct.length < N_T) return undefined;
   const body = ct.subarray(0, ct.length - N_T);
   try {

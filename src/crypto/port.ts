@@ -72,7 +72,12 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
     const verifier = ed25519Verifier(keys.ed25519);
     const peerX25519 = X25519PublicKey.fromRaw(keys.x25519);
     if (!verifier || !peerX25519) return undefined;
-    const state: PeerState = { ed25519: verifier.publicKey, verifier, x25519: peerX25519, macKeys: undefined };
+    const state: PeerState = {
+      ed25519: verifier.publicKey,
+      verifier,
+      x25519: peerX25519,
+      macKeys: undefined,
+    };
     cache.set(peer, state);
     return state;
   }
@@ -107,7 +112,13 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
     seal(recipient, plaintext, aad) {
       const state = peerState(recipient);
       if (!state) return new Uint8Array(0);
-      const sealed = hpkeSeal(state.x25519, PRIVATE_MESSAGE_INFO, aad, plaintext, random(EPHEMERAL_IKM_BYTES));
+      const sealed = hpkeSeal(
+        state.x25519,
+        PRIVATE_MESSAGE_INFO,
+        aad,
+        plaintext,
+        random(EPHEMERAL_IKM_BYTES),
+      );
       // Empty (which `open` rejects everywhere) rather than a throw, for an unknown or unusable recipient key.
       return sealed ?? new Uint8Array(0);
     },

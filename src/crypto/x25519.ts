@@ -23,7 +23,11 @@ export class X25519PublicKey {
   static fromRaw(raw: Uint8Array): X25519PublicKey | undefined {
     if (raw.length !== X25519_KEY_BYTES) return undefined;
     try {
-      const key = createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, raw)), format: "der", type: "spki" });
+      const key = createPublicKey({
+        key: Buffer.from(concatBytes(SPKI_PREFIX, raw)),
+        format: "der",
+        type: "spki",
+      });
       return new X25519PublicKey(toBytes(raw), key);
     } catch {
       return undefined;
@@ -41,7 +45,8 @@ export class X25519PrivateKey {
 
   /** Throws RangeError for a key that is not 32 bytes: a programming error, not hostile input. */
   static fromRaw(raw: Uint8Array): X25519PrivateKey {
-    if (raw.length !== X25519_KEY_BYTES) throw new RangeError(`an X25519 private key is ${X25519_KEY_BYTES} bytes`);
+    if (raw.length !== X25519_KEY_BYTES)
+      throw new RangeError(`an X25519 private key is ${X25519_KEY_BYTES} bytes`);
     return new X25519PrivateKey(
       createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, raw)), format: "der", type: "pkcs8" }),
     );

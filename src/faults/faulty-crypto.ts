@@ -1,0 +1,29 @@
+import type { CryptoPort, Rng } from "../engine/ports.ts";
+import type { PeerId } from "../engine/types.ts";
+import { type FaultConfig, type FaultCounters, roll } from "./plan.ts";
+
+/**
+ * Wraps a CryptoPort so that a chosen share of private messages is sealed to the wrong key (our own), as a buggy
+ * or confused sender would: the recipient must fail to open it, say so, and keep working.
+ */
+export function withWrongKeyFaults(
+  inner: CryptoPort,
+  faults: () => FaultConfig,
+  rng: Rng,
+  counters: FaultCounters,
+): CryptoPort {
+  return {
+    selfId: inner.selfId,
+    knows: (peer: PeerId) => inner.knows(peer),
+    sign: (bytes) => inner.sign(bytes),
+    verify: (author, bytes, signature) => inner.verify(author, bytes, signature),
+    mac: (peer, bytes) => inner.mac(peer, bytes),
+    verifyMac: (peer, bytes, tag) => inner.verifyMac(peer, bytes, tag),
+    seal: (recipient, plaintext, aad) => {
+      if (!roll(rng, faults().wrongKey)) return inner.seal(recipient, plaintext, aad);
+      counters.wrongKeys++;
+      return inner.seal(inner.selfId, plaintext, aad);
+    },
+    open: (ciphertext, aad) => inner.open(ciphertext, aad),
+  };
+}

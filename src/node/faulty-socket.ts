@@ -1,0 +1,89 @@
+/**
+ * The node's UDP socket with fault injection on the way out and in. Decisions come from the injected Rng; every
+ * injected fault is counted. Without faults configured it is a plain pass-through.
+ */
+import type { Socket } from "node:dgram";
+import type { Rng } from "../engine/ports.ts";
+import { SIGNATURE_BYTES } from "../engine/types.ts";
+import { PacketType } from "../engine/wire.ts";
+import { type FaultConfig, type FaultCounters, roll } from "../faults/plan.ts";
+import { parseAddress } from "./address.ts";
+
+const TYPE_OFFSET = 3;
+
+export class FaultySocket {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly faults: () => FaultConfig,
+    private readonly rng: Rng,
+    readonly counters: FaultCounters,
+  ) {}
+
+  /** Whether an incoming datagram survives the incoming faults. */
+  admit(): boolean {
+    const f = this.faults();
+    if (f.blackhole) {
+      this.counters.blackholed++;
+      return false;
+    }
+    if (roll(this.rng, f.lossIn)) {
+      this.counters.droppedIn++;
+      return false;
+    }
+    return true;
+  }
+
+  send(to: string, bytes: Uint8Array): void {
+    const f = this.faults();
+    if (f.blackhole) {
+      this.counters.blackholed++;
+      return;
+    }
+    if (roll(this.rng, f.lossOut)) {
+      this.counters.droppedOut++;
+      return;
+    }
+    const isData = bytes[TYPE_OFFSET] === PacketType.Data;
+    let out = bytes;
+    if (isData && roll(this.rng, f.badSignature)) {
+      // A copy with one bit of the signature flipped: the engine keeps the good bytes for its retransmits.
+      out = Uint8Array.from(bytes);
+      const bit = this.rng.nextU32() % (SIGNATURE_BYTES * 8);
+      const index = out.length - SIGNATURE_BYTES + (bit >>> 3);
+      out[index] = (out[index] as number) ^ (1 << (bit & 7));
+      this.counters.badSignatures++;
+    }
+    const copies = isData && roll(this.rng, f.duplicate) ? 2 : 1;
+    if (copies === 2) this.counters.duplicated++;
+    const delay = f.delayMs + (f.jitterMs > 0 ? (this.rng.nextU32() % f.jitterMs) + 0 : 0);
+    for (let i = 0; i < copies; i++) {
+      if (delay > 0) this.later(delay, to, out);
+      else this.transmit(to, out);
+    }
+  }
+
+  private later(delayMs: number, to: string, bytes: Uint8Array): void {
+    this.counters.delayed++;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.transmit(to, bytes);
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  private transmit(to: string, bytes: Uint8Array): void {
+    if (this.closed) return;
+    const { host, port } = parseAddress(to);
+    // A send error (unreachable network, a peer's port closed) is a lost datagram to us: retransmission handles it.
+    this.socket.send(bytes, port, host, () => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}

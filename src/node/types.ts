@@ -1,0 +1,74 @@
+import type { EngineConfig } from "../engine/config.ts";
+import type { CryptoPort } from "../engine/ports.ts";
+import type { EngineStats } from "../engine/stats.ts";
+import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
+import type { FaultConfig, FaultCounters } from "../faults/plan.ts";
+import type { Store } from "../storage/store.ts";
+
+/** A user this node may talk to, from the directory. */
+export interface Contact {
+  id: PeerId;
+  name: string;
+  host: string;
+  port: number;
+  fingerprint?: string;
+}
+
+export interface ChatNodeOptions {
+  /** This node's user. */
+  self: Contact;
+  /** Every user in the directory (self may be included; it is skipped). */
+  contacts: readonly Contact[];
+  crypto: CryptoPort;
+  store: Store;
+  /** The address to bind; defaults to the user's registered host and port. Port 0 picks a free one. */
+  host?: string;
+  port?: number;
+  faults?: Partial<FaultConfig>;
+  config?: Partial<EngineConfig>;
+  /** Whether the store is durable. An ephemeral node picks a new epoch at every start. */
+  ephemeral?: boolean;
+  /** How long close() waits for ACKs of frames in flight. */
+  closeGraceMs?: number;
+}
+
+export interface PeerView {
+  id: PeerId;
+  name: string;
+  address: string;
+  online: boolean;
+  lastSeen: number | undefined;
+  rttMs: number | undefined;
+  inFlight: number;
+  queued: number;
+  parked: number;
+  fingerprint: string | undefined;
+}
+
+export interface NodeStats extends EngineStats {
+  faults: FaultCounters;
+  /** Outgoing (message, recipient) pairs not yet delivered, across restarts. */
+  pending: number;
+}
+
+export type ChatNodeEvents = {
+  ready: [{ username: string; port: number; address: string }];
+  queued: [{ msgId: MsgId; kind: MessageKind; to: string[] }];
+  delivered: [{ msgId: MsgId; to: string; toId: PeerId; tries: number }];
+  failed: [{ msgId: MsgId; to: string; toId: PeerId; reason: string; code: string }];
+  message: [
+    {
+      msgId: MsgId;
+      from: string;
+      fromId: PeerId;
+      kind: MessageKind;
+      text: string;
+      sentAt: number;
+      receivedAt: number;
+    },
+  ];
+  rejected: [{ reason: string; from?: string; address: string }];
+  duplicate: [{ from: string; msgId?: MsgId }];
+  "peer-online": [{ peer: string; id: PeerId; address: string }];
+  "peer-offline": [{ peer: string; id: PeerId }];
+};

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { keyId } from "../../src/crypto/ed25519.ts";
+import { generateSecretKeys, type PublicKeys, publicKeysOf } from "../../src/crypto/keys.ts";
+import { createCryptoPort, type PeerKeyDirectory, staticKeyDirectory } from "../../src/crypto/port.ts";
+import { MAC_BYTES, type PeerId, SIGNATURE_BYTES } from "../../src/engine/types.ts";
+
+/** A deterministic byte source, as the simulator would inject. */
+function seededBytes(seed: number): (length: number) => Uint8Array {
+  let state = seed >>> 0;
+  return (length) => {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      out[i] = state >>> 24;
+    }
+    return out;
+  };
+}
+
+const aliceSecrets = generateSecretKeys();
+const bobSecrets = generateSecretKeys();
+const carolSecrets = generateSecretKeys();
+const everyone = staticKeyDirectory([aliceSecrets, bobSecrets, carolSecrets].map(publicKeysOf));
+const alice = createCryptoPort({ identity: aliceSecrets, directory: everyone });
+const bob = createCryptoPort({ identity: bobSecrets, directory: everyone });
+const carol = createCryptoPort({ identity: carolSecrets, directory: everyone });
+const strangerId = keyId(publicKeysOf(generateSecretKeys()).ed25519);
+const bytes = new TextEncoder().encode("a packet");
+const aad = new TextEncoder().encode("header");
+
+describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
+  it("selfId is the key id of the identity's Ed25519 key; knows() follows the directory", () => {
+    assert.equal(alice.selfId, keyId(publicKeysOf(aliceSecrets).ed25519));
+    assert.equal(alice.knows(bob.selfId), true);
+    assert.equal(alice.knows(alice.selfId), true);
+    assert.equal(alice.knows(strangerId), false);
+  });
+
+  it("sign / verify over exact bytes; another author's signature fails", () => {
+    const signature = alice.sign(bytes);
+    assert.equal(signature.length, SIGNATURE_BYTES);
+    assert.equal(bob.verify(alice.selfId, bytes, signature), true);
+    assert.equal(bob.verify(carol.selfId, bytes, signature), false);
+    assert.equal(bob.verify(strangerId, bytes, signature), false);
+  });
+
+  it("mac / verifyMac in both directions; a reflected tag fails", () => {
+    const tag = alice.mac(bob.selfId, bytes);
+    assert.equal(tag.length, MAC_BYTES);
+    assert.equal(bob.verifyMac(alice.selfId, bytes, tag), true);
+    assert.equal(alice.verifyMac(bob.selfId, bytes, tag), false, "reflected back to alice as if from bob");
+    assert.equal(carol.verifyMac(alice.selfId, bytes, tag), false);
+    assert.equal(bob.verifyMac(alice.selfId, bytes, bob.mac(alice.selfId, bytes)), false);
+    assert.equal(alice.verifyMac(bob.selfId, bytes, bob.mac(alice.selfId, bytes)), true);
+  });
+
+  it("an unknown peer gets an all-zero tag that nobody accepts, and nothing verifies from it", () => {
+    assert.deepEqual(alice.mac(strangerId, bytes), new Uint8Array(MAC_BYTES));
+    assert.equal(bob.verifyMac(alice.selfId, bytes, new Uint8Array(MAC_BYTES)), false);
+    assert.equal(alice.verifyMac(strangerId, bytes, new Uint8Array(MAC_BYTES)), false);
+  });
+
+  it("seal / open: only the recipient opens, and only with the same aad", () => {
+    const sealed = alice.seal(bob.selfId, bytes, aad);
+    assert.deepEqual(bob.open(sealed, aad), bytes);
+    assert.equal(carol.open(sealed, aad), undefined, "sealed to another key");
+    assert.equal(alice.open(sealed, aad), undefined);
+    assert.equal(bob.open(sealed, new TextEncoder().encode("other")), undefined);
+    assert.equal(bob.open(sealed.subarray(0, sealed.length - 1), aad), undefined, "truncated");
+  });
+
+  it("sealing to an unknown peer gives an empty ciphertext that opens nowhere", () => {
+    const sealed = alice.seal(strangerId, bytes, aad);
+    assert.equal(sealed.length, 0);
+    assert.equal(bob.open(sealed, aad), undefined);
+  });
+
+  it("is deterministic with an injected random source", () => {
+    const a1 = createCryptoPort({ identity: aliceSecrets, directory: everyone, randomBytes: seededBytes(7) });
+    const a2 = createCryptoPort({ identity: aliceSecrets, directory: everyone, randomBytes: seededBytes(7) });
+    assert.deepEqual(a1.seal(bob.selfId, bytes, aad), a2.seal(bob.selfId, bytes, aad));
+    assert.deepEqual(bob.open(a1.seal(bob.selfId, bytes, aad), aad), bytes);
+  });
+
+  it("follows a directory whose keys for a peer change, and refuses an entry whose key does not hash to its id", () => {
+    let current: PublicKeys = publicKeysOf(bobSecrets);
+    const changing: PeerKeyDirectory = {
+      publicKeysOf: (peer: PeerId) => (peer === keyId(current.ed25519) ? current : undefined),
+    };
+    const port = createCryptoPort({ identity: aliceSecrets, directory: changing });
+    const id = bob.selfId;
+    assert.equal(port.verify(id, bytes, bob.sign(bytes)), true);
+    const lying: PeerKeyDirectory = { publicKeysOf: () => publicKeysOf(carolSecrets) };
+    const fooled = createCryptoPort({ identity: aliceSecrets, directory: lying });
+    assert.equal(fooled.knows(id), false);
+    assert.equal(fooled.verify(id, bytes, carol.sign(bytes)), false);
+    current = { ...current, x25519: publicKeysOf(carolSecrets).x25519 };
+    // Same Ed25519 identity, new X25519 key: the cached MAC keys must not be reused.
+    assert.equal(port.verifyMac(id, bytes, bob.mac(alice.selfId, bytes)), false);
+  });
+
+  it("never throws for arbitrary input (property)", () => {
+    const ids = [alice.selfId, bob.selfId, strangerId, "not-a-peer-id" as PeerId];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ids),
+        fc.uint8Array({ maxLength: 120 }),
+        fc.uint8Array({ maxLength: 120 }),
+        (peer, junk, other) => {
+          alice.verify(peer, junk, other);
+          alice.verifyMac(peer, junk, other);
+          alice.mac(peer, junk);
+          alice.seal(peer, junk, other);
+          return alice.open(junk, other) === undefined;
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
