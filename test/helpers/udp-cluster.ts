@@ -1,7 +1,7 @@
 /** Several real ChatNodes in this process on 127.0.0.1, on ports the OS picked, with real crypto. */
 import { createSocket } from "node:dgram";
-import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../../src/crypto/keys.ts";
+import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
 import type { ChatNodeOptions, Contact } from "../../src/node/types.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";

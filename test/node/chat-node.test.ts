@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import type { ChatNode } from "../../src/node/chat-node.ts";
+import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+
+/** Starts one in-process node per user and records what each one reports. */
+async function cluster(names: string[], faults: (name: string) => object = () => ({})) {
+  const users = await makeUsers(names);
+  const nodes = users.map((u) => nodeFor(u, users, { faults: faults(u.contact.name) }));
+  const log = {
+    messages: new Map<string, string[]>(),
+    delivered: 0,
+    failed: [] as { to: string; code: string; reason: string }[],
+    rejected: new Map<string, number>(),
+  };
+  for (const n of nodes) {
+    log.messages.set(n.username, []);
+    n.on("message", (m) => log.messages.get(n.username)?.push(`${m.from}:${m.kind}:${m.text}`));
+    n.on("delivered", () => log.delivered++);
+    n.on("failed", (f) => log.failed.push({ to: f.to, code: f.code, reason: f.reason }));
+    n.on("rejected", (r) => log.rejected.set(r.reason, (log.rejected.get(r.reason) ?? 0) + 1));
+  }
+  await Promise.all(nodes.map((n) => n.start()));
+  const byName = (name: string) => nodes.find((n) => n.username === name) as ChatNode;
+  const close = () => Promise.all(nodes.map((n) => n.close()));
+  return { users, nodes, log, byName, close };
+}
+
+describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
+  const closers: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const close of closers) await close();
+  });
+
+  test("delivers every broadcast and private message exactly once at 40% loss both ways", async () => {
+    const c = await cluster(["alice", "bob", "carol", "dave"], () => ({ lossOut: 0.4, lossIn: 0.4 }));
+    closers.push(c.close);
+    for (let i = 0; i < 20; i++) c.byName("alice").broadcast(`b${i}`);
+    for (let i = 0; i < 10; i++) c.byName("bob").sendPrivate("carol", `p${i}`);
+    await until(() => c.log.delivered === 20 * 3 + 10, 30_000, "all deliveries");
+    for (const name of ["bob", "carol", "dave"]) {
+      const fromAlice = c.log.messages.get(name)?.filter((m) => m.startsWith("alice:")) ?? [];
+      assert.deepEqual(
+        fromAlice,
+        Array.from({ length: 20 }, (_, i) => `alice:broadcast:b${i}`),
+        `${name} got alice's broadcasts once, in order`,
+      );
+    }
+    assert.deepEqual(
+      c.log.messages.get("carol")?.filter((m) => m.startsWith("bob:")),
+      Array.from({ length: 10 }, (_, i) => `bob:private:p${i}`),
+    );
+    assert.equal(
+      c.log.messages.get("dave")?.filter((m) => m.startsWith("bob:")).length,
+      0,
+      "only carol gets bob's private",
+    );
+    assert.ok(c.byName("alice").stats().retransmits > 0, "retransmissions observed");
+    assert.equal(c.log.failed.length, 0);
+    await c.close();
+  });
+
+  test("ignores injected duplicates: the count ignored equals the count injected", async () => {
+    const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { duplicate: 0.5 } : {}));
+    closers.push(c.close);
+    for (let i = 0; i < 40; i++) c.byName("alice").broadcast(`m${i}`);
+    await until(() => c.log.delivered === 40, 10_000, "deliveries");
+    await until(
+      () => c.byName("bob").stats().duplicates === c.byName("alice").stats().faults.duplicated,
+      2000,
+      "dups",
+    );
+    const injected = c.byName("alice").stats().faults.duplicated;
+    assert.ok(injected > 0);
+    assert.equal(c.byName("bob").stats().duplicates, injected);
+    assert.equal(c.log.messages.get("bob")?.length, 40);
+    await c.close();
+  });
+
+  test("rejects bad signatures and still delivers the sender's messages", async () => {
+    const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { badSignature: 0.3 } : {}));
+    closers.push(c.close);
+    for (let i = 0; i < 30; i++) c.byName("alice").broadcast(`m${i}`);
+    await until(() => c.log.delivered === 30, 15_000, "deliveries");
+    const injected = c.byName("alice").stats().faults.badSignatures;
+    assert.ok(injected > 0);
+    await until(() => (c.log.rejected.get("bad-signature") ?? 0) === injected, 2000, "rejections");
+    assert.deepEqual(
+      c.log.messages.get("bob"),
+      Array.from({ length: 30 }, (_, i) => `alice:broadcast:m${i}`),
+    );
+    await c.close();
+  });
+
+  test("reports a wrong-key private message to both sides and keeps working", async () => {
+    const c = await cluster(["alice", "bob"]);
+    closers.push(c.close);
+    c.byName("alice").setFaults({ wrongKey: 1 });
+    c.byName("alice").sendPrivate("bob", "sealed to the wrong key");
+    await until(() => c.log.failed.length === 1, 5000, "failure report");
+    assert.equal(c.log.failed[0]?.code, "rejected-decrypt");
+    assert.equal(c.log.rejected.get("decrypt-failed"), 1);
+    c.byName("alice").setFaults({ wrongKey: 0 });
+    c.byName("alice").sendPrivate("bob", "right key");
+    await until(() => c.log.messages.get("bob")?.length === 1, 5000, "delivery");
+    assert.deepEqual(c.log.messages.get("bob"), ["alice:private:right key"]);
+    await c.close();
+  });
+
+  test("gives up with a failed event under total loss, then delivers when the peer comes back", async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const config = { triesMax: 6, rtoMsMax: 100, heartbeatMs: 300, offlineAfterMs: 1000 };
+    const alice = nodeFor(users[0] as TestUser, users, { config });
+    const failed: string[] = [];
+    alice.on("failed", (f) => failed.push(f.reason));
+    await alice.start();
+    closers.push(() => alice.close());
+    const started = Date.now();
+    alice.sendPrivate("bob", "are you there?");
+    await until(() => failed.length === 1, 5000, "give-up");
+    assert.match(failed[0] as string, /gave up after 6 tries/);
+    assert.ok(Date.now() - started < 2000);
+    // bob starts: alice hears his HELLO and re-sends the parked message.
+    const bob = nodeFor(users[1] as TestUser, users, { config });
+    const got: string[] = [];
+    bob.on("message", (m) => got.push(m.text));
+    const delivered: string[] = [];
+    alice.on("delivered", (d) => delivered.push(d.to));
+    await bob.start();
+    closers.push(() => bob.close());
+    await until(() => delivered.length === 1, 5000, "offline delivery");
+    assert.deepEqual(got, ["are you there?"]);
+    await alice.close();
+    await bob.close();
+  });
+
+  test("a port already in use is a clear error", async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const first = nodeFor(users[0] as TestUser, users);
+    await first.start();
+    closers.push(() => first.close());
+    const second = nodeFor(users[0] as TestUser, users);
+    await assert.rejects(second.start(), { code: "PORT_IN_USE", message: /already in use/ });
+    await first.close();
+  });
+});
