@@ -11,6 +11,7 @@ export interface Contact {
   name: string;
   host: string;
   port: number;
+  /** The full safety fingerprint (groups of 4 hex digits), to compare out of band. */
   fingerprint?: string;
 }
 

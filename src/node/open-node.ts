@@ -1,0 +1,66 @@
+/**
+ * Builds a ChatNode for a local user from the data directory: unlocks the user's keys, loads the directory of
+ * users as contacts, opens the user's SQLite database (or a memory store when ephemeral). Does not start it.
+ */
+import { join } from "node:path";
+import { createCryptoPort } from "../crypto/port.ts";
+import type { EngineConfig } from "../engine/config.ts";
+import type { FaultConfig } from "../faults/plan.ts";
+import { openDirectory, resolveDataDir } from "../identity/directory.ts";
+import { login } from "../identity/register.ts";
+import { createMemoryStore } from "../storage/memory.ts";
+import { openSqliteStore } from "../storage/sqlite.ts";
+import { ChatNode } from "./chat-node.ts";
+import type { Contact } from "./types.ts";
+
+export { resolveDataDir };
+
+export interface OpenNodeOptions {
+  dataDir?: string;
+  username: string;
+  password: string;
+  host?: string;
+  port?: number;
+  ephemeral?: boolean;
+  faults?: Partial<FaultConfig>;
+  config?: Partial<EngineConfig>;
+  closeGraceMs?: number;
+}
+
+/** Where a user's message database lives inside the data directory. */
+export function databasePath(dataDir: string, username: string): string {
+  return join(dataDir, "db", `${username}.sqlite`);
+}
+
+/**
+ * Throws IdentityError (UNKNOWN_USER, WRONG_PASSWORD, DAMAGED), StoreError (DB_DAMAGED, DB_LOCKED, …) with
+ * messages a user can read.
+ */
+export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
+  const dataDir = resolveDataDir(options.dataDir);
+  const identity = await login({ dataDir, username: options.username, password: options.password });
+  const directory = openDirectory(dataDir);
+  const contacts: Contact[] = directory.listUsers().map((u) => ({
+    id: u.keyId,
+    name: u.name,
+    host: u.host,
+    port: u.port,
+    fingerprint: u.fingerprint,
+  }));
+  const self = contacts.find((c) => c.id === identity.peerId) as Contact;
+  const store = options.ephemeral
+    ? createMemoryStore()
+    : openSqliteStore(databasePath(dataDir, identity.username));
+  return new ChatNode({
+    self,
+    contacts,
+    crypto: createCryptoPort({ identity, directory }),
+    store,
+    ephemeral: options.ephemeral ?? false,
+    ...(options.host !== undefined && { host: options.host }),
+    ...(options.port !== undefined && { port: options.port }),
+    ...(options.faults && { faults: options.faults }),
+    ...(options.config && { config: options.config }),
+    ...(options.closeGraceMs !== undefined && { closeGraceMs: options.closeGraceMs }),
+  });
+}
