@@ -398,9 +398,12 @@ export class Engine {
     }
     let newestAckedTx = 0;
     let ackedAny = false;
-    for (const frame of [...stream.frames.values()]) {
+    const acked: OutFrame[] = [];
+    for (const frame of stream.frames.values()) {
       if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued
-      if (!seqLess(frame.seq, p.next) && !inRanges(frame.seq, p)) continue;
+      if (seqLess(frame.seq, p.next) || inRanges(frame.seq, p)) acked.push(frame);
+    }
+    for (const frame of acked) {
       ackedAny = true;
       if (frame.txOrder > newestAckedTx) newestAckedTx = frame.txOrder;
       this.ackFrame(peer, frame, now);
@@ -476,9 +479,13 @@ export class Engine {
 
   handleTimeout(now: Millis): void {
     for (const peer of this.peerStates.values()) {
-      for (const frame of [...peer.send.frames.values()]) {
-        if (frame.tries === 0) break;
-        if (frame.deadline > now || !peer.send.frames.has(frame.seq)) continue;
+      const due: OutFrame[] = [];
+      for (const frame of peer.send.frames.values()) {
+        if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued
+        if (frame.deadline <= now) due.push(frame);
+      }
+      for (const frame of due) {
+        if (!peer.send.frames.has(frame.seq)) continue; // resolved with an earlier frame of its message
         const message = peer.send.messages.get(frame.msgId);
         if (frame.tries >= this.config.triesMax || now - frame.firstSentAt >= this.config.giveUpMs) {
           if (message) this.failMessage(peer, message, "timeout", true);
