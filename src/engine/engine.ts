@@ -161,7 +161,7 @@ export class Engine {
         throw new SendError("queue-full", `too many messages waiting for ${peer.id}; try again later`);
     }
     for (const peer of recipients) {
-      if (request.parked) this.park(peer, parked);
+      if (request.parked && !peer.online) this.park(peer, parked);
       else this.enqueue(peer, parked, now);
     }
     return { msgId, to: recipients.map((p) => p.id) };
@@ -295,10 +295,19 @@ export class Engine {
     let stream = peer.recv;
     if (stream && p.epoch < stream.epoch) return this.reject("stale-epoch", from, p.sender);
     if (!stream || p.epoch > stream.epoch) {
-      // First contact, or the sender lost its state and started a new epoch: its old sequence numbers are void.
+      // First contact, or the sender lost its state and started a new epoch: its old sequence numbers are void,
+      // and so are its HELLOs from before.
       stream = new RecvStream(p.epoch, p.floor);
       peer.recv = stream;
+      if (p.epoch > peer.helloEpoch) {
+        peer.helloEpoch = p.epoch;
+        peer.helloTs = 0;
+      }
     }
+    // The floor is authenticated: note it (and deliver what it releases) before the window check, so a frame
+    // the sender may legitimately send past a run of given-up frames is not refused.
+    stream.noteFloor(p.floor);
+    this.deliverReady(peer, stream);
     const frame: HeldFrame = {
       seq: p.seq,
       msgId: p.msgId,
@@ -311,7 +320,6 @@ export class Engine {
     const result = stream.accept(frame);
     if (result === "beyond-window") return this.reject("beyond-window", from, p.sender);
     peer.ackPending = true;
-    stream.noteFloor(p.floor);
     if (result === "duplicate") {
       this.counters.duplicates++;
       this.events.push({ type: "duplicate", from: peer.id, msgId: p.msgId });
@@ -387,17 +395,18 @@ export class Engine {
     this.counters.acksReceived++;
     const stream = peer.send;
     // Rejections first: a message refused by its recipient must end `failed`, not `delivered`.
+    let ackedAny = false;
     for (const r of p.rejects) {
       for (const message of stream.messages.values()) {
         if (message.head !== r.seq) continue;
         const reason: FailReason =
           r.code === RejectCode.DecryptFailed ? "rejected-decrypt" : "rejected-malformed";
         this.failMessage(peer, message, reason, false);
+        ackedAny = true;
         break;
       }
     }
     let newestAckedTx = 0;
-    let ackedAny = false;
     const acked: OutFrame[] = [];
     for (const frame of stream.frames.values()) {
       if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued
@@ -445,6 +454,7 @@ export class Engine {
 
   private onHello(now: Millis, from: Address, peer: PeerState, p: HelloPacket): void {
     if (!this.crypto.verifyMac(p.sender, p.authed, p.mac)) return this.reject("bad-mac", from, p.sender);
+    if (peer.recv && p.epoch < peer.recv.epoch) return this.reject("stale-epoch", from, p.sender);
     const fresh = p.epoch > peer.helloEpoch || (p.epoch === peer.helloEpoch && p.timestamp > peer.helloTs);
     if (!fresh) return this.reject("replayed-hello", from, p.sender);
     this.counters.hellosReceived++;

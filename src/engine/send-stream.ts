@@ -51,6 +51,16 @@ export class SendStream {
     return this.nextSeq;
   }
 
+  /**
+   * Where the receiver's window starts at the latest: the head of our first unresolved message. The receiver
+   * may not have delivered the frames of that message it already acknowledged, so its window does not move past
+   * them; anchoring ours at the floor instead would send frames it must refuse.
+   */
+  windowBase(): number {
+    for (const frame of this.frames.values()) return this.messages.get(frame.msgId)?.head ?? frame.seq;
+    return this.nextSeq;
+  }
+
   allocate(count: number): number {
     const head = this.nextSeq;
     this.nextSeq = seqAdd(this.nextSeq, count);
@@ -70,7 +80,8 @@ export class SendStream {
         continue;
       }
       // Both limits: frames in flight, and how far past the oldest unresolved frame the receiver will hold.
-      if (this.inFlight >= windowFrames || seqDiff(frame.seq, this.floor()) >= RECV_WINDOW) return undefined;
+      if (this.inFlight >= windowFrames || seqDiff(frame.seq, this.windowBase()) >= RECV_WINDOW)
+        return undefined;
       this.nextToSend = seqAdd(this.nextToSend, 1);
       return frame;
     }

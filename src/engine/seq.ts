@@ -4,7 +4,7 @@
  */
 export const SEQ_MOD = 2 ** 32;
 
-/** a - b as a signed distance in (-2^31, 2^31]. */
+/** a - b as a signed distance in [-2^31, 2^31). */
 export function seqDiff(a: number, b: number): number {
   const d = (a - b) % SEQ_MOD;
   const wrapped = d < 0 ? d + SEQ_MOD : d;
