@@ -55,9 +55,15 @@ export interface HpkeKeyPair {
  * makes encryption reproducible in the simulator. `ikm` must hold at least Nsk = 32 bytes of entropy.
  */
 export function deriveKeyPair(ikm: Uint8Array): HpkeKeyPair {
+  const { privateKey, key } = deriveX25519(ikm);
+  return { privateKey, publicKey: key.publicKey };
+}
+
+/** DeriveKeyPair keeping the parsed key, so that Encap does not parse it a second time. */
+function deriveX25519(ikm: Uint8Array): { privateKey: Uint8Array; key: X25519PrivateKey } {
   const dkpPrk = labeledExtract(KEM_SUITE_ID, EMPTY, "dkp_prk", ikm);
   const privateKey = labeledExpand(KEM_SUITE_ID, dkpPrk, "sk", EMPTY, N_SK);
-  return { privateKey, publicKey: X25519PrivateKey.fromRaw(privateKey).publicKey };
+  return { privateKey, key: X25519PrivateKey.fromRaw(privateKey) };
 }
 
 function extractAndExpand(dh: Uint8Array, kemContext: Uint8Array): Uint8Array {
@@ -72,8 +78,8 @@ export interface Encapsulation {
 
 /** Encap(pkR) with the ephemeral key pair derived from `ikmE`; undefined if pkR is unusable (low order). */
 export function encap(pkR: X25519PublicKey, ikmE: Uint8Array): Encapsulation | undefined {
-  const ephemeral = deriveKeyPair(ikmE);
-  const dh = X25519PrivateKey.fromRaw(ephemeral.privateKey).dh(pkR);
+  const ephemeral = deriveX25519(ikmE).key;
+  const dh = ephemeral.dh(pkR);
   if (!dh) return undefined;
   const enc = ephemeral.publicKey;
   return { sharedSecret: extractAndExpand(dh, concatBytes(enc, pkR.raw)), enc };

@@ -171,7 +171,10 @@ function parseKeyFile(text: string): ParsedKeyFile | string {
   if (typeof json.username !== "string") return "username is missing";
   const kdf = json.kdf;
   if (!isRecord(kdf) || kdf.name !== "scrypt") return "kdf is not scrypt";
-  const params = { N: Number(kdf.N), r: Number(kdf.r), p: Number(kdf.p) };
+  const { N, r, p } = kdf;
+  if (typeof N !== "number" || typeof r !== "number" || typeof p !== "number")
+    return "kdf.N, r and p are not numbers";
+  const params = { N, r, p };
   if (!validScrypt(params)) return "its scrypt parameters are out of range";
   if (json.cipher !== "aes-256-gcm") return "cipher is not aes-256-gcm";
   const salt = fromBase64(kdf.salt, SALT_BYTES);

@@ -1,4 +1,4 @@
-import { randomBytes as nodeRandomBytes } from "node:crypto";
+import { createHash, randomBytes as nodeRandomBytes } from "node:crypto";
 import type { CryptoPort } from "../engine/ports.ts";
 import { MAC_BYTES, type PeerId } from "../engine/types.ts";
 import { bytesEqual, utf8 } from "./bytes.ts";
@@ -18,6 +18,12 @@ import { X25519PrivateKey, X25519PublicKey } from "./x25519.ts";
 export const PRIVATE_MESSAGE_INFO = utf8("chatnode v1 private");
 /** Bytes of entropy for each HPKE ephemeral key (RFC 9180's Nsk). */
 const EPHEMERAL_IKM_BYTES = 32;
+/**
+ * Successful signature checks remembered per port. A retransmitted DATA datagram (its ACK was lost or late) is the
+ * same bytes with the same signature: recognising it by a SHA-256 of its bytes costs ~1/50 of an Ed25519 verify,
+ * and keeps a burst of retransmits from costing the receiver a verify each. About 200 bytes an entry.
+ */
+const VERIFIED_CACHE_MAX = 1024;
 
 /** Where the port finds a peer's public keys; src/identity/directory.ts implements it over users.json. */
 export interface PeerKeyDirectory {
@@ -55,6 +61,8 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
   // We always know ourselves, even before our own entry reaches the directory.
   const selfKeys: PublicKeys = { ed25519: signer.publicKey, x25519: x25519.publicKey };
   const cache = new Map<PeerId, PeerState>();
+  /** author + signature → the verifier that accepted it and SHA-256 of the bytes it covered. */
+  const verified = new Map<string, { verifier: Ed25519Verifier; digest: Buffer }>();
 
   function peerState(peer: PeerId): PeerState | undefined {
     const keys = peer === selfId ? selfKeys : options.directory.publicKeysOf(peer);
@@ -82,6 +90,27 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
     return state;
   }
 
+  /**
+   * Ed25519 verification is deterministic: the same author key, bytes and signature give the same answer. A hit
+   * needs the same verifier (so a replaced directory key is checked afresh) and the same bytes (by SHA-256).
+   */
+  function verify(author: PeerId, bytes: Uint8Array, signature: Uint8Array): boolean {
+    const state = peerState(author);
+    if (!state) return false;
+    const key =
+      author + Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("latin1");
+    const digest = createHash("sha256").update(bytes).digest();
+    const hit = verified.get(key);
+    if (hit && hit.verifier === state.verifier && hit.digest.equals(digest)) return true;
+    if (!state.verifier.verify(bytes, signature)) return false;
+    verified.set(key, { verifier: state.verifier, digest });
+    if (verified.size > VERIFIED_CACHE_MAX) {
+      const oldest = verified.keys().next().value;
+      if (oldest !== undefined) verified.delete(oldest);
+    }
+    return true;
+  }
+
   function macKeys(peer: PeerId): DirectionalMacKeys | undefined {
     const state = peerState(peer);
     if (!state) return undefined;
@@ -99,7 +128,7 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
     selfId,
     knows: (peer) => peerState(peer) !== undefined,
     sign: (bytes) => signer.sign(bytes),
-    verify: (author, bytes, signature) => peerState(author)?.verifier.verify(bytes, signature) ?? false,
+    verify,
     mac(peer, bytes) {
       const keys = macKeys(peer);
       // No key for an unknown peer: an all-zero tag, which no receiver accepts (its check uses a real HMAC key).

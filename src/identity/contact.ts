@@ -1,0 +1,112 @@
+import type { AddOutcome, Directory } from "./directory.ts";
+import { IdentityError } from "./errors.ts";
+import { parseUserRecord, type UserRecord } from "./record.ts";
+
+/**
+ * Contact cards: a user's public record as a small JSON document to hand to another person (file, chat, QR...).
+ * It carries no secret. Importing checks every field and the key binding signature, and pins the name to the keys:
+ * a later card for the same name with other keys is refused unless forced (see Directory.addUser).
+ */
+
+export const CONTACT_FORMAT = "chatnode-contact/1";
+/** A card is a few hundred bytes; refuse to parse anything much larger. */
+const MAX_CARD_BYTES = 16 * 1024;
+
+export interface ContactCard {
+  readonly format: typeof CONTACT_FORMAT;
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly publicKeys: { readonly ed25519: string; readonly x25519: string };
+  readonly keyId: string;
+  readonly fingerprint: string;
+  readonly binding: string;
+}
+
+export function contactCard(record: UserRecord): ContactCard {
+  return {
+    format: CONTACT_FORMAT,
+    name: record.name,
+    host: record.host,
+    port: record.port,
+    publicKeys: { ed25519: record.ed25519, x25519: record.x25519 },
+    keyId: record.keyId,
+    fingerprint: record.fingerprint,
+    binding: record.binding,
+  };
+}
+
+/** The card of `name` as JSON text. Throws IdentityError UNKNOWN_USER. */
+export function exportContact(directory: Directory, name: string): string {
+  const record = directory.getUser(name);
+  if (!record) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${directory.dataDir}`);
+  return `${JSON.stringify(contactCard(record), null, 2)}\n`;
+}
+
+/** Validates a card without importing it. Throws IdentityError INVALID with the reason. */
+export function parseContact(text: string, now: Date = new Date()): UserRecord {
+  if (text.length > MAX_CARD_BYTES)
+    throw new IdentityError("INVALID", "this is not a contact card (too large)");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new IdentityError("INVALID", "this is not a contact card (not JSON)");
+  }
+  if (typeof json !== "object" || json === null || !("format" in json) || json.format !== CONTACT_FORMAT) {
+    throw new IdentityError("INVALID", `this is not a contact card (format is not ${CONTACT_FORMAT})`);
+  }
+  const card = json as Partial<Record<keyof ContactCard, unknown>>;
+  const keys = typeof card.publicKeys === "object" && card.publicKeys !== null ? card.publicKeys : {};
+  return parseUserRecord(
+    {
+      name: card.name,
+      host: card.host,
+      port: card.port,
+      ed25519: "ed25519" in keys ? keys.ed25519 : undefined,
+      x25519: "x25519" in keys ? keys.x25519 : undefined,
+      binding: card.binding,
+      keyId: card.keyId,
+      fingerprint: card.fingerprint,
+    },
+    now,
+  );
+}
+
+export interface ImportResult {
+  readonly record: UserRecord;
+  readonly outcome: AddOutcome;
+}
+
+/**
+ * Imports a card. Throws IdentityError INVALID (bad card), KEY_MISMATCH (name pinned to other keys, unless force),
+ * DUPLICATE_KEY, ADDRESS_TAKEN; and refuses, even with force, to overwrite a local user's keys with a card, which would
+ * leave its key file and directory entry disagreeing (use `register --force` for that).
+ */
+export function importContact(
+  directory: Directory,
+  text: string,
+  options: { readonly force?: boolean } = {},
+): ImportResult {
+  const record = parseContact(text);
+  directory.reload();
+  if (options.force) {
+    // Forcing may replace the keys of the card's name, or move the card's keys away from another name. Neither may
+    // touch a local user: its key file and directory entry would then disagree.
+    const sameName = directory.getUser(record.name);
+    const sameKey = directory.getByPeerId(record.keyId);
+    for (const other of [sameName, sameKey]) {
+      const changes =
+        other &&
+        (other.ed25519 !== record.ed25519 || other.x25519 !== record.x25519 || other.name !== record.name);
+      if (other && changes && directory.hasKeyFile(other.name)) {
+        throw new IdentityError(
+          "USER_EXISTS",
+          `${other.name} is a local user of this machine; a contact card cannot replace or take its keys (use register --force)`,
+        );
+      }
+    }
+  }
+  const outcome = directory.addUser(record, options);
+  return { record: directory.getUser(record.name) ?? record, outcome };
+}

@@ -1,0 +1,235 @@
+import { KeyFileError } from "../crypto/errors.ts";
+import { readKeyFile, writeKeyFile } from "../crypto/keyfile.ts";
+import { generateSecretKeys, type PublicKeys, type SecretKeys } from "../crypto/keys.ts";
+import type { PeerId } from "../engine/types.ts";
+import { type Directory, openDirectory, resolveDataDir } from "./directory.ts";
+import { IdentityError } from "./errors.ts";
+import {
+  createUserRecord,
+  recordPublicKeys,
+  sameKeys,
+  USERNAME_PATTERN,
+  type UserRecord,
+  validateHost,
+  validatePort,
+  validateUsername,
+} from "./record.ts";
+
+/**
+ * Creating local users (keys + key file + directory entry) and unlocking them. Key files are written before the
+ * directory entry, so a crash in between leaves an orphan key file (which bulk-register repairs), never a directory
+ * entry that claims to be local but has no keys.
+ */
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_BASE_PORT = 12000;
+
+/** The demo users of `chatnode bulk-register`: user i listens on basePort + i. Their passwords are public. */
+export const DEFAULT_USERS: readonly { readonly name: string; readonly password: string }[] = [
+  { name: "zoe", password: "pass0" },
+  { name: "alice", password: "pass1" },
+  { name: "bob", password: "pass2" },
+  { name: "carol", password: "pass3" },
+  { name: "dave", password: "pass4" },
+  { name: "erin", password: "pass5" },
+  { name: "frank", password: "pass6" },
+  { name: "grace", password: "pass7" },
+  { name: "heidi", password: "pass8" },
+  { name: "ivan", password: "pass9" },
+];
+
+/** A user whose secret keys are unlocked: pass it as `identity` to createCryptoPort. */
+export interface UnlockedIdentity extends SecretKeys {
+  readonly username: string;
+  readonly peerId: PeerId;
+  readonly host: string;
+  readonly port: number;
+  readonly publicKeys: PublicKeys;
+  readonly record: UserRecord;
+  readonly dataDir: string;
+}
+
+export interface RegisterOptions {
+  /** Defaults to resolveDataDir() ($CHATNODE_HOME or ~/.chatnode). */
+  readonly dataDir?: string;
+  readonly username: string;
+  readonly password: string;
+  readonly port: number | string;
+  readonly host?: string;
+  /** Replace an existing user of that name (new keys), or take an address another user has. */
+  readonly force?: boolean;
+  /** scrypt cost; default 2^15. Tests pass a small value. */
+  readonly scryptN?: number;
+}
+
+function validatePassword(password: unknown): string {
+  if (typeof password !== "string" || password.length === 0) {
+    throw new IdentityError("INVALID", "the password must not be empty");
+  }
+  return password;
+}
+
+/** Registers one local user. Throws IdentityError (INVALID, USER_EXISTS, ADDRESS_TAKEN, DAMAGED). */
+export async function registerUser(options: RegisterOptions): Promise<UserRecord> {
+  const username = validateUsername(options.username);
+  const password = validatePassword(options.password);
+  const port = validatePort(options.port);
+  const host = validateHost(options.host ?? DEFAULT_HOST);
+  const directory = openDirectory(resolveDataDir(options.dataDir));
+  const force = options.force === true;
+  const existing = directory.getUser(username);
+  if (!force && (existing || directory.hasKeyFile(username))) {
+    const what = existing ? `already exists (fingerprint ${existing.fingerprint})` : "already has a key file";
+    throw new IdentityError("USER_EXISTS", `${username} ${what}; pass --force to replace it with new keys`);
+  }
+  const secrets = generateSecretKeys();
+  const record = createUserRecord({ name: username, host, port, secrets });
+  directory.planAdd(record, { force });
+  await writeKeyFile(directory.keyFilePath(username), {
+    username,
+    password,
+    secrets,
+    scrypt: scryptOverride(options.scryptN),
+  });
+  directory.addUser(record, { force });
+  return record;
+}
+
+function scryptOverride(scryptN: number | undefined): { N: number } | undefined {
+  return scryptN === undefined ? undefined : { N: scryptN };
+}
+
+export interface BulkRegisterOptions {
+  readonly dataDir?: string;
+  readonly basePort?: number;
+  readonly host?: string;
+  readonly scryptN?: number;
+}
+
+export interface BulkRegisterResult {
+  /** Users created by this call. */
+  readonly created: readonly UserRecord[];
+  /** Users that already existed with their keys: left untouched. */
+  readonly existing: readonly UserRecord[];
+  /** Users that could not be created, with the reason (e.g. a contact already has the name or the port). */
+  readonly skipped: readonly { readonly name: string; readonly reason: string }[];
+}
+
+/**
+ * Creates the ten DEFAULT_USERS on basePort + i. Idempotent: a user that already has a directory entry and a key
+ * file is left exactly as it is. The ten scrypt derivations run concurrently on libuv's thread pool.
+ */
+export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<BulkRegisterResult> {
+  const basePort = validatePort(options.basePort ?? DEFAULT_BASE_PORT);
+  const lastPort = basePort + DEFAULT_USERS.length - 1;
+  if (lastPort > 65535) {
+    throw new IdentityError(
+      "INVALID",
+      `base port ${basePort} leaves no room for ${DEFAULT_USERS.length} users (at most ${65536 - DEFAULT_USERS.length})`,
+    );
+  }
+  const host = validateHost(options.host ?? DEFAULT_HOST);
+  const directory = openDirectory(resolveDataDir(options.dataDir));
+  const existing: UserRecord[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  const jobs = DEFAULT_USERS.map(async ({ name, password }, index): Promise<UserRecord | undefined> => {
+    const entry = directory.getUser(name);
+    const hasKey = directory.hasKeyFile(name);
+    if (entry && hasKey) {
+      existing.push(entry);
+      return undefined;
+    }
+    if (entry) {
+      skipped.push({ name, reason: `${name} is already a contact (no key file here); not replacing it` });
+      return undefined;
+    }
+    try {
+      if (hasKey) return await repairOrphan(directory, name, password, host, basePort + index);
+      const secrets = generateSecretKeys();
+      const record = createUserRecord({ name, host, port: basePort + index, secrets });
+      directory.planAdd(record);
+      await writeKeyFile(directory.keyFilePath(name), {
+        username: name,
+        password,
+        secrets,
+        scrypt: scryptOverride(options.scryptN),
+      });
+      return record;
+    } catch (error) {
+      if (!(error instanceof IdentityError || error instanceof KeyFileError)) throw error;
+      skipped.push({ name, reason: error.message });
+      return undefined;
+    }
+  });
+  const created = (await Promise.all(jobs)).filter((record): record is UserRecord => record !== undefined);
+  directory.addUsers(created);
+  return { created, existing, skipped };
+}
+
+/** A key file without a directory entry (a crash between the two writes): re-create the entry from the keys. */
+async function repairOrphan(
+  directory: Directory,
+  name: string,
+  password: string,
+  host: string,
+  port: number,
+) {
+  const unlocked = await readKeyFile(directory.keyFilePath(name), { username: name, password });
+  const record = createUserRecord({ name, host, port, secrets: unlocked.secrets });
+  directory.planAdd(record);
+  return record;
+}
+
+export interface LoginOptions {
+  readonly dataDir?: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Unlocks a local user's keys. Reads only: never creates or changes a file.
+ * Throws IdentityError UNKNOWN_USER, WRONG_PASSWORD or DAMAGED.
+ */
+export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
+  const dataDir = resolveDataDir(options.dataDir);
+  const name = options.username.toLowerCase();
+  if (!USERNAME_PATTERN.test(name)) {
+    throw new IdentityError("UNKNOWN_USER", `unknown user ${JSON.stringify(options.username)} in ${dataDir}`);
+  }
+  const directory = openDirectory(dataDir);
+  const record = directory.getUser(name);
+  const hasKey = directory.hasKeyFile(name);
+  if (!record && !hasKey) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${dataDir}`);
+  if (!record) {
+    throw new IdentityError("DAMAGED", `${name} has a key file but no entry in ${directory.usersPath}`);
+  }
+  if (!hasKey) {
+    throw new IdentityError(
+      "UNKNOWN_USER",
+      `${name} is a contact, not a local user: there is no key file for ${name} in ${directory.keysDir}`,
+    );
+  }
+  let unlocked: Awaited<ReturnType<typeof readKeyFile>>;
+  try {
+    unlocked = await readKeyFile(directory.keyFilePath(name), { username: name, password: options.password });
+  } catch (error) {
+    if (!(error instanceof KeyFileError)) throw error;
+    throw new IdentityError(error.code === "NOT_FOUND" ? "UNKNOWN_USER" : error.code, error.message);
+  }
+  if (!sameKeys(unlocked.publicKeys, recordPublicKeys(record))) {
+    throw new IdentityError(
+      "DAMAGED",
+      `the key file of ${name} and ${directory.usersPath} disagree on ${name}'s keys`,
+    );
+  }
+  return {
+    ...unlocked.secrets,
+    username: name,
+    peerId: record.keyId,
+    host: record.host,
+    port: record.port,
+    publicKeys: unlocked.publicKeys,
+    record,
+    dataDir,
+  };
+}
