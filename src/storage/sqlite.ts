@@ -235,18 +235,20 @@ function sqliteStore(db: Database.Database, path: string): Store {
 
   function historyEntryOf(row: HistoryRow): HistoryEntry {
     const { msgId, kind, text, sentAt } = row;
-    if (row.direction === "out")
+    if (row.direction === "out") {
       return { direction: "out", msgId, kind, text, sentAt, recipients: recipientsOf(msgId) };
-    if (row.fromPeer === null || row.receivedAt === null)
+    }
+    if (row.fromPeer === null || row.receivedAt === null) {
       throw damaged(path, "a received message lacks its sender");
+    }
     return { direction: "in", msgId, from: row.fromPeer, kind, text, sentAt, receivedAt: row.receivedAt };
   }
 
   return {
     addOutgoing(message) {
-      assertDistinctRecipients(message);
       guarded(() =>
         inTransaction.immediate(() => {
+          assertDistinctRecipients(message);
           const { msgId, kind, text, sentAt } = message;
           if (insertOutgoing.run({ msgId, kind, text, sentAt }).changes === 0) throw duplicateMsgId(msgId);
           for (const r of message.recipients) {
@@ -284,6 +286,7 @@ function sqliteStore(db: Database.Database, path: string): Store {
       return guarded(() => selectHasReceived.get(from, msgId) !== undefined);
     },
     history(limit) {
+      if (!db.open) throw closed(path);
       if (!(limit >= 1)) return [];
       // LIMIT -1 is SQLite for "no limit"; a fractional limit would be a datatype mismatch.
       const n = Number.isFinite(limit) ? Math.floor(limit) : -1;
@@ -362,6 +365,10 @@ function isThenable(value: unknown): boolean {
   return typeof value === "object" && value !== null && "then" in value && typeof value.then === "function";
 }
 
+function closed(path: string, cause?: unknown): StoreError {
+  return new StoreError("CLOSED", `${path} was used after close`, { cause });
+}
+
 function damaged(path: string, detail: string, cause?: unknown): StoreError {
   return new StoreError(
     "DB_DAMAGED",
@@ -374,12 +381,12 @@ function damaged(path: string, detail: string, cause?: unknown): StoreError {
 function translate(error: unknown, path: string, db?: Database.Database): unknown {
   if (error instanceof StoreError) return error;
   // better-sqlite3 throws a plain TypeError when used after close.
-  if (db !== undefined && !db.open)
-    return new StoreError("CLOSED", `${path} was used after close`, { cause: error });
+  if (db !== undefined && !db.open) return closed(path, error);
   if (!(error instanceof Database.SqliteError)) return error;
   const code = error.code;
-  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
     return damaged(path, error.message, error);
+  }
   if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
     return new StoreError(
       "DB_LOCKED",

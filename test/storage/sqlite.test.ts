@@ -38,7 +38,8 @@ const BOB = peer(0xb);
 
 function fill(store: Store, messages: number, textBytes = 10): void {
   store.transaction(() => {
-    for (let i = 0; i < messages; i++) store.addReceived({ ...received(ALICE, i), text: "x".repeat(textBytes) });
+    for (let i = 0; i < messages; i++)
+      store.addReceived({ ...received(ALICE, i), text: "x".repeat(textBytes) });
   });
 }
 
@@ -196,7 +197,10 @@ describe("sqlite store", () => {
         assert.deepEqual(missing, [], "committed messages lost");
         const last = JSON.parse(store.loadPeerStates().get(peer(1)) ?? "{}") as { last?: number };
         // The peer state was written in the same transactions: it is at least as new as the last line printed.
-        assert.ok((last.last ?? -1) >= printed.length - 1, `peer state ${last.last} behind ${printed.length}`);
+        assert.ok(
+          (last.last ?? -1) >= printed.length - 1,
+          `peer state ${last.last} behind ${printed.length}`,
+        );
       } finally {
         store.close();
       }
@@ -206,13 +210,19 @@ describe("sqlite store", () => {
 });
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/crash-writer.ts", import.meta.url));
+/** Far more than the kill point: if the kill never comes, the writer still ends (and the test fails) soon. */
+const CRASH_WRITER_MESSAGES = 20_000;
+const CRASH_WRITER_DEADLINE_MS = 30_000;
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Starts the crash writer, SIGKILLs it once it has printed `killAfter` ids, and returns every id it printed. */
+/**
+ * Starts the crash writer, SIGKILLs it once it has printed `killAfter` ids, and returns every id it printed (the
+ * kill lands at an arbitrary point after that: between transactions, inside one, or in the middle of a commit).
+ */
 function runAndKill(path: string, killAfter: number): Promise<string[]> {
   // Outside the test runner's context: the child is a plain program, not a test file.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, path, "1000000"], {
+  const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, path, String(CRASH_WRITER_MESSAGES)], {
     cwd: ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -231,11 +241,15 @@ function runAndKill(path: string, killAfter: number): Promise<string[]> {
   child.stderr.on("data", (chunk: string) => {
     stderr += chunk;
   });
+  // A safety net for a loaded machine: never leave the writer running after the test.
+  const deadline = setTimeout(() => child.kill("SIGKILL"), CRASH_WRITER_DEADLINE_MS);
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      if (signal === "SIGKILL") resolve(printed);
-      else reject(new Error(`crash writer exited ${code} before it was killed: ${stderr}`));
+      clearTimeout(deadline);
+      if (signal === "SIGKILL" && printed.length >= killAfter) resolve(printed);
+      else
+        reject(new Error(`crash writer ended (${signal ?? code}) after ${printed.length} lines: ${stderr}`));
     });
   });
 }

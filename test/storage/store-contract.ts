@@ -36,7 +36,14 @@ export function outgoing(n: number, peers: PeerId[], sentAt = 1000 + n): Outgoin
 }
 
 export function received(from: PeerId, n: number, receivedAt = 2000 + n): ReceivedMessage {
-  return { msgId: msg(n), from, kind: "broadcast", text: `in ${n} from ${from}`, sentAt: 1000 + n, receivedAt };
+  return {
+    msgId: msg(n),
+    from,
+    kind: "broadcast",
+    text: `in ${n} from ${from}`,
+    sentAt: 1000 + n,
+    receivedAt,
+  };
 }
 
 const ALICE = peer(0xa);
@@ -144,14 +151,26 @@ export function storeContract(name: string, open: () => Store): void {
           updatedAt: 10,
         });
         store.setRecipientState(msg(1), ALICE, "delivered", 20, "a reason is dropped unless failed");
-        assert.deepEqual(store.getOutgoing(msg(1))?.recipients[0], { peer: ALICE, state: "delivered", updatedAt: 20 });
+        assert.deepEqual(store.getOutgoing(msg(1))?.recipients[0], {
+          peer: ALICE,
+          state: "delivered",
+          updatedAt: 20,
+        });
         store.setRecipientState(msg(1), ALICE, "failed", 30, "late give-up");
         store.setRecipientState(msg(1), ALICE, "pending", 31);
-        assert.deepEqual(store.getOutgoing(msg(1))?.recipients[0], { peer: ALICE, state: "delivered", updatedAt: 20 });
+        assert.deepEqual(store.getOutgoing(msg(1))?.recipients[0], {
+          peer: ALICE,
+          state: "delivered",
+          updatedAt: 20,
+        });
         // failed may go back to pending (a retry) as well as on to delivered.
         store.setRecipientState(msg(1), BOB, "failed", 40, "timeout");
         store.setRecipientState(msg(1), BOB, "pending", 41);
-        assert.deepEqual(store.getOutgoing(msg(1))?.recipients[1], { peer: BOB, state: "pending", updatedAt: 41 });
+        assert.deepEqual(store.getOutgoing(msg(1))?.recipients[1], {
+          peer: BOB,
+          state: "pending",
+          updatedAt: 41,
+        });
       }),
     );
 
@@ -288,7 +307,7 @@ export function storeContract(name: string, open: () => Store): void {
       using((store) => {
         store.upsertPeer({ id: BOB });
         store.upsertPeer({ id: ALICE, address: "127.0.0.1:12001", lastSeen: 100 });
-        store.upsertPeer({ id: ALICE, rttMs: 12.5 });
+        store.upsertPeer({ id: ALICE, address: undefined, rttMs: 12.5 });
         store.upsertPeer({ id: ALICE, address: "[::1]:12001", lastSeen: 200 });
         assert.deepEqual(store.peers(), [
           { id: ALICE, address: "[::1]:12001", lastSeen: 200, rttMs: 12.5 },
@@ -383,7 +402,10 @@ export function storeContract(name: string, open: () => Store): void {
       using((store) => {
         store.addOutgoing(outgoing(1, [ALICE]));
         store.transaction(() => {
-          assert.throws(() => store.addOutgoing(outgoing(1, [BOB])), (e) => isStoreError(e, "DUPLICATE_MSG_ID"));
+          assert.throws(
+            () => store.addOutgoing(outgoing(1, [BOB])),
+            (e) => isStoreError(e, "DUPLICATE_MSG_ID"),
+          );
           store.addOutgoing(outgoing(2, [BOB]));
         });
         assert.deepEqual(store.getOutgoing(msg(1)), outgoing(1, [ALICE]));
@@ -409,9 +431,22 @@ export function storeContract(name: string, open: () => Store): void {
       const store = open();
       store.close();
       store.close();
-      assert.throws(() => store.getMeta("k"), (e) => isStoreError(e, "CLOSED"));
-      assert.throws(() => store.addReceived(received(ALICE, 1)), (e) => isStoreError(e, "CLOSED"));
-      assert.throws(() => store.transaction(() => 1), (e) => isStoreError(e, "CLOSED"));
+      assert.throws(
+        () => store.getMeta("k"),
+        (e) => isStoreError(e, "CLOSED"),
+      );
+      assert.throws(
+        () => store.addReceived(received(ALICE, 1)),
+        (e) => isStoreError(e, "CLOSED"),
+      );
+      assert.throws(
+        () => store.transaction(() => 1),
+        (e) => isStoreError(e, "CLOSED"),
+      );
+      assert.throws(
+        () => store.history(0),
+        (e) => isStoreError(e, "CLOSED"),
+      );
     });
 
     it("agrees with a simple model over random sequences of operations", () => {
@@ -420,13 +455,14 @@ export function storeContract(name: string, open: () => Store): void {
           const store = open();
           try {
             const model = new Model();
-            for (const op of ops) assert.deepEqual(apply(store, op), applyToModel(model, op), JSON.stringify(op));
+            for (const op of ops)
+              assert.deepEqual(apply(store, op), applyToModel(model, op), JSON.stringify(op));
             assert.deepEqual(observe(store, MSG_POOL), model.observe(MSG_POOL));
           } finally {
             store.close();
           }
         }),
-        { numRuns: 150 },
+        { numRuns: 100 },
       );
     });
   });
@@ -454,7 +490,14 @@ const META_KEYS = ["epoch", "name", "other"];
 
 type Op =
   | { op: "addOutgoing"; message: OutgoingMessage }
-  | { op: "setRecipientState"; msgId: MsgId; peer: PeerId; state: RecipientState; at: number; reason?: string }
+  | {
+      op: "setRecipientState";
+      msgId: MsgId;
+      peer: PeerId;
+      state: RecipientState;
+      at: number;
+      reason?: string;
+    }
   | { op: "addReceived"; message: ReceivedMessage }
   | { op: "savePeerState"; peer: PeerId; json: string }
   | { op: "setMeta"; key: string; value: string }
@@ -515,7 +558,12 @@ const basicOperation: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
     op: fc.constant("upsertPeer" as const),
     record: fc.record(
-      { id: peerArb, address: textArb, lastSeen: timeArb, rttMs: fc.double({ min: 0, max: 1000, noNaN: true }) },
+      {
+        id: peerArb,
+        address: textArb,
+        lastSeen: timeArb,
+        rttMs: fc.double({ min: 0, max: 1000, noNaN: true }),
+      },
       { requiredKeys: ["id"] },
     ),
   }),
@@ -532,7 +580,12 @@ function transactionOf(body: fc.Arbitrary<Op>): fc.Arbitrary<Op> {
 /** Basic operations, and transactions of them nested up to two deep. */
 const operation: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: basicOperation },
-  { weight: 1, arbitrary: transactionOf(fc.oneof({ weight: 4, arbitrary: basicOperation }, transactionOf(basicOperation))) },
+  {
+    weight: 1,
+    arbitrary: transactionOf(
+      fc.oneof({ weight: 4, arbitrary: basicOperation }, transactionOf(basicOperation)),
+    ),
+  },
 );
 
 class Abort extends Error {}
@@ -592,7 +645,8 @@ class Model {
   }
 
   observe(msgIds: readonly MsgId[]) {
-    const strip = ({ direction: _, ...message }: { direction: "out" } & OutgoingMessage): OutgoingMessage => message;
+    const strip = ({ direction: _, ...message }: { direction: "out" } & OutgoingMessage): OutgoingMessage =>
+      message;
     const outgoing = this.history.flatMap((e) => (e.direction === "out" ? [strip(e)] : []));
     return {
       history: this.history,
@@ -650,15 +704,13 @@ function applyToModel(model: Model, op: Op): Outcome | Outcome[] {
     case "setMeta":
       model.meta.set(op.key, op.value);
       return { value: undefined };
-    case "upsertPeer": {
-      const merged = { ...model.peers.get(op.record.id) };
-      for (const [key, value] of Object.entries(op.record)) if (value !== undefined) Object.assign(merged, { [key]: value });
-      model.peers.set(op.record.id, { ...merged, id: op.record.id });
+    case "upsertPeer":
+      // The generated records leave absent fields out (never undefined), so a spread merges them.
+      model.peers.set(op.record.id, { ...model.peers.get(op.record.id), ...op.record });
       return { value: undefined };
-    }
     case "transaction": {
       const saved = structuredClone({ ...model });
-      const outcomes = op.ops.map((inner) => applyToModel(model, inner)).flat();
+      const outcomes = op.ops.flatMap((inner) => applyToModel(model, inner));
       if (op.throws) Object.assign(model, saved);
       return outcomes;
     }
