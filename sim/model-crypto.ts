@@ -96,6 +96,7 @@ export class ModelCrypto implements CryptoPort {
 
 function keystream(secret: Uint8Array, aad: Uint8Array, length: number): Buffer {
   const blocks: Buffer[] = [];
-  for (let i = 0; blocks.length * 32 < length; i++) blocks.push(hmac(secret, aad, Uint8Array.of(i >> 8, i & 255)));
+  for (let i = 0; blocks.length * 32 < length; i++)
+    blocks.push(hmac(secret, aad, Uint8Array.of(i >> 8, i & 255)));
   return Buffer.concat(blocks).subarray(0, length);
 }

@@ -8,7 +8,7 @@ import { describeFailure, type EngineEvent, type FailReason, type RejectReason }
 import { joinFragments, splitIntoFragments } from "./fragments.ts";
 import { type ParkedMessage, type PeerSnapshot, PeerState } from "./peer.ts";
 import type { CryptoPort, DeliveryLog, Rng } from "./ports.ts";
-import type { HeldFrame } from "./recv-stream.ts";
+import type { CompleteMessage, HeldFrame } from "./recv-stream.ts";
 import { RecvStream } from "./recv-stream.ts";
 import type { OutFrame, OutMessage } from "./send-stream.ts";
 import { seqAdd, seqLess } from "./seq.ts";
@@ -297,8 +297,7 @@ export class Engine {
     if (!stream || p.epoch > stream.epoch) {
       // First contact, or the sender lost its state and started a new epoch: its old sequence numbers are void,
       // and so are its HELLOs from before.
-      stream = new RecvStream(p.epoch, p.floor);
-      peer.recv = stream;
+      stream = this.newEpoch(peer, p.epoch, p.floor);
       if (p.epoch > peer.helloEpoch) {
         peer.helloEpoch = p.epoch;
         peer.helloTs = 0;
@@ -367,8 +366,21 @@ export class Engine {
     stream.markComplete({ ...base, body });
   }
 
+  /** Starts a new receive stream for a sender's new epoch, first delivering what the old one had complete. */
+  private newEpoch(peer: PeerState, epoch: number, floor: number): RecvStream {
+    if (peer.recv) this.deliver(peer, peer.recv.drainComplete());
+    const stream = new RecvStream(epoch, floor);
+    peer.recv = stream;
+    this.dirty.add(peer.id);
+    return stream;
+  }
+
   private deliverReady(peer: PeerState, stream: RecvStream): void {
-    for (const m of stream.advance()) {
+    this.deliver(peer, stream.advance());
+  }
+
+  private deliver(peer: PeerState, messages: CompleteMessage[]): void {
+    for (const m of messages) {
       this.dirty.add(peer.id);
       if (!m.body) continue;
       if (peer.wasDelivered(m.msgId) || this.deliveryLog.has(peer.id, m.msgId)) {
@@ -462,11 +474,13 @@ export class Engine {
     peer.helloTs = p.timestamp;
     this.dirty.add(peer.id);
     if (p.echo > 0 && p.echo <= now) peer.rtt.sample(now - p.echo);
-    if (!peer.recv || p.epoch > peer.recv.epoch) peer.recv = new RecvStream(p.epoch, p.floor);
-    if (p.epoch === peer.recv.epoch) {
-      peer.recv.noteFloor(p.floor);
-      this.deliverReady(peer, peer.recv);
-    }
+    const stream =
+      !peer.recv || p.epoch > peer.recv.epoch ? this.newEpoch(peer, p.epoch, p.floor) : peer.recv;
+    const nextBefore = stream.next;
+    stream.noteFloor(p.floor);
+    this.deliverReady(peer, stream);
+    // The floor let us deliver (or skip) more: tell the sender, whose messages may be waiting on that.
+    if (stream.next !== nextBefore) peer.ackPending = true;
     this.heard(peer, from, now, true);
     if (p.flags & HelloFlags.ReplyWanted) this.sendHello(peer, now, false, p.timestamp);
   }

@@ -152,6 +152,18 @@ export class RecvStream {
     return out;
   }
 
+  /**
+   * Every whole, checked message still waiting for its turn, in seq order, regardless of gaps: used when the
+   * sender starts a new epoch, since the earlier frames can then never arrive. They were acknowledged, so they
+   * must be delivered, not dropped.
+   */
+  drainComplete(): CompleteMessage[] {
+    const out = [...this.complete.values()].filter((m) => m.body).sort((a, b) => seqDiff(a.head, b.head));
+    this.complete.clear();
+    this.held.clear();
+    return out;
+  }
+
   private dropFrames(head: number, count: number): void {
     for (let i = 0; i < count; i++) this.held.delete(seqAdd(head, i));
   }

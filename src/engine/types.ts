@@ -28,14 +28,33 @@ export function isMsgId(value: string): value is MsgId {
   return value.length === MSG_ID_BYTES * 2 && HEX.test(value);
 }
 
+/** "00" .. "ff": hex conversion runs on every datagram (key ids, msgIds) and every saved receive window. */
+const BYTE_TO_HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/** Character code → nibble value, -1 for a character that is not a hex digit. */
+const HEX_TO_NIBBLE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_TO_NIBBLE["0123456789abcdef".charCodeAt(i)] = i;
+  HEX_TO_NIBBLE["0123456789ABCDEF".charCodeAt(i)] = i;
+}
+
 export function toHex(bytes: Uint8Array): string {
   let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) out += BYTE_TO_HEX[bytes[i] as number];
   return out;
 }
 
+/** Lower- or upper-case hex to bytes; a pair that is not hex becomes 0, as parseInt's NaN did. */
 export function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >>> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = HEX_TO_NIBBLE[hex.charCodeAt(i * 2)] ?? -1;
+    const lo = HEX_TO_NIBBLE[hex.charCodeAt(i * 2 + 1)] ?? -1;
+    out[i] = hi < 0 || lo < 0 ? legacyPair(hex.slice(i * 2, i * 2 + 2)) : (hi << 4) | lo;
+  }
   return out;
+}
+
+/** What Number.parseInt(pair, 16) stored for a pair that is not two hex digits ("0x" prefixes, "f-" and the like). */
+function legacyPair(pair: string): number {
+  return Number.parseInt(pair, 16) & 0xff;
 }

@@ -1,0 +1,466 @@
+/**
+ * The simulated cluster: N engines on one virtual clock over a VirtualNetwork, each with the durable store a
+ * runtime would keep (peer snapshots, the delivery log, the outbox), crash and restart from that store, and every
+ * step reported to an observer (the invariant checker). It drives each engine the way the runtime will: after
+ * every call, drain the events and persist them, persist the dirty peer state, and only then hand the transmits
+ * to the network.
+ */
+
+import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../src/crypto/keys.ts";
+import { createCryptoPort, staticKeyDirectory } from "../src/crypto/port.ts";
+import type { EngineConfig } from "../src/engine/config.ts";
+import { Engine } from "../src/engine/engine.ts";
+import type { EngineEvent, FailReason } from "../src/engine/events.ts";
+import type { PeerSnapshot } from "../src/engine/peer.ts";
+import type { CryptoPort } from "../src/engine/ports.ts";
+import { type EngineStats, newStats } from "../src/engine/stats.ts";
+import type { Address, MessageKind, MsgId, PeerId } from "../src/engine/types.ts";
+import { decode, MAGIC_0, MAGIC_1, PacketType } from "../src/engine/wire.ts";
+import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
+import { type LinkProfile, VirtualNetwork } from "./network.ts";
+import type { SeededRng } from "./rng.ts";
+
+/** Where one recipient of an outgoing message stands, as the outbox records it. */
+export type RecipientState = "pending" | "delivered" | FailReason;
+
+export interface OutboxEntry {
+  msgId: MsgId;
+  kind: MessageKind;
+  text: string;
+  sentAt: number;
+  recipients: Map<PeerId, RecipientState>;
+}
+
+/** What survives a crash: exactly what the runtime persists. */
+export interface DurableStore {
+  snapshots: Map<PeerId, PeerSnapshot>;
+  /** The DeliveryLog: "from/msgId" of every message delivered here. */
+  delivered: Set<string>;
+  /** Every message this node wrote, in the order it wrote them. */
+  outbox: Map<MsgId, OutboxEntry>;
+}
+
+export function deliveryKey(from: PeerId, msgId: MsgId): string {
+  return `${from}/${msgId}`;
+}
+
+export interface SimNode {
+  readonly index: number;
+  readonly id: PeerId;
+  readonly address: Address;
+  /** Kept across restarts: the state is kept, so the sequence numbers stay valid. */
+  readonly epoch: number;
+  engine: Engine | undefined;
+  /** The engine's pollTimeout() after its last call; undefined while it is down or idle. */
+  wakeAt: number | undefined;
+  readonly store: DurableStore;
+  /** Engine counters of earlier incarnations, added up at each crash. */
+  readonly pastStats: EngineStats;
+}
+
+/** What the checker (or a tracer) sees. `step` numbers every step of the run, for reports and replays. */
+export interface ClusterObserver {
+  onSend(step: number, now: number, node: number, entry: OutboxEntry): void;
+  onEvent(step: number, now: number, node: number, event: EngineEvent): void;
+  /** A DATA frame handed to the network (first transmission or a retransmission). */
+  onDataFrame(step: number, now: number, node: number, frame: DataFrameInfo): void;
+  onCrash(step: number, now: number, node: number): void;
+  onRestart(step: number, now: number, node: number): void;
+  /** After every step, with the clock at its time. */
+  afterStep(step: number, now: number): void;
+}
+
+export interface DataFrameInfo {
+  recipient: PeerId;
+  msgId: MsgId;
+  seq: number;
+  fragCount: number;
+}
+
+export interface ClusterOptions {
+  nodes: number;
+  seed: number;
+  /** The virtual clock's start, in ms. */
+  startMs: number;
+  /** N × N link profiles, row = sender. */
+  links: readonly LinkProfile[];
+  config?: Partial<EngineConfig>;
+  /** Real Ed25519 / HPKE / HMAC instead of the fast model. */
+  realCrypto?: boolean;
+}
+
+export interface SendPlan {
+  kind: MessageKind;
+  /** Node indices; absent for a broadcast to every peer. */
+  to?: readonly number[];
+  text: string;
+}
+
+/** An exception thrown by the engine (or by the harness while driving it): the seed's run stops. */
+export class SimCrash extends Error {
+  constructor(
+    readonly node: number | undefined,
+    readonly step: number,
+    readonly now: number,
+    readonly what: string,
+    readonly error: unknown,
+  ) {
+    super(`${what} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    this.name = "SimCrash";
+  }
+}
+
+/** The engine never lets the clock move on (a timeout that is always due), or a run takes far too many steps. */
+export class SimStall extends Error {
+  constructor(
+    readonly node: number | undefined,
+    readonly step: number,
+    readonly now: number,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = "SimStall";
+  }
+}
+
+/** Steps allowed at one instant of virtual time before the run counts as spinning. */
+const SAME_TIME_STEPS_MAX = 200_000;
+const STEPS_MAX = 20_000_000;
+
+type CryptoFactory = (node: SimNode, rng: SeededRng) => CryptoPort;
+
+export class Cluster {
+  now: number;
+  step = 0;
+  readonly nodes: SimNode[];
+  readonly network: VirtualNetwork;
+  crashes = 0;
+  restarts = 0;
+  sendsSkipped = 0;
+  private sameTimeSteps = 0;
+  private readonly byAddress = new Map<Address, number>();
+  private readonly makeCrypto: CryptoFactory;
+
+  constructor(
+    private readonly options: ClusterOptions,
+    private readonly rng: SeededRng,
+    private readonly observer: ClusterObserver,
+  ) {
+    this.now = options.startMs;
+    this.network = new VirtualNetwork(rng.fork(), options.nodes, options.links);
+    const ids: PeerId[] = [];
+    if (options.realCrypto) {
+      const secrets: SecretKeys[] = [];
+      for (let i = 0; i < options.nodes; i++) secrets.push(generateSecretKeys((n) => rng.bytes(n)));
+      const publics = secrets.map(publicKeysOf);
+      const directory = staticKeyDirectory(publics);
+      for (const p of publics) ids.push(peerIdOf(p));
+      this.makeCrypto = (node, engineRng) =>
+        createCryptoPort({
+          identity: secrets[node.index] as SecretKeys,
+          directory,
+          randomBytes: (n) => engineRng.bytes(n),
+        });
+    } else {
+      const keys: ModelKeys[] = [];
+      for (let i = 0; i < options.nodes; i++) keys.push(modelKeys(options.seed, i));
+      const directory = new Map(keys.map((k) => [k.id, k]));
+      for (const k of keys) ids.push(k.id);
+      this.makeCrypto = (node) => new ModelCrypto(keys[node.index] as ModelKeys, directory);
+    }
+    if (new Set(ids).size !== ids.length) throw new Error("two simulated nodes drew the same key id");
+    this.nodes = ids.map((id, index) => ({
+      index,
+      id,
+      address: `10.${(index >> 8) & 255}.${index & 255}.1:7000`,
+      epoch: 1 + rng.below(1_000_000),
+      engine: undefined,
+      wakeAt: undefined,
+      store: { snapshots: new Map(), delivered: new Set(), outbox: new Map() },
+      pastStats: newStats(),
+    }));
+    for (const n of this.nodes) this.byAddress.set(n.address, n.index);
+    for (const n of this.nodes) this.boot(n, undefined);
+    for (const n of this.nodes) this.flush(n);
+  }
+
+  /**
+   * Whether `receiver`'s persisted state holds `msgId` from `sender` whole and checked, waiting only for earlier
+   * messages to be delivered (the engine acknowledges such a message: it is durable and will be delivered).
+   */
+  holds(receiver: number, sender: number, msgId: MsgId): boolean {
+    const recv = this.node(receiver).store.snapshots.get(this.node(sender).id)?.recv;
+    if (!recv) return false;
+    return recv.complete.some((c) => c[2] === msgId && c[5] !== null);
+  }
+
+  isUp(index: number): boolean {
+    return this.node(index).engine !== undefined;
+  }
+
+  /** A user at node `index` writes a message. Returns its id, or undefined if the node is down. */
+  send(index: number, plan: SendPlan): MsgId | undefined {
+    const node = this.node(index);
+    const engine = node.engine;
+    if (!engine) {
+      this.sendsSkipped++;
+      return undefined;
+    }
+    this.step++;
+    const to = plan.to?.map((j) => this.node(j).id);
+    const sentAt = this.now;
+    const result = this.guard(node, "send", () =>
+      engine.send(
+        this.now,
+        to ? { kind: plan.kind, to, text: plan.text } : { kind: plan.kind, text: plan.text },
+      ),
+    );
+    const entry: OutboxEntry = {
+      msgId: result.msgId,
+      kind: plan.kind,
+      text: plan.text,
+      sentAt,
+      recipients: new Map(result.to.map((p) => [p, "pending" as RecipientState])),
+    };
+    // The runtime stores the outgoing message before anything of it goes out.
+    node.store.outbox.set(entry.msgId, entry);
+    this.observer.onSend(this.step, this.now, index, entry);
+    this.flush(node);
+    return entry.msgId;
+  }
+
+  /** Drops the engine and every datagram in flight to it; its durable store stays. */
+  crash(index: number): void {
+    const node = this.node(index);
+    const engine = node.engine;
+    if (!engine) return;
+    this.step++;
+    addStats(node.pastStats, engine.stats());
+    node.engine = undefined;
+    node.wakeAt = undefined;
+    this.crashes++;
+    this.network.dropInFlightTo(index);
+    this.observer.onCrash(this.step, this.now, index);
+  }
+
+  /** A new engine from the persisted snapshots; every unfinished outgoing message is submitted again. */
+  restart(index: number): void {
+    const node = this.node(index);
+    if (node.engine) return;
+    this.step++;
+    // Through JSON, as the runtime's store would: a snapshot that does not survive serialisation is a bug.
+    const restore = new Map<PeerId, PeerSnapshot>(
+      [...node.store.snapshots].map(([id, s]) => [id, JSON.parse(JSON.stringify(s)) as PeerSnapshot]),
+    );
+    this.boot(node, restore);
+    this.restarts++;
+    this.observer.onRestart(this.step, this.now, index);
+    const engine = node.engine as Engine | undefined;
+    if (!engine) return;
+    for (const entry of node.store.outbox.values()) {
+      for (const [peer, state] of entry.recipients) {
+        if (state !== "pending" && state !== "timeout") continue;
+        const base = {
+          kind: entry.kind,
+          to: [peer],
+          text: entry.text,
+          msgId: entry.msgId,
+          sentAt: entry.sentAt,
+        };
+        this.guard(node, "send (resubmit after restart)", () =>
+          engine.send(this.now, state === "timeout" ? { ...base, parked: true } : base),
+        );
+      }
+    }
+    this.flush(node);
+  }
+
+  /**
+   * Runs every datagram and timer due at or before `until`, then sets the clock to `until`. Stops early, with the
+   * clock where it is, once `stop()` says so (checked between steps).
+   */
+  runUntil(until: number, stop?: () => boolean): void {
+    for (;;) {
+      if (stop?.()) return;
+      const net = this.network.nextAt();
+      const timer = this.nextTimer();
+      // A datagram first on a tie: the order is arbitrary but must be fixed, for replays.
+      const useNet = net !== undefined && (timer === undefined || net <= timer.at);
+      const at = useNet ? net : timer?.at;
+      if (at === undefined || at > until) break;
+      this.advanceTo(at, useNet ? undefined : timer?.node);
+      this.step++;
+      if (useNet) this.deliverNext();
+      else if (timer) this.fire(timer.node);
+      this.observer.afterStep(this.step, this.now);
+    }
+    if (until > this.now) this.now = until;
+  }
+
+  /** Every node's engine counters, past incarnations included. */
+  totalStats(): EngineStats {
+    const total = newStats();
+    for (const n of this.nodes) {
+      addStats(total, n.pastStats);
+      if (n.engine) addStats(total, n.engine.stats());
+    }
+    return total;
+  }
+
+  node(index: number): SimNode {
+    const node = this.nodes[index];
+    if (!node) throw new RangeError(`no node ${index}`);
+    return node;
+  }
+
+  private advanceTo(at: number, node: SimNode | undefined): void {
+    if (at > this.now) {
+      this.now = at;
+      this.sameTimeSteps = 0;
+    } else if (++this.sameTimeSteps > SAME_TIME_STEPS_MAX) {
+      throw new SimStall(
+        node?.index,
+        this.step,
+        this.now,
+        `virtual time stopped at ${this.now}: ${SAME_TIME_STEPS_MAX} steps without the clock moving` +
+          (node ? ` (node ${node.index}'s pollTimeout() stays due)` : ""),
+      );
+    }
+    if (this.step >= STEPS_MAX) throw new SimStall(node?.index, this.step, this.now, "too many steps");
+  }
+
+  private nextTimer(): { at: number; node: SimNode } | undefined {
+    let best: { at: number; node: SimNode } | undefined;
+    for (const n of this.nodes) {
+      if (n.wakeAt === undefined) continue;
+      // The runtime's clock ticks in whole ms, and a timer never fires in the past.
+      const at = Math.max(this.now, Math.ceil(n.wakeAt));
+      if (!best || at < best.at) best = { at, node: n };
+    }
+    return best;
+  }
+
+  private deliverNext(): void {
+    const d = this.network.pop();
+    if (!d) return;
+    const node = this.node(d.to);
+    const engine = node.engine;
+    if (!engine) {
+      this.network.noteDropped("down-drop");
+      return;
+    }
+    this.network.datagramsDelivered++;
+    const from = this.node(d.from).address;
+    this.guard(node, "handleDatagram", () => engine.handleDatagram(this.now, from, d.bytes));
+    this.flush(node);
+  }
+
+  private fire(node: SimNode): void {
+    const engine = node.engine;
+    if (!engine) return;
+    this.guard(node, "handleTimeout", () => engine.handleTimeout(this.now));
+    this.flush(node);
+  }
+
+  private boot(node: SimNode, restore: ReadonlyMap<PeerId, PeerSnapshot> | undefined): void {
+    const engineRng = this.rng.fork();
+    const crypto = this.makeCrypto(node, engineRng);
+    const store = node.store;
+    node.engine = this.guard(
+      node,
+      "new Engine",
+      () =>
+        new Engine({
+          crypto,
+          rng: engineRng,
+          deliveryLog: { has: (from, msgId) => store.delivered.has(deliveryKey(from, msgId)) },
+          now: this.now,
+          epoch: node.epoch,
+          peers: this.nodes.filter((n) => n !== node).map((n) => ({ id: n.id, address: n.address })),
+          ...(this.options.config ? { config: this.options.config } : {}),
+          ...(restore ? { restore } : {}),
+        }),
+    );
+  }
+
+  /** After every engine call: events (persisted) first, then dirty state, then the transmits, then the timer. */
+  private flush(node: SimNode): void {
+    const engine = node.engine;
+    if (!engine) return;
+    this.guard(node, "poll", () => {
+      for (let event = engine.pollEvent(); event; event = engine.pollEvent()) {
+        persistEvent(node.store, event);
+        this.observer.onEvent(this.step, this.now, node.index, event);
+      }
+      for (const [peer, snapshot] of engine.drainDirtyState()) node.store.snapshots.set(peer, snapshot);
+      for (let t = engine.pollTransmit(); t; t = engine.pollTransmit()) {
+        const to = this.byAddress.get(t.to);
+        if (isData(t.bytes)) this.observeData(node, t.bytes);
+        if (to === undefined) this.network.noteDropped("no-route");
+        else this.network.send(this.now, node.index, to, t.bytes);
+      }
+      node.wakeAt = engine.pollTimeout();
+    });
+  }
+
+  private observeData(node: SimNode, bytes: Uint8Array): void {
+    const decoded = decode(bytes);
+    if (!decoded.ok || decoded.packet.type !== PacketType.Data) {
+      throw new Error(`node ${node.index} sent a DATA datagram it cannot decode itself`);
+    }
+    const p = decoded.packet;
+    this.observer.onDataFrame(this.step, this.now, node.index, {
+      recipient: p.recipient,
+      msgId: p.msgId,
+      seq: p.seq,
+      fragCount: p.fragCount,
+    });
+  }
+
+  private guard<T>(node: SimNode | undefined, what: string, body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      if (error instanceof SimCrash || error instanceof SimStall) throw error;
+      throw new SimCrash(node?.index, this.step, this.now, what, error);
+    }
+  }
+}
+
+function isData(bytes: Uint8Array): boolean {
+  return bytes[0] === MAGIC_0 && bytes[1] === MAGIC_1 && bytes[3] === PacketType.Data;
+}
+
+/** What the runtime writes for each event, before it hands the transmits to the socket. */
+function persistEvent(store: DurableStore, event: EngineEvent): void {
+  switch (event.type) {
+    case "message":
+      store.delivered.add(deliveryKey(event.from, event.msgId));
+      return;
+    case "delivered": {
+      const recipients = store.outbox.get(event.msgId)?.recipients;
+      if (recipients?.has(event.to)) recipients.set(event.to, "delivered");
+      return;
+    }
+    case "failed": {
+      const recipients = store.outbox.get(event.msgId)?.recipients;
+      // A failure after a delivery (it cannot happen) must not undo what the outbox already knows.
+      if (recipients?.get(event.to) === "pending" || recipients?.get(event.to) === "timeout")
+        recipients.set(event.to, event.reason);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+function addStats(into: EngineStats, from: EngineStats): void {
+  for (const key of Object.keys(from) as (keyof EngineStats)[]) {
+    if (key === "rejected") {
+      for (const [reason, n] of Object.entries(from.rejected) as [keyof EngineStats["rejected"], number][])
+        into.rejected[reason] = (into.rejected[reason] ?? 0) + n;
+    } else {
+      into[key] += from[key];
+    }
+  }
+}
