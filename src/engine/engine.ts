@@ -240,11 +240,16 @@ export class Engine {
     }
   }
 
-  private transmitFrame(peer: PeerState, frame: OutFrame, now: Millis): void {
+  /**
+   * Sends a frame and sets its next deadline. A retransmit on timeout counts its wait from when it was due
+   * (`due`), not from when the timer ran, so a late event loop does not stretch every try of the give-up schedule;
+   * at least half the wait still separates two tries, so a long stall does not burn several tries at once.
+   */
+  private transmitFrame(peer: PeerState, frame: OutFrame, now: Millis, due: Millis = now): void {
     const wait = peer.rtt.backoff(frame.tries + 1, this.unitRandom());
     if (frame.tries > 0) this.counters.retransmits++;
     else this.counters.framesSent++;
-    peer.send.markSent(frame, now, now + wait);
+    peer.send.markSent(frame, now, Math.max(due + wait, now + wait / 2));
     const message = peer.send.messages.get(frame.msgId);
     if (message && frame.tries > message.triesMax) message.triesMax = frame.tries;
     this.emitDatagram(peer.address, frame.bytes);
@@ -487,8 +492,9 @@ export class Engine {
 
   /** Notes that `peer` is alive; a fresh packet (not a replay or duplicate) also teaches its current address. */
   private heard(peer: PeerState, from: Address, now: Millis, fresh: boolean): void {
-    peer.lastHeard = now;
+    // Only fresh packets count: a replayed ACK or DATA copy must not keep a dead peer looking alive.
     if (!fresh) return;
+    peer.lastHeard = now;
     if (peer.address !== from) {
       peer.address = from;
       this.dirty.add(peer.id);
@@ -517,7 +523,7 @@ export class Engine {
           continue;
         }
         frame.earlyRetransmitted = false;
-        this.transmitFrame(peer, frame, now);
+        this.transmitFrame(peer, frame, now, frame.deadline);
       }
       this.fillWindow(peer, now);
       if (peer.online && peer.lastHeard !== undefined && now - peer.lastHeard >= this.config.offlineAfterMs)
