@@ -1,0 +1,300 @@
+/**
+ * The flags of `chatnode chat` (and of the short form `chatnode --username alice ...`): declared on a commander
+ * command, checked as they are parsed (a bad value is a usage error, exit 2), then completed: the user name and the
+ * password are asked for on a terminal when they are not given.
+ */
+import { isIP } from "node:net";
+import { createInterface } from "node:readline";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { type FaultConfig, parseFault } from "../faults/plan.ts";
+import type { ChatNode } from "../node/chat-node.ts";
+import type { OpenNodeOptions } from "../node/open-node.ts";
+
+export const PASSWORD_ENV = "CHATNODE_PASSWORD";
+
+/** A mistake of the person running the command: printed as one line, exit code 2 (130 when they cancelled). */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
+    super(message);
+  }
+}
+
+/** What commander hands the action, before completion. */
+export interface ChatFlags {
+  username?: string;
+  password?: string;
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  ephemeral?: boolean;
+  json?: boolean;
+  color?: boolean;
+  loss?: Partial<FaultConfig>;
+  lossIn?: Partial<FaultConfig>;
+  lossOut?: Partial<FaultConfig>;
+  duplicate?: Partial<FaultConfig>;
+  badSignature?: Partial<FaultConfig>;
+  wrongKey?: Partial<FaultConfig>;
+  delay?: Partial<FaultConfig>;
+  jitter?: Partial<FaultConfig>;
+  blackhole?: boolean;
+}
+
+/** Everything the chat client needs, complete and valid. */
+export interface ChatOptions {
+  username: string;
+  password: string;
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  ephemeral: boolean;
+  json: boolean;
+  /** False with --no-color; NO_COLOR and a non-terminal stdout are checked by the renderer. */
+  color: boolean;
+  faults: Partial<FaultConfig>;
+}
+
+export function parsePortFlag(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new InvalidArgumentError("use an integer from 0 to 65535 (0 picks a free port)");
+  }
+  return Number(value);
+}
+
+export function parseHostFlag(value: string): string {
+  const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
+  if (isIP(bare) === 0) {
+    throw new InvalidArgumentError(
+      "use an IP address: 127.0.0.1 (this machine), 0.0.0.0 (every interface) or ::1",
+    );
+  }
+  return bare;
+}
+
+function faultFlag(name: string): (value: string) => Partial<FaultConfig> {
+  return (value) => {
+    try {
+      return parseFault(name, value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+/** Declares the chat flags on `cmd`. */
+export function addChatOptions(cmd: Command): Command {
+  return cmd
+    .option("-u, --username <name>", "who you are (asked for on a terminal when missing)")
+    .addOption(
+      new Option(
+        "-p, --password <password>",
+        "your password (else $CHATNODE_PASSWORD, else asked for without echo on a terminal)",
+      ),
+    )
+    .addOption(
+      new Option("--port <port>", "UDP port to listen on (default: the port you registered)").argParser(
+        parsePortFlag,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--host <ip>",
+        "address to listen on (default: the registered host; 0.0.0.0 for a LAN)",
+      ).argParser(parseHostFlag),
+    )
+    .option(
+      "--data-dir <dir>",
+      "where users, keys and messages live (default: $CHATNODE_HOME or ~/.chatnode)",
+    )
+    .option("--ephemeral", "keep messages in memory only (nothing written to disk)")
+    .option("--json", "machine mode: commands on stdin, one JSON event per line on stdout")
+    .option("--no-color", "no colours (also: NO_COLOR=1, or when stdout is not a terminal)")
+    .addOption(
+      new Option(
+        "--loss <rate>",
+        "fault: drop this share of datagrams both ways (0..1 or 0%..100%)",
+      ).argParser(faultFlag("loss")),
+    )
+    .addOption(
+      new Option("--loss-in <rate>", "fault: drop incoming datagrams").argParser(faultFlag("loss-in")),
+    )
+    .addOption(
+      new Option("--loss-out <rate>", "fault: drop outgoing datagrams").argParser(faultFlag("loss-out")),
+    )
+    .addOption(
+      new Option("--duplicate <rate>", "fault: send DATA datagrams twice").argParser(faultFlag("duplicate")),
+    )
+    .addOption(
+      new Option("--bad-signature <rate>", "fault: corrupt the signature of DATA datagrams").argParser(
+        faultFlag("bad-signature"),
+      ),
+    )
+    .addOption(
+      new Option("--wrong-key <rate>", "fault: encrypt private messages to the wrong key").argParser(
+        faultFlag("wrong-key"),
+      ),
+    )
+    .addOption(
+      new Option("--delay <ms>", "fault: hold every outgoing datagram this long").argParser(
+        faultFlag("delay"),
+      ),
+    )
+    .addOption(
+      new Option("--jitter <ms>", "fault: plus a random extra delay up to this (reorders)").argParser(
+        faultFlag("jitter"),
+      ),
+    )
+    .option("--blackhole", "fault: drop everything, both ways");
+}
+
+/** The fault flags merged; --loss first, so --loss-in/--loss-out refine it. */
+export function faultsFromFlags(flags: ChatFlags): Partial<FaultConfig> {
+  return {
+    ...flags.loss,
+    ...flags.lossIn,
+    ...flags.lossOut,
+    ...flags.duplicate,
+    ...flags.badSignature,
+    ...flags.wrongKey,
+    ...flags.delay,
+    ...flags.jitter,
+    ...(flags.blackhole === true && { blackhole: true }),
+  };
+}
+
+export interface PromptIO {
+  env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadStream;
+  /** Prompts go to stderr, so stdout stays clean in --json mode. */
+  stderr: NodeJS.WriteStream;
+}
+
+/** Fills in the user name and the password (flag, environment, or a prompt on a terminal). */
+export async function resolveChatOptions(flags: ChatFlags, io: PromptIO): Promise<ChatOptions> {
+  const tty = io.stdin.isTTY === true;
+  let username = flags.username?.trim();
+  if (!username) {
+    if (!tty) throw new UsageError("--username is required (no terminal to ask on)");
+    username = (await promptLine("username: ", io.stdin, io.stderr)).trim();
+    if (!username) throw new UsageError("no user name given");
+  }
+  let password = flags.password ?? io.env[PASSWORD_ENV];
+  if (password === undefined || password === "") {
+    if (!tty) {
+      throw new UsageError(
+        `no password for ${username}: pass --password, set ${PASSWORD_ENV}, or run in a terminal to be asked`,
+      );
+    }
+    password = await promptHidden(`password for ${username}: `, io.stdin, io.stderr);
+    if (password === "") throw new UsageError("no password given");
+  }
+  return {
+    username,
+    password,
+    ...(flags.port !== undefined && { port: flags.port }),
+    ...(flags.host !== undefined && { host: flags.host }),
+    ...(flags.dataDir !== undefined && { dataDir: flags.dataDir }),
+    ephemeral: flags.ephemeral === true,
+    json: flags.json === true,
+    color: flags.color !== false,
+    faults: faultsFromFlags(flags),
+  };
+}
+
+/** One line read on a terminal, echoed. */
+export function promptLine(
+  question: string,
+  input: NodeJS.ReadStream,
+  output: NodeJS.WritableStream,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input, output, terminal: true });
+    let answered = false;
+    rl.on("SIGINT", () => {
+      rl.close();
+    });
+    rl.on("close", () => {
+      if (!answered) {
+        output.write("\n");
+        reject(new UsageError("cancelled", 130));
+      }
+    });
+    rl.question(question, (answer) => {
+      answered = true;
+      rl.close();
+      resolve(answer);
+    });
+  });
+}
+
+/** A password read on a terminal in raw mode: nothing is echoed. Ctrl-C or Ctrl-D cancels; Backspace works. */
+export function promptHidden(
+  question: string,
+  input: NodeJS.ReadStream,
+  output: NodeJS.WritableStream,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    output.write(question);
+    const wasRaw = input.isRaw === true;
+    input.setRawMode(true);
+    input.setEncoding("utf8");
+    input.resume();
+    let value = "";
+    const finish = (error?: Error) => {
+      input.off("data", onData);
+      input.setRawMode(wasRaw);
+      input.pause();
+      output.write("\n");
+      if (error) reject(error);
+      else resolve(value);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === "\r" || ch === "\n") return finish();
+        if (ch === "\u0003") return finish(new UsageError("cancelled", 130));
+        if (ch === "\u0004") {
+          if (value === "") return finish(new UsageError("cancelled", 130));
+          continue;
+        }
+        if (ch === "\u007f" || ch === "\b") value = [...value].slice(0, -1).join("");
+        else if (ch === "\u0015") value = "";
+        else if (ch >= " ") value += ch;
+      }
+    };
+    input.on("data", onData);
+  });
+}
+
+/** How long quitting waits for ACKs of messages in flight before closing anyway. */
+export const CLOSE_GRACE_MS = 1000;
+/** Quitting never takes longer than this, whatever the node is waiting for. */
+export const QUIT_DEADLINE_MS = 1700;
+
+export function nodeOptions(o: ChatOptions): OpenNodeOptions {
+  return {
+    username: o.username,
+    password: o.password,
+    ephemeral: o.ephemeral,
+    faults: o.faults,
+    closeGraceMs: CLOSE_GRACE_MS,
+    ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
+    ...(o.host !== undefined && { host: o.host }),
+    ...(o.port !== undefined && { port: o.port }),
+  };
+}
+
+/** Closes the node, giving up waiting after QUIT_DEADLINE_MS (the outbox keeps what was not acknowledged). */
+export async function closeWithin(node: ChatNode, ms = QUIT_DEADLINE_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    node.close().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,489 @@
+/**
+ * The interactive client, irssi-style: one prompt line at the bottom, everything else printed above it. Output
+ * that arrives while the user is typing is written above the prompt (clear the prompt rows, write, re-render the
+ * prompt with the partial input and the cursor where they were), so incoming messages never garble a half-typed
+ * line. A line without a leading "/" is a broadcast (see commands.ts).
+ *
+ * Receipts: our own message shows "✓ delivered/total" and is rewritten in place while it is still the last thing
+ * on the screen; once something else was printed below it, only failures ("✗ dave: gave up after 30 tries") and a
+ * compact line when every recipient is resolved are printed.
+ */
+import { clearScreenDown, createInterface, cursorTo, type Interface, moveCursor } from "node:readline";
+import type { PeerId } from "../engine/types.ts";
+import { FAULT_NAMES } from "../faults/plan.ts";
+import { openDirectory } from "../identity/directory.ts";
+import { shortenFingerprint } from "../identity/fingerprint.ts";
+import type { ChatNode } from "../node/chat-node.ts";
+import { openNode, resolveDataDir } from "../node/open-node.ts";
+import type { ChatNodeEvents } from "../node/types.ts";
+import type { HistoryEntry } from "../storage/store.ts";
+import { type ChatOptions, closeWithin, nodeOptions } from "./chat-options.ts";
+import { type Command, complete, DEFAULT_HISTORY, parseCommand } from "./commands.ts";
+import {
+  colorEnabled,
+  createRenderer,
+  type HistoryView,
+  type OutgoingView,
+  quote,
+  type Receipt,
+  type Renderer,
+  receiptDone,
+  rowsOf,
+} from "./render.ts";
+
+export interface ReplIO {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Runs the interactive client until the user quits; resolves with the exit code. */
+export async function runRepl(options: ChatOptions, io: ReplIO): Promise<number> {
+  const node = await openNode(nodeOptions(options));
+  return new ReplClient(node, options, io).run();
+}
+
+// ---- the screen -----------------------------------------------------------------------------------------------
+
+/**
+ * Output above the prompt. On a terminal, every write first clears the prompt rows (the prompt and a partial input
+ * may span several rows; the cursor may be on any of them), writes, then lets readline re-render the prompt with
+ * the input and cursor unchanged. Without a terminal it just writes lines.
+ */
+export class Screen {
+  private rl: Interface | undefined;
+  private last: { key: string; rows: number; columns: number } | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    readonly tty: boolean,
+  ) {}
+
+  attach(rl: Interface): void {
+    this.rl = rl;
+  }
+
+  private get columns(): number {
+    return this.out.columns || 80;
+  }
+
+  /** Prints a block; `key` marks it as replaceable (an own message whose receipt will change). */
+  print(text: string, key?: string): void {
+    this.clearPrompt();
+    this.out.write(`${text}\n`);
+    this.last =
+      key !== undefined && this.tty
+        ? { key, rows: rowsOf(text, this.columns), columns: this.columns }
+        : undefined;
+    this.showPrompt();
+  }
+
+  /** Rewrites the block printed with `key` if it is still the last one on screen; false otherwise. */
+  replace(key: string, text: string): boolean {
+    const last = this.last;
+    if (!this.tty || this.closed || last?.key !== key || last.columns !== this.columns) return false;
+    this.clearPrompt();
+    moveCursor(this.out, 0, -last.rows);
+    cursorTo(this.out, 0);
+    clearScreenDown(this.out);
+    this.out.write(`${text}\n`);
+    this.last = { key, rows: rowsOf(text, this.columns), columns: this.columns };
+    this.showPrompt();
+    return true;
+  }
+
+  /** After Enter, the typed line is still on screen above the cursor: remove it (the formatted message replaces it). */
+  eraseEcho(promptText: string, line: string): void {
+    if (!this.tty || this.closed) return;
+    moveCursor(this.out, 0, -rowsOf(promptText + line, this.columns));
+    cursorTo(this.out, 0);
+    clearScreenDown(this.out);
+  }
+
+  showPrompt(): void {
+    const rl = this.rl;
+    if (!rl || !this.tty || this.closed) return;
+    // readline moves up by the cursor row of its last render before redrawing; we already put the cursor at the
+    // first row of the prompt, so that row count is stale.
+    const internals = rl as unknown as { prevRows?: number };
+    if (typeof internals.prevRows === "number") internals.prevRows = 0;
+    rl.prompt(true);
+  }
+
+  private clearPrompt(): void {
+    const rl = this.rl;
+    if (!rl || !this.tty || this.closed) return;
+    const { rows } = rl.getCursorPos();
+    if (rows > 0) moveCursor(this.out, 0, -rows);
+    cursorTo(this.out, 0);
+    clearScreenDown(this.out);
+  }
+
+  /** Removes the prompt for good (quitting). */
+  close(): void {
+    if (this.closed) return;
+    this.clearPrompt();
+    this.closed = true;
+  }
+}
+
+// ---- rate limiting of warnings --------------------------------------------------------------------------------
+
+/**
+ * At most one line per key per period: the first occurrence is shown at once, later ones in the same period are
+ * counted and shown as one line with the count when the period ends.
+ */
+export class RateLimiter {
+  private readonly slots = new Map<
+    string,
+    { last: number; pending: number; timer: NodeJS.Timeout | undefined; show: (count: number) => void }
+  >();
+
+  constructor(
+    private readonly periodMs = 1000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  hit(key: string, show: (count: number) => void): void {
+    const t = this.now();
+    const slot = this.slots.get(key);
+    if (!slot || (slot.pending === 0 && t - slot.last >= this.periodMs)) {
+      this.slots.set(key, { last: t, pending: 0, timer: undefined, show });
+      show(1);
+      return;
+    }
+    slot.pending++;
+    slot.show = show;
+    if (!slot.timer) {
+      slot.timer = setTimeout(() => this.flush(key), Math.max(0, slot.last + this.periodMs - t));
+      slot.timer.unref();
+    }
+  }
+
+  private flush(key: string): void {
+    const slot = this.slots.get(key);
+    if (!slot) return;
+    slot.timer = undefined;
+    if (slot.pending === 0) return;
+    const count = slot.pending;
+    slot.pending = 0;
+    slot.last = this.now();
+    slot.show(count);
+  }
+
+  close(): void {
+    for (const slot of this.slots.values()) if (slot.timer) clearTimeout(slot.timer);
+    this.slots.clear();
+  }
+}
+
+// ---- the client -----------------------------------------------------------------------------------------------
+
+type RecipientState = "pending" | "delivered" | "failed";
+
+interface SentMessage {
+  view: OutgoingView;
+  states: Map<string, RecipientState>;
+}
+
+const SENT_KEPT = 500;
+
+function receiptOf(s: SentMessage): Receipt {
+  let delivered = 0;
+  let failed = 0;
+  for (const state of s.states.values()) {
+    if (state === "delivered") delivered++;
+    else if (state === "failed") failed++;
+  }
+  return { kind: s.view.kind, total: s.states.size, delivered, failed };
+}
+
+/** A stored history entry with key ids turned into names. */
+export function historyView(e: HistoryEntry, name: (id: PeerId) => string): HistoryView {
+  if (e.direction === "in") {
+    return {
+      direction: "in",
+      from: name(e.from),
+      kind: e.kind,
+      text: e.text,
+      sentAt: e.sentAt,
+      receivedAt: e.receivedAt,
+    };
+  }
+  return {
+    direction: "out",
+    kind: e.kind,
+    text: e.text,
+    sentAt: e.sentAt,
+    recipients: e.recipients.map((r) => ({ name: name(r.peer), state: r.state })),
+  };
+}
+
+class ReplClient {
+  private readonly render: Renderer;
+  private readonly screen: Screen;
+  private readonly limiter = new RateLimiter(1000);
+  private readonly sent = new Map<string, SentMessage>();
+  /** Texts of messages from earlier sessions still waiting for a recipient, for their late receipts. */
+  private readonly earlier = new Map<string, string>();
+  private rl: Interface | undefined;
+  private address = "";
+  private quitting = false;
+  private exit: (code: number) => void = () => {};
+
+  constructor(
+    private readonly node: ChatNode,
+    private readonly options: ChatOptions,
+    private readonly io: ReplIO,
+  ) {
+    const tty = io.stdout.isTTY === true && io.stdin.isTTY === true;
+    this.screen = new Screen(io.stdout, tty);
+    this.render = createRenderer({
+      color: colorEnabled({ flag: options.color, env: io.env, isTTY: io.stdout.isTTY === true }),
+      self: node.username,
+    });
+  }
+
+  async run(): Promise<number> {
+    const exited = new Promise<number>((resolve) => {
+      this.exit = resolve;
+    });
+    this.listen();
+    try {
+      await this.node.start();
+    } catch (error) {
+      await closeWithin(this.node);
+      throw error;
+    }
+    this.greet();
+    this.openPrompt();
+    // On a terminal Ctrl-C reaches readline (raw mode); without one it is a signal. Either way: quit cleanly.
+    const onSignal = () => this.quit();
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    process.on("SIGHUP", onSignal);
+    const onOutputError = () => this.quit();
+    this.io.stdout.on("error", onOutputError);
+    const code = await exited;
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onSignal);
+    return code;
+  }
+
+  private print(text: string, key?: string): void {
+    this.screen.print(text, key);
+  }
+
+  /**
+   * Node events are emitted from inside the node's event loop step: a display bug must not throw into it, so
+   * every listener reports its own failure (on stderr, without stopping the node).
+   */
+  private listen(): void {
+    const { node, render: r } = this;
+    const on = <K extends keyof ChatNodeEvents>(name: K, handler: (...args: ChatNodeEvents[K]) => void) => {
+      const guarded = (...args: ChatNodeEvents[K]) => {
+        try {
+          handler(...args);
+        } catch (error) {
+          process.stderr.write(`chatnode: internal error in the display: ${(error as Error).message}\n`);
+        }
+      };
+      node.on(name, guarded as Parameters<typeof node.on<K>>[1]);
+    };
+    on("ready", (e) => {
+      this.address = e.address;
+    });
+    on("message", (m) => this.print(r.incoming(m)));
+    on("delivered", (e) => this.onDelivered(e.msgId, e.to));
+    on("failed", (e) => this.onFailed(e.msgId, e.to, e.reason));
+    on("peer-online", (e) => this.print(r.notice(`${e.peer} is online (${e.address})`)));
+    on("peer-offline", (e) => this.print(r.notice(`${e.peer} went offline`)));
+    on("rejected", (e) => {
+      this.limiter.hit(`${e.reason}|${e.from ?? ""}`, (count) =>
+        this.print(r.rejected(e.reason, e.from ?? e.address, count)),
+      );
+    });
+  }
+
+  /** Our own full fingerprint, from the directory (undefined if it cannot be read). */
+  private ownFingerprint(): string | undefined {
+    try {
+      return openDirectory(resolveDataDir(this.options.dataDir)).getUser(this.node.username)?.fingerprint;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private greet(): void {
+    const { node, render: r } = this;
+    const mine = this.ownFingerprint();
+    const history = node.history(DEFAULT_HISTORY);
+    for (const m of node.history(200)) {
+      if (m.direction === "out" && m.recipients.some((x) => x.state !== "delivered"))
+        this.earlier.set(m.msgId, m.text);
+    }
+    if (history.length > 0) {
+      this.print(r.rule(`last ${history.length} messages`));
+      for (const e of history) this.print(r.historyEntry(historyView(e, (id) => node.nameOf(id))));
+      this.print(r.rule("now"));
+    }
+    const fp = mine === undefined ? "" : ` (fingerprint ${shortenFingerprint(mine)})`;
+    this.print(
+      r.notice(
+        `${node.username}${fp} listening on ${this.address}. ` +
+          "Type /help for commands; a line without / is sent to everyone.",
+      ),
+    );
+  }
+
+  private openPrompt(): void {
+    const { node, screen } = this;
+    const names = () => node.contacts().map((c) => c.name);
+    const rl = createInterface({
+      input: this.io.stdin,
+      output: screen.tty ? this.io.stdout : undefined,
+      terminal: screen.tty,
+      prompt: this.render.prompt(),
+      historySize: 200,
+      completer: (line: string) => complete(line, names(), [...FAULT_NAMES, "off"]),
+    });
+    this.rl = rl;
+    screen.attach(rl);
+    rl.on("line", (line) => this.onLine(line));
+    rl.on("SIGINT", () => this.quit());
+    rl.on("close", () => this.quit());
+    screen.showPrompt();
+  }
+
+  private onLine(line: string): void {
+    if (this.quitting) return;
+    const command = parseCommand(line);
+    if (command.type === "empty" || command.type === "broadcast" || command.type === "private") {
+      this.screen.eraseEcho(this.render.prompt(), line);
+    }
+    try {
+      this.execute(command);
+    } catch (error) {
+      this.print(this.render.error((error as Error).message));
+    }
+    if (!this.quitting) this.screen.showPrompt();
+  }
+
+  private execute(c: Command): void {
+    const { node, render: r } = this;
+    switch (c.type) {
+      case "empty":
+        return;
+      case "invalid":
+        this.print(r.error(c.message));
+        return;
+      case "broadcast":
+        this.track("broadcast", node.broadcast(c.text), c.text);
+        return;
+      case "private":
+        this.track("private", node.sendPrivate(c.peer, c.text), c.text);
+        return;
+      case "quit":
+        this.quit();
+        return;
+      case "help":
+        this.print(r.help());
+        return;
+      case "peers":
+        this.print(r.peers(node.peers(), Date.now()));
+        return;
+      case "stats":
+        this.print(r.stats(node.stats()));
+        return;
+      case "history": {
+        const entries = node.history(c.limit);
+        if (entries.length === 0) this.print(r.notice("no messages yet"));
+        for (const e of entries) this.print(r.historyEntry(historyView(e, (id) => node.nameOf(id))));
+        return;
+      }
+      case "fault":
+        this.print(r.faults(c.change ? node.setFaults(c.change) : node.getFaults()));
+        return;
+      case "retry": {
+        const count = node.retryFailed(c.peer);
+        this.print(
+          r.notice(
+            count === 0
+              ? "nothing to retry"
+              : `sending ${count} failed ${count === 1 ? "message" : "messages"} again`,
+          ),
+        );
+        return;
+      }
+      case "verify": {
+        const mine = this.ownFingerprint();
+        if (c.peer === undefined) {
+          this.print(r.verify(node.username, mine, undefined));
+          return;
+        }
+        const contact = node.resolvePeer(c.peer);
+        this.print(r.verify(contact.name, contact.fingerprint, mine));
+        return;
+      }
+    }
+  }
+
+  private track(kind: "broadcast" | "private", result: { msgId: string; to: string[] }, text: string): void {
+    const s: SentMessage = {
+      view: { kind, to: result.to, text, sentAt: Date.now() },
+      states: new Map(result.to.map((name) => [name, "pending" as RecipientState])),
+    };
+    this.sent.set(result.msgId, s);
+    if (this.sent.size > SENT_KEPT) {
+      const oldest = this.sent.keys().next().value;
+      if (oldest !== undefined) this.sent.delete(oldest);
+    }
+    this.print(this.render.outgoing(s.view, receiptOf(s)), result.msgId);
+  }
+
+  private onDelivered(msgId: string, to: string): void {
+    const r = this.render;
+    const s = this.sent.get(msgId);
+    if (!s) {
+      this.print(r.earlierDelivery(to, this.earlier.get(msgId)));
+      return;
+    }
+    const before = s.states.get(to);
+    s.states.set(to, "delivered");
+    const receipt = receiptOf(s);
+    if (this.screen.replace(msgId, r.outgoing(s.view, receipt))) return;
+    if (before === "failed") this.print(r.lateDelivery(to, s.view.text));
+    else if (receiptDone(receipt)) this.print(r.receiptLine(s.view, receipt));
+  }
+
+  private onFailed(msgId: string, to: string, reason: string): void {
+    const r = this.render;
+    const s = this.sent.get(msgId);
+    if (!s) {
+      const text = this.earlier.get(msgId);
+      this.print(r.failure(to, reason, text === undefined ? undefined : `${quote(text)} (sent earlier)`));
+      return;
+    }
+    s.states.set(to, "failed");
+    const receipt = receiptOf(s);
+    if (this.screen.replace(msgId, r.outgoing(s.view, receipt))) {
+      // The message is right above: its receipt now shows the failure; say who and why below it.
+      this.print(r.failure(to, reason));
+      return;
+    }
+    // Further up the screen: name the message, and give the final count if this failure settled it.
+    const settled = receiptDone(receipt) && s.view.kind === "broadcast" ? `  ${r.receipt(receipt)}` : "";
+    this.print(`${r.failure(to, reason, quote(s.view.text))}${settled}`);
+  }
+
+  private quit(): void {
+    if (this.quitting) return;
+    this.quitting = true;
+    this.screen.close();
+    this.limiter.close();
+    this.rl?.close();
+    void closeWithin(this.node).then(() => this.exit(0));
+  }
+}
