@@ -58,8 +58,10 @@ Examples:
   chatnode chaos --map 13001=127.0.0.1:12001 --map 13002=127.0.0.1:12002 --map 13003=127.0.0.1:12003 \\
       --duplicate 10% --corrupt 2% --truncate 1% --blackhole-every 10s --blackhole-for 2s
 
-  Then register (or import) the users with the proxy ports as their addresses, so that every datagram crosses it.
-  Counters are printed every --stats-every and at exit (Ctrl-C).
+  For every datagram to cross the proxy, let the directory give each user its proxy port (e.g. register alice at
+  13001) and start each node on its real port with --port (chatnode chat -u alice --port 12001): peers send to
+  13001, the proxy forwards to 12001, and replies find their way back. Counters are printed every --stats-every
+  and at exit (Ctrl-C).
 `;
 
 /** "13002", "127.0.0.1:13002", "[::1]:13002" → host and port. */

@@ -14,18 +14,28 @@ import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
 import type { HistoryEntry, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
+import { Admission } from "./admission.ts";
 import { ChatNodeError } from "./errors.ts";
 import { FaultySocket } from "./faulty-socket.ts";
 import { CryptoRng } from "./random.ts";
 import type { ChatNodeEvents, ChatNodeOptions, Contact, NodeStats, PeerView } from "./types.ts";
 
 const EPOCH_KEY = "epoch";
+/**
+ * A timer that fires this late shows that the loop was busy: then the timeout waits up to TIMEOUT_DEFER_TURNS loop
+ * turns for the datagrams still being read (a turn reads up to 32 datagrams per socket, so 8 turns drain a burst
+ * of 256, the receive window). A timer on time waits one turn.
+ */
+const TIMER_LATE_MS = 5;
+const TIMEOUT_DEFER_TURNS = 8;
 
 export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private readonly options: ChatNodeOptions;
   private readonly store: Store;
   private readonly contactsById = new Map<PeerId, Contact>();
   private readonly rng = new CryptoRng();
+  /** Rate limits, before decoding, for datagrams from anywhere but a peer's known address (admission.ts). */
+  readonly admission = new Admission();
   private readonly faultCounters = newFaultCounters();
   private faults: FaultConfig;
   private engine: Engine | undefined;
@@ -176,7 +186,10 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     });
     const names = result.to.map((id) => this.nameOf(id));
     this.emit("queued", { msgId: result.msgId, kind, to: names });
-    this.pump();
+    // The pump runs once the caller's synchronous code is done: a burst of sends shares one pump (one store
+    // transaction for the engine state, one timer re-arm) instead of one each. The outbox write above is already
+    // done, so the order (outbox, then datagrams) holds.
+    this.schedulePump();
     return { msgId: result.msgId, to: names };
   }
 
@@ -193,7 +206,10 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private onDatagram(bytes: Buffer, from: string): void {
     const engine = this.engine;
     if (!engine || !this.wire?.admit()) return;
-    engine.handleDatagram(this.now(), from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+    const now = this.now();
+    if (!this.admission.admit(from, now, () => engine.peers().map((p) => p.address))) return;
+    this.datagramsHandled++;
+    engine.handleDatagram(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     // Datagrams that arrive together are handled before one pump, so they share ACKs and one store transaction.
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
@@ -204,12 +220,48 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     }
   }
 
+  private sendPumpScheduled = false;
+
+  private schedulePump(): void {
+    if (this.sendPumpScheduled) return;
+    this.sendPumpScheduled = true;
+    queueMicrotask(() => {
+      this.sendPumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private timeoutScheduled = false;
+  private timerDueAt = 0;
+  /** Datagrams handed to the engine so far: tells a loop turn that read some from one that read none. */
+  private datagramsHandled = 0;
+
   private onTimer(): void {
     this.timer = undefined;
-    const engine = this.engine;
-    if (!engine) return;
-    engine.handleTimeout(this.now());
-    this.pump();
+    if (this.timeoutScheduled) return;
+    this.timeoutScheduled = true;
+    // The event loop runs timers before it reads the sockets. After the loop was busy (a burst of signature checks,
+    // a descheduled process), the ACKs for frames now due are often already here unread, or about to be sent by a
+    // pump of this same iteration (nodes sharing a process); libuv also reads at most 32 datagrams per socket per
+    // turn. Retransmitting first costs a datagram and a receiver's work per frame and, under load, fills the
+    // receivers' socket buffers so that the ACKs themselves are dropped. So the timeout is handled after the loop
+    // turns that are still reading datagrams: one if the timer fired on time, a few at most if it fired late.
+    const turns = this.now() - this.timerDueAt >= TIMER_LATE_MS ? TIMEOUT_DEFER_TURNS : 1;
+    setImmediate(() => this.timeoutAfterQuietTurn(0, turns));
+  }
+
+  /** Runs in a check phase; a setImmediate queued from here runs after the next poll phase. */
+  private timeoutAfterQuietTurn(turn: number, turns: number): void {
+    const seen = this.datagramsHandled;
+    setImmediate(() => {
+      const busy = this.datagramsHandled !== seen;
+      if (busy && turn + 1 < turns) return this.timeoutAfterQuietTurn(turn + 1, turns);
+      this.timeoutScheduled = false;
+      const engine = this.engine;
+      if (!engine) return;
+      engine.handleTimeout(this.now());
+      this.pump();
+    });
   }
 
   /** Persist, then report, then transmit, then re-arm the timer. The order is the durability guarantee. */
@@ -238,6 +290,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     this.timer = undefined;
     const at = engine.pollTimeout();
     if (at === undefined || !this.socket) return;
+    this.timerDueAt = at;
     this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - this.now()));
   }
 

@@ -23,7 +23,7 @@ test(`${KILLS} SIGKILLs of a sending and receiving node lose nothing and duplica
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "chatnode-crash-"));
   const users = await makeUsers(["alice", "bob"]);
-  const [alice, bob] = users as [(typeof users)[0], (typeof users)[0]];
+  const alice = users[0] as (typeof users)[0];
   const aliceNode = nodeFor(alice, users, {
     store: openSqliteStore(join(dir, "alice.db")),
     config: { heartbeatMs: 250 },

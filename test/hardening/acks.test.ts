@@ -1,0 +1,361 @@
+/**
+ * Over real UDP: while bob is down, alice's messages to him stay pending whatever ACKs arrive: forged (random or
+ * zero MACs, MACs under other keys, forged rejections), replayed (bob's genuine ACKs from earlier), reflected
+ * (alice's own ACKs sent back, as they were or with the ids swapped), genuinely MAC'd but for another epoch, and a
+ * malicious registered peer's own valid ACKs. They come from a stranger, from bob's own address (the attacker took
+ * his port) and from carol's. None marks a message delivered; when bob comes back, each is delivered once.
+ */
+import assert from "node:assert/strict";
+import type { Socket } from "node:dgram";
+import { after, describe, it } from "node:test";
+import fc from "fast-check";
+import { Sfc32Rng } from "../../src/chaos/seeded-rng.ts";
+import { generateSecretKeys, peerIdOf, publicKeysOf } from "../../src/crypto/keys.ts";
+import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
+import { Engine } from "../../src/engine/engine.ts";
+import type { CryptoPort } from "../../src/engine/ports.ts";
+import type { PeerId } from "../../src/engine/types.ts";
+import { type AckFields, decode, encodeAck, PacketType, RejectCode } from "../../src/engine/wire.ts";
+import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { Capture, closeSocket, socketOf, tapSends, udpSocket } from "./helpers/capture.ts";
+
+const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };
+
+describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it("forged, replayed, reflected, stale and other peers' ACKs never mark a message delivered", async (t) => {
+    const users = await makeUsers(["alice", "bob", "carol"]);
+    const [alice, bob, carol] = users as [TestUser, TestUser, TestUser];
+    const directory = staticKeyDirectory(users.map((u) => publicKeysOf(u.secrets)));
+    const port = (u: TestUser): CryptoPort => createCryptoPort({ identity: u.secrets, directory });
+    const config = { heartbeatMs: 300 };
+    const aliceNode = nodeFor(alice, users, { config });
+    const delivered: string[] = [];
+    const failed: string[] = [];
+    const rejected = new Map<string, number>();
+    aliceNode.on("delivered", (d) => delivered.push(`${d.to}:${d.msgId}`));
+    aliceNode.on("failed", (f) => failed.push(`${f.to}:${f.code}`));
+    aliceNode.on("rejected", (r) => rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1));
+    await aliceNode.start();
+    aliceNode.admission.configure(WIDE_OPEN);
+    cleanups.push(() => aliceNode.close());
+    let bobNode = nodeFor(bob, users, { config });
+    await bobNode.start();
+
+    // A first exchange, captured: bob's genuine ACK of alice's message, alice's ACK of bob's.
+    const capture = new Capture();
+    tapSends(aliceNode, capture);
+    tapSends(bobNode, capture);
+    const m0 = aliceNode.sendPrivate("bob", "m0").msgId;
+    bobNode.sendPrivate("alice", "b0");
+    await until(
+      () => delivered.includes(`bob:${m0}`) && bobNode.stats().pending === 0,
+      5000,
+      "the first exchange",
+    );
+    capture.recording = false;
+    const acks = (from: TestUser) =>
+      capture.all.filter((c) => c.type === PacketType.Ack && c.sender === from.contact.id);
+    const bobsAcks = acks(bob);
+    const alicesAcks = acks(alice);
+    assert.ok(bobsAcks.length > 0 && alicesAcks.length > 0);
+    const epoch = capture.all.find((c) => c.sender === alice.contact.id && c.type === PacketType.Data)?.epoch;
+    assert.ok(epoch !== undefined);
+
+    // Bob goes away; alice writes to him. These must stay pending.
+    await bobNode.close();
+    const pendingIds = [aliceNode.sendPrivate("bob", "m1").msgId, aliceNode.sendPrivate("bob", "m2").msgId];
+    const deliveredBefore = delivered.length;
+    const framesAckedBefore = aliceNode.stats().framesAcked;
+
+    // The attackers: a stranger, whoever took bob's port, and carol (a registered, malicious peer) at her own.
+    const stranger = await udpSocket();
+    const atBob = await udpSocket(bob.contact.port);
+    const atCarol = await udpSocket(carol.contact.port);
+    for (const s of [stranger, atBob, atCarol]) cleanups.push(() => closeSocket(s));
+    const everything: Omit<AckFields, "sender" | "recipient"> = {
+      epoch,
+      next: 1_000_000,
+      ranges: [{ start: 0, length: 65535 }],
+      rejects: [],
+    };
+    const ack = (
+      sender: PeerId,
+      recipient: PeerId,
+      mac: (b: Uint8Array) => Uint8Array,
+      fields = everything,
+    ) => encodeAck({ sender, recipient, ...fields }, mac);
+    const A = alice.contact.id;
+    const B = bob.contact.id;
+    const C = carol.contact.id;
+    const random16 = () => crypto.getRandomValues(new Uint8Array(16));
+    const swapIds = (bytes: Uint8Array) => {
+      const out = Uint8Array.from(bytes);
+      out.set(bytes.subarray(12, 20), 4);
+      out.set(bytes.subarray(4, 12), 12);
+      return out;
+    };
+    const attacks: Array<[string, Uint8Array, string]> = [
+      ["forged, random MAC", ack(B, A, random16), "bad-mac"],
+      ["forged, zero MAC", ack(B, A, () => new Uint8Array(16)), "bad-mac"],
+      ["forged by carol with her key for alice", ack(B, A, (b) => port(carol).mac(A, b)), "bad-mac"],
+      ["forged with alice's own sending key", ack(B, A, (b) => port(alice).mac(B, b)), "bad-mac"],
+      [
+        "forged rejection",
+        ack(B, A, random16, {
+          ...everything,
+          next: 0,
+          ranges: [],
+          rejects: [{ seq: 1, code: RejectCode.Malformed }],
+        }),
+        "bad-mac",
+      ],
+      [
+        "bob's genuine MAC, alice's previous epoch",
+        ack(B, A, (b) => port(bob).mac(A, b), { ...everything, epoch: epoch - 1 }),
+        "stale-epoch",
+      ],
+      [
+        "bob's genuine MAC, a future epoch",
+        ack(B, A, (b) => port(bob).mac(A, b), { ...everything, epoch: epoch + 1 }),
+        "stale-epoch",
+      ],
+      ...bobsAcks.map((c): [string, Uint8Array, string] => ["replay of bob's genuine ACK", c.bytes, "none"]),
+      ...alicesAcks.map((c): [string, Uint8Array, string] => [
+        "alice's own ACK reflected",
+        c.bytes,
+        "not-for-me",
+      ]),
+      ...alicesAcks.map((c): [string, Uint8Array, string] => [
+        "alice's ACK reflected, ids swapped",
+        swapIds(c.bytes),
+        "bad-mac",
+      ]),
+      ["carol's valid ACK of everything", ack(C, A, (b) => port(carol).mac(A, b)), "none"],
+    ];
+    const send = (s: Socket, bytes: Uint8Array) =>
+      new Promise<void>((resolve) => s.send(bytes, alice.contact.port, "127.0.0.1", () => resolve()));
+    const expected = new Map<string, number>();
+    let count = 0;
+    for (const s of [stranger, atBob, atCarol]) {
+      for (const [, bytes, outcome] of attacks) {
+        await send(s, bytes);
+        count++;
+        if (outcome !== "none") expected.set(outcome, (expected.get(outcome) ?? 0) + 1);
+      }
+    }
+    // Random forgeries of every shape, claiming every sender.
+    const forgeries = fc.sample(
+      fc.record({
+        sender: fc.constantFrom(A, B, C),
+        next: fc.nat({ max: 0xffffffff }),
+        ranges: fc.array(
+          fc.record({ start: fc.nat({ max: 0xffffffff }), length: fc.integer({ min: 1, max: 0xffff }) }),
+          { maxLength: 32 },
+        ),
+        rejects: fc.array(
+          fc.record({
+            seq: fc.nat({ max: 0xffffffff }),
+            code: fc.constantFrom(RejectCode.DecryptFailed, RejectCode.Malformed),
+          }),
+          { maxLength: 16 },
+        ),
+        mac: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+    // Paced, into a larger buffer: the kernel must not drop any (they must all be refused by alice herself).
+    socketOf(aliceNode).setRecvBufferSize(4 * 1024 * 1024);
+    for (const [i, f] of forgeries.entries()) {
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
+      await send(
+        atBob,
+        encodeAck(
+          { sender: f.sender, recipient: A, epoch, next: f.next, ranges: f.ranges, rejects: f.rejects },
+          () => f.mac,
+        ),
+      );
+      count++;
+      expected.set(
+        f.sender === A ? "unknown-sender" : "bad-mac",
+        (expected.get(f.sender === A ? "unknown-sender" : "bad-mac") ?? 0) + 1,
+      );
+    }
+    await until(
+      () => [...expected].every(([reason, n]) => (rejected.get(reason) ?? 0) >= n),
+      5000,
+      "every attack to be refused",
+    ).catch((e: Error) => {
+      throw new Error(
+        `${e.message}: expected ${JSON.stringify(Object.fromEntries(expected))}, got ${JSON.stringify(Object.fromEntries(rejected))}`,
+      );
+    });
+    await new Promise((r) => setTimeout(r, 300)); // and a few retransmissions of m1 and m2 go unanswered
+    t.diagnostic(`${count} ACKs sent to alice; refused: ${JSON.stringify(Object.fromEntries(rejected))}`);
+    for (const [reason, n] of expected) assert.equal(rejected.get(reason), n, `${reason}`);
+    assert.equal(delivered.length, deliveredBefore, "no message was marked delivered");
+    assert.deepEqual(failed, [], "nor failed by a forged rejection");
+    assert.equal(aliceNode.stats().framesAcked, framesAckedBefore, "no frame was acknowledged");
+    assert.equal(aliceNode.stats().pending, 2);
+    assert.ok(decode(bobsAcks[0]?.bytes as Uint8Array).ok);
+
+    // Bob comes back: both messages are delivered, once.
+    await closeSocket(atBob);
+    bobNode = nodeFor(bob, users, { config });
+    const bobGot: string[] = [];
+    bobNode.on("message", (m) => bobGot.push(m.text));
+    await bobNode.start();
+    cleanups.push(() => bobNode.close());
+    await until(
+      () => pendingIds.every((id) => delivered.includes(`bob:${id}`)),
+      10_000,
+      "m1 and m2 delivered",
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(bobGot, ["m1", "m2"]);
+    assert.equal(
+      delivered.filter((d) => pendingIds.some((id) => d.endsWith(id))).length,
+      2,
+      "one delivered event each",
+    );
+  });
+});
+
+describe("liveness and epochs", { timeout: 30_000 }, () => {
+  const [alice0, bob0] = [0, 1].map((i) => {
+    const secrets = generateSecretKeys();
+    return {
+      secrets,
+      contact: { id: peerIdOf(publicKeysOf(secrets)), name: `u${i}`, host: "127.0.0.1", port: 1 },
+    };
+  }) as [TestUser, TestUser];
+  const cleanups: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it("an ephemeral node restarted within the same second: its new message must not be acknowledged unseen", {
+    todo:
+      "bug: src/node/chat-node.ts loadEpoch gives an ephemeral node epoch = floor(now / 1000), so a restart within " +
+      "the same second reuses the epoch and restarts seqs at 0: the peer drops the new messages as duplicates, " +
+      "ACKs them, and the sender reports them delivered (old captured ACKs would do the same)",
+  }, async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const [alice, bob] = users as [TestUser, TestUser];
+    while (Date.now() % 1000 > 150) await new Promise((r) => setTimeout(r, 5)); // all within one second
+    const bobNode = nodeFor(bob, users);
+    const shown: string[] = [];
+    bobNode.on("message", (m) => shown.push(m.text));
+    await bobNode.start();
+    cleanups.push(() => bobNode.close());
+    const delivered: string[] = [];
+    let aliceNode = nodeFor(alice, users);
+    aliceNode.on("delivered", (d) => delivered.push(d.msgId));
+    await aliceNode.start();
+    aliceNode.broadcast("first life");
+    await until(() => delivered.length === 1, 3000, "first delivery");
+    await aliceNode.close();
+    aliceNode = nodeFor(alice, users);
+    aliceNode.on("delivered", (d) => delivered.push(d.msgId));
+    await aliceNode.start();
+    cleanups.push(() => aliceNode.close());
+    aliceNode.broadcast("second life");
+    await until(() => delivered.length === 2 || shown.length === 2, 3000, "the second message");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(shown, ["first life", "second life"], "delivered means shown");
+  });
+
+  // Found by this suite, fixed in the engine since (onAck: only an ACK that acknowledges something is "heard").
+  it("replaying a peer's old ACK does not keep it online after it left", () => {
+    // The engines alone, on a manual clock: deterministic.
+    const users = [alice0, bob0];
+    const directory = staticKeyDirectory(users.map((u) => publicKeysOf(u.secrets)));
+    const engine = (self: TestUser, other: TestUser, address: string, t: number) =>
+      new Engine({
+        crypto: createCryptoPort({ identity: self.secrets, directory }),
+        rng: new Sfc32Rng(address.length),
+        deliveryLog: { has: () => false },
+        now: t,
+        epoch: 7,
+        peers: [{ id: other.contact.id, address }],
+        config: { heartbeatMs: 200, offlineAfterMs: 1000 },
+      });
+    const run = (replay: boolean) => {
+      let t = 1_000_000;
+      const a = engine(alice0, bob0, "bob", t);
+      const b = engine(bob0, alice0, "alice", t);
+      const acks: Uint8Array[] = [];
+      const exchange = () => {
+        for (let moved = true; moved; ) {
+          moved = false;
+          for (let x = a.pollTransmit(); x; x = a.pollTransmit()) {
+            b.handleDatagram(t, "alice", x.bytes);
+            moved = true;
+          }
+          for (let x = b.pollTransmit(); x; x = b.pollTransmit()) {
+            if (x.bytes[3] === PacketType.Ack) acks.push(x.bytes);
+            a.handleDatagram(t, "bob", x.bytes);
+            moved = true;
+          }
+        }
+      };
+      a.handleTimeout(t);
+      b.handleTimeout(t);
+      a.send(t, { kind: "broadcast", text: "hi" });
+      exchange();
+      assert.equal(a.peers()[0]?.online, true);
+      const old = acks[0];
+      assert.ok(old);
+      // Bob is gone. Three seconds pass; an attacker replays his old ACK every 100 ms (or not).
+      for (let i = 0; i < 30; i++) {
+        t += 100;
+        a.handleTimeout(t);
+        while (a.pollTransmit()) {}
+        if (replay) a.handleDatagram(t, "attacker:1", old);
+      }
+      return a.peers()[0]?.online;
+    };
+    assert.equal(run(false), false, "without replays bob goes offline");
+    assert.equal(run(true), false, "replays of his old ACK do not keep him online");
+  });
+});
+
+describe("ordering after a give-up (todo)", { timeout: 30_000 }, () => {
+  it("messages given up during an outage are delivered in the order they were written once the peer is back", {
+    todo:
+      "bug: src/engine/engine.ts failMessage parks each message when its own frames give up, and unpark re-sends in " +
+      "park order; with jittered deadlines that is not the order written, so the 'in its sender's order' promise of " +
+      "events.ts breaks across an outage (exactly-once still holds)",
+  }, async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const [alice, bob] = users as [TestUser, TestUser];
+    const config = { heartbeatMs: 100, offlineAfterMs: 400, triesMax: 6, rtoMsMax: 60 };
+    const aliceNode = nodeFor(alice, users, { config });
+    const bobNode = nodeFor(bob, users, { config });
+    const shown: string[] = [];
+    bobNode.on("message", (m) => shown.push(m.text));
+    let failures = 0;
+    aliceNode.on("failed", () => failures++);
+    await aliceNode.start();
+    await bobNode.start();
+    try {
+      bobNode.setFaults({ blackhole: true });
+      const N = 20;
+      for (let i = 0; i < N; i++) aliceNode.broadcast(`m${i}`);
+      await until(() => failures === N, 10_000, "every message given up");
+      bobNode.setFaults({ blackhole: false });
+      await until(() => shown.length === N, 10_000, "delivery after the outage");
+      assert.deepEqual(
+        shown,
+        Array.from({ length: N }, (_, i) => `m${i}`),
+      );
+    } finally {
+      await aliceNode.close();
+      await bobNode.close();
+    }
+  });
+});

@@ -1,0 +1,262 @@
+/**
+ * Floods at 10× the honest rate against a node in its own process (so that its CPU time and memory are its own):
+ * garbage and valid-looking forgeries from unknown sources, from many spoofed sources, and from a known peer's
+ * address. Admission control (src/node/admission.ts) must bound what strangers get into the engine, memory must stay
+ * capped, and the honest peer's messages must all be delivered, once, throughout. Assertions are on counts and
+ * caps; CPU shares are reported, not asserted.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:dgram";
+import { after, before, describe, it } from "node:test";
+import type { MsgId } from "../../src/engine/types.ts";
+import { encodeDataUnsigned, encodeHello, signData } from "../../src/engine/wire.ts";
+import { DEFAULT_ADMISSION } from "../../src/node/admission.ts";
+import { ChatNode } from "../../src/node/chat-node.ts";
+import { createMemoryStore } from "../../src/storage/memory.ts";
+import { freePorts } from "../helpers/udp-cluster.ts";
+import { addressOf, closeSocket, udpSocket } from "./helpers/capture.ts";
+import { contactOf, cryptoFor, newPeerSpec, type PeerSpec } from "./helpers/spec.ts";
+import { eventually, startTarget, sumValues, type Target, type TargetStats } from "./helpers/target.ts";
+
+/** The honest peer sends one message every 10 ms: the normal rate is ~100 datagrams a second. */
+const HONEST_EVERY_MS = 10;
+const FLOOD_PER_SOURCE_PER_SEC = 1000; // 10× normal
+const PHASE_MS = 2000;
+
+let alice: PeerSpec;
+let bob: PeerSpec;
+let carol: PeerSpec;
+let target: Target;
+let aliceNode: ChatNode;
+const sockets: Socket[] = [];
+let honestSent = 0;
+
+function honestDelivered(): number {
+  return new Set(target.events.filter((e) => e.type === "message" && e.from === "alice").map((e) => e.text))
+    .size;
+}
+
+function forgedData(claim: PeerSpec, valid = false): Uint8Array {
+  const unsigned = encodeDataUnsigned({
+    sender: claim.id,
+    recipient: bob.id,
+    epoch: 1000,
+    seq: valid ? 0 : Math.floor(Math.random() * 200),
+    floor: 0,
+    flags: 0,
+    fragIndex: 0,
+    fragCount: 1,
+    msgId: randomBytes(16).toString("hex") as MsgId,
+    sentAt: Date.now(),
+    payload: new TextEncoder().encode(`forged ${"x".repeat(Math.floor(Math.random() * 800))}`),
+  });
+  return signData(unsigned, (b) => (valid ? cryptoFor(claim, [claim, bob]).sign(b) : randomBytes(64)));
+}
+
+function forgedHello(claim: PeerSpec): Uint8Array {
+  return encodeHello(
+    { sender: claim.id, recipient: bob.id, epoch: 1000, floor: 0, timestamp: Date.now(), flags: 1, echo: 0 },
+    () => randomBytes(16),
+  );
+}
+
+/** A pool of forgeries made once: the attacker's CPU goes into sending, and each is refused as much as a new one. */
+function pool(make: () => Uint8Array): () => Uint8Array {
+  const items = Array.from({ length: 512 }, make);
+  return () => items[Math.floor(Math.random() * items.length)] as Uint8Array;
+}
+
+/** Valid-looking forgeries (the expensive kind: a signature or MAC check each) and plain garbage. */
+let strangerDatagram: () => Uint8Array = () => new Uint8Array(0);
+
+/** Sends `make()` from every socket at `perSecond`, for `ms`, while the honest peer keeps its normal rate. */
+async function flood(from: Socket[], make: (s: Socket) => Uint8Array, perSecond: number, ms: number) {
+  const started = Date.now();
+  let sent = 0;
+  let perSource = 0;
+  let honest = 0;
+  for (let elapsed = 0; elapsed < ms; elapsed = Date.now() - started) {
+    // Catch up with both schedules, whatever the timers' drift: each rate is kept on average.
+    for (; honest < Math.floor(elapsed / HONEST_EVERY_MS); honest++)
+      aliceNode.broadcast(`honest-${honestSent++}`);
+    const due = Math.floor((perSecond * elapsed) / 1000) - perSource;
+    for (let i = 0; i < due; i++)
+      for (const s of from) {
+        s.send(make(s), bob.port, "127.0.0.1");
+        sent++;
+      }
+    perSource += Math.max(0, due);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { sent, elapsedMs: Date.now() - started };
+}
+
+/** Runs `phase` with honest traffic going on; returns the target's stats before and after, and the CPU share. */
+async function measured(phase: () => Promise<{ sent: number; elapsedMs: number }>) {
+  const before = await target.stats();
+  const honestBefore = honestDelivered();
+  const honestStart = honestSent;
+  const result = await phase();
+  await eventually(() => honestDelivered() === honestSent, 15_000, "every honest message during the flood");
+  const afterStats = await target.stats();
+  const cpuMs = (afterStats.cpu.user + afterStats.cpu.system - before.cpu.user - before.cpu.system) / 1000;
+  const wallMs = result.elapsedMs;
+  const d = (pick: (s: TargetStats) => number) => pick(afterStats) - pick(before);
+  const honestInPhase = honestDelivered() - honestBefore;
+  const honestRate = ((honestSent - honestStart) * 1000) / wallMs;
+  return {
+    ...result,
+    before,
+    after: afterStats,
+    cpuShare: cpuMs / wallMs,
+    cpuMs,
+    d,
+    honestInPhase,
+    honestRate,
+  };
+}
+
+describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
+  before(async () => {
+    const ports = (await freePorts(3)) as [number, number, number];
+    alice = newPeerSpec("alice", ports[0]);
+    bob = newPeerSpec("bob", ports[1]);
+    carol = newPeerSpec("carol", ports[2]);
+    target = await startTarget({ self: 1, peers: [alice, bob, carol], config: { heartbeatMs: 1000 } });
+    aliceNode = new ChatNode({
+      self: contactOf(alice),
+      contacts: [contactOf(alice), contactOf(bob)],
+      crypto: cryptoFor(alice, [alice, bob]),
+      store: createMemoryStore(),
+      ephemeral: true,
+      closeGraceMs: 200,
+    });
+    await aliceNode.start();
+    strangerDatagram = pool(() => {
+      const r = Math.random();
+      if (r < 0.5) return forgedData(alice);
+      if (r < 0.7) return forgedHello(alice);
+      return randomBytes(Math.floor(Math.random() * 1200));
+    });
+  });
+
+  after(async () => {
+    await aliceNode?.close();
+    for (const s of sockets) await closeSocket(s);
+    if (target) {
+      await Promise.race([target.close(), new Promise((r) => setTimeout(r, 3000))]);
+      target.kill();
+    }
+  });
+
+  it("unknown sources: rate-limited per source before decoding; honest messages all delivered", async (t) => {
+    const strangers = await Promise.all([0, 1, 2, 3].map(() => udpSocket()));
+    sockets.push(...strangers);
+    const m = await measured(() => flood(strangers, strangerDatagram, FLOOD_PER_SOURCE_PER_SEC, PHASE_MS));
+    const admitted = m.d((s) => s.admission.admitted);
+    const dropped = m.d((s) => s.admission.droppedSource) + m.d((s) => s.admission.droppedGlobal);
+    const fromStrangers = strangers
+      .map((s) => m.after.arrivals[addressOf(s)] ?? 0)
+      .reduce((a, b) => a + b, 0);
+    t.diagnostic(
+      `${strangers.length} sources sent ${m.sent} in ${m.elapsedMs} ms (${Math.round((m.sent * 1000) / m.elapsedMs / strangers.length)}/s each; ` +
+        `honest ${Math.round(m.honestRate)} messages/s); ${fromStrangers} reached the socket, ${admitted} admitted, ${dropped} dropped; ` +
+        `target CPU ${(m.cpuShare * 100).toFixed(1)}% of one core; honest ${honestSent} delivered`,
+    );
+    const seconds = (m.elapsedMs + 1000) / 1000; // generous: the target's clock may run a little longer
+    const perSourceBound = DEFAULT_ADMISSION.sourceBurst + DEFAULT_ADMISSION.sourceRatePerSec * seconds;
+    assert.ok(
+      admitted <= strangers.length * perSourceBound,
+      `${admitted} admitted > ${strangers.length} × ${perSourceBound}`,
+    );
+    assert.ok(
+      dropped > 0 && dropped >= fromStrangers - strangers.length * perSourceBound,
+      "the excess was dropped",
+    );
+    assert.equal(admitted + dropped, fromStrangers, "every stranger's datagram was admitted or dropped");
+    // What got through was rejected by the engine, each with a reason; nothing was delivered from it.
+    const rejected = strangers
+      .map((s) => sumValues(m.after.rejected[addressOf(s)]))
+      .reduce((a, b) => a + b, 0);
+    assert.equal(rejected, admitted);
+    assert.equal(
+      m.d((s) => s.node.messagesDelivered),
+      m.honestInPhase,
+      "only the honest messages were delivered",
+    );
+  });
+
+  it("many spoofed sources: the source table stays capped and the global budget holds", async (t) => {
+    const limits = { maxSources: 64, globalBurst: 1000, globalRatePerSec: 500 };
+    await target.request("admission", { config: limits });
+    const many = await Promise.all(Array.from({ length: 300 }, () => udpSocket()));
+    sockets.push(...many);
+    const m = await measured(() => flood(many, strangerDatagram, 100, 1500));
+    const admitted = m.d((s) => s.admission.admitted);
+    t.diagnostic(
+      `${many.length} sources sent ${m.sent}: ${admitted} admitted, ${m.d((s) => s.admission.droppedGlobal)} dropped for the global budget, ` +
+        `${m.d((s) => s.admission.evicted)} sources forgotten; table ${m.after.admission.sources}; CPU ${(m.cpuShare * 100).toFixed(1)}%`,
+    );
+    assert.ok(m.after.admission.sources <= limits.maxSources, "the table of sources is capped");
+    assert.ok(m.d((s) => s.admission.evicted) > 0);
+    assert.ok(m.d((s) => s.admission.droppedGlobal) > 0, "the global budget dropped datagrams");
+    const seconds = (m.elapsedMs + 1000) / 1000;
+    assert.ok(admitted <= limits.globalBurst + limits.globalRatePerSec * seconds, `${admitted} admitted`);
+    await target.request("admission", { config: DEFAULT_ADMISSION });
+  });
+
+  it("a known peer's address flooding forgeries and replays: never rate-limited, all refused, honest traffic flows", async (t) => {
+    const carolSocket = await udpSocket(carol.port);
+    sockets.push(carolSocket);
+    const valid = forgedData(carol, true); // one real message from carol, then replayed
+    let replays = -1;
+    const forged = pool(() => (Math.random() < 0.6 ? forgedData(carol) : forgedHello(carol)));
+    const make = () => {
+      if (Math.random() < 0.2) {
+        replays++;
+        return valid;
+      }
+      return forged();
+    };
+    const m = await measured(() => flood([carolSocket], make, FLOOD_PER_SOURCE_PER_SEC, PHASE_MS));
+    await eventually(
+      async () => sumValues((await target.stats()).rejected[addressOf(carolSocket)]) + replays + 1 >= m.sent,
+      5000,
+      "carol's datagrams to be processed",
+    );
+    const s = await target.stats();
+    const fromCarol = s.rejected[addressOf(carolSocket)] ?? {};
+    t.diagnostic(
+      `carol's address sent ${m.sent}: ${JSON.stringify(fromCarol)}, ${replays} replays; CPU ${(m.cpuShare * 100).toFixed(1)}%`,
+    );
+    assert.equal(
+      m.d((x) => x.admission.droppedSource + x.admission.droppedGlobal),
+      0,
+      "nothing dropped",
+    );
+    assert.equal(
+      sumValues(fromCarol) + replays + 1,
+      m.sent,
+      "each forgery rejected, each replay a duplicate",
+    );
+    const fromCarolShown = target.events.filter((e) => e.type === "message" && e.from === "carol");
+    assert.equal(fromCarolShown.length, 1, "carol's one genuine message shown once, its replays never");
+  });
+
+  it("memory stays capped and nothing crashed", async (t) => {
+    const s = await target.gcStats();
+    t.diagnostic(
+      `peak RSS ${(Math.max(s.peakRss, s.maxRssKb * 1024) / 1048576).toFixed(1)} MB, heap after GC ${(s.memory.heapUsed / 1048576).toFixed(1)} MB, ` +
+        `admission table ${s.admission.sources} sources`,
+    );
+    assert.ok(s.memory.heapUsed < 64 * 1024 * 1024, "heap after GC under 64 MB");
+    assert.ok(Math.max(s.peakRss, s.maxRssKb * 1024) < 400 * 1024 * 1024, "peak RSS under 400 MB");
+    assert.ok(s.admission.sources <= DEFAULT_ADMISSION.maxSources);
+    assert.equal(s.unhandled, 0);
+    assert.equal(target.exitCode(), null, "still running");
+    assert.equal(honestDelivered(), honestSent, "every honest message delivered");
+    const shown = target.events.filter((e) => e.type === "message" && e.from === "alice").length;
+    assert.equal(shown, honestSent, "each exactly once");
+  });
+});

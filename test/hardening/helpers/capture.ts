@@ -1,0 +1,133 @@
+/**
+ * Capturing real ChatNode traffic: a fault-free chaos proxy between the nodes taps every datagram in both
+ * directions, and each one is labelled from its own header (who sent it, to whom, what it is).
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { ChaosProxy, type Route, type TapRecord } from "../../../src/chaos/proxy.ts";
+import type { MsgId, PeerId } from "../../../src/engine/types.ts";
+import { decode, PacketType } from "../../../src/engine/wire.ts";
+
+export interface Captured {
+  bytes: Uint8Array;
+  hex: string;
+  type: PacketType;
+  sender: PeerId;
+  recipient: PeerId;
+  epoch: number;
+  /** DATA only. */
+  msgId?: MsgId;
+  seq?: number;
+}
+
+export function label(bytes: Uint8Array): Captured | undefined {
+  const d = decode(bytes);
+  if (!d.ok) return undefined;
+  const p = d.packet;
+  return {
+    bytes: Uint8Array.from(bytes),
+    hex: Buffer.from(bytes).toString("hex"),
+    type: p.type,
+    sender: p.sender,
+    recipient: p.recipient,
+    epoch: p.epoch,
+    ...(p.type === PacketType.Data && { msgId: p.msgId, seq: p.seq }),
+  };
+}
+
+export class Capture {
+  readonly all: Captured[] = [];
+  private readonly seen = new Set<string>();
+  recording = true;
+
+  readonly tap = (record: TapRecord) => {
+    if (!this.recording) return;
+    const c = label(record.bytes);
+    if (!c || this.seen.has(c.hex)) return; // retransmissions are byte-identical: keep one of each
+    this.seen.add(c.hex);
+    this.all.push(c);
+  };
+
+  has(bytes: Uint8Array): boolean {
+    return this.seen.has(Buffer.from(bytes).toString("hex"));
+  }
+
+  find(hex: string): Captured | undefined {
+    return this.all.find((c) => c.hex === hex);
+  }
+
+  to(recipient: PeerId): Captured[] {
+    return this.all.filter((c) => c.recipient === recipient);
+  }
+
+  count(type: PacketType, recipient?: PeerId): number {
+    return this.all.filter((c) => c.type === type && (recipient === undefined || c.recipient === recipient))
+      .length;
+  }
+}
+
+/** A fault-free proxy with one route per target port; returns it and its listening ports in the same order. */
+export async function captureProxy(
+  targets: readonly number[],
+  capture: Capture,
+): Promise<{ proxy: ChaosProxy; ports: number[] }> {
+  const routes: Route[] = targets.map((port) => ({
+    listenHost: "127.0.0.1",
+    listenPort: 0,
+    targetHost: "127.0.0.1",
+    targetPort: port,
+  }));
+  const proxy = await ChaosProxy.start({ routes, tap: capture.tap });
+  return { proxy, ports: proxy.ports() };
+}
+
+/** A plain UDP socket on 127.0.0.1 (port 0: any free one), for an attacker. */
+export async function udpSocket(port = 0): Promise<Socket> {
+  const s = createSocket("udp4");
+  await new Promise<void>((resolve, reject) => {
+    s.once("error", reject);
+    s.bind(port, "127.0.0.1", () => {
+      s.off("error", reject);
+      resolve();
+    });
+  });
+  s.on("error", () => {});
+  return s;
+}
+
+export function closeSocket(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      s.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+export function sendTo(s: Socket, port: number, bytes: Uint8Array, host = "127.0.0.1"): Promise<void> {
+  return new Promise((resolve) => s.send(bytes, port, host, () => resolve()));
+}
+
+export function addressOf(s: Socket): string {
+  const a = s.address();
+  return `${a.address}:${a.port}`;
+}
+
+/** A node's UDP socket (a private field: tests only, to capture its traffic and to send as if from it). */
+export function socketOf(node: object): Socket {
+  const socket = (node as { socket?: Socket }).socket;
+  if (!socket) throw new Error("the node is not running");
+  return socket;
+}
+
+/** Records every datagram `node` sends from now on (until it restarts: a new socket is not tapped). */
+export function tapSends(node: object, capture: Capture): void {
+  const socket = socketOf(node);
+  const send = socket.send.bind(socket) as (...args: unknown[]) => void;
+  (socket as unknown as { send: (...args: unknown[]) => void }).send = (...args: unknown[]) => {
+    const bytes = args[0];
+    if (bytes instanceof Uint8Array)
+      capture.tap({ route: 0, direction: "forward", from: "", to: "", bytes: Uint8Array.from(bytes) });
+    send(...args);
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * Identity over real UDP: a peer is its key, never its address or its claimed name. Datagrams from unknown keys,
+ * or claiming one user's key id with another's key, are refused; a known peer that moves to another address is
+ * followed from its authenticated packets (and only from those); a changed key for a known name is refused loudly
+ * at contact import, and the running node goes by the pinned keys.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { generateSecretKeys, peerIdOf, publicKeysOf } from "../../src/crypto/keys.ts";
+import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
+import type { MsgId } from "../../src/engine/types.ts";
+import { DataFlags, encodeDataUnsigned, encodeHello, HelloFlags, signData } from "../../src/engine/wire.ts";
+import { contactCard, exportContact, importContact } from "../../src/identity/contact.ts";
+import { openDirectory } from "../../src/identity/directory.ts";
+import { IdentityError } from "../../src/identity/errors.ts";
+import { createUserRecord } from "../../src/identity/record.ts";
+import { registerUser } from "../../src/identity/register.ts";
+import type { ChatNode } from "../../src/node/chat-node.ts";
+import { openNode } from "../../src/node/open-node.ts";
+import { openSqliteStore } from "../../src/storage/sqlite.ts";
+import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { closeSocket, udpSocket } from "./helpers/capture.ts";
+
+const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };
+
+function watch(node: ChatNode) {
+  const w = { shown: [] as string[], rejected: [] as string[] };
+  node.on("message", (m) => w.shown.push(`${m.from}:${m.text}`));
+  node.on("rejected", (r) => w.rejected.push(r.reason));
+  return w;
+}
+
+describe("identity", { timeout: 60_000 }, () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const dir = mkdtempSync(join(tmpdir(), "chatnode-identity-"));
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a node with a key nobody registered is refused as unknown-sender, whatever it sends", async () => {
+    const users = await makeUsers(["alice", "bob", "mallory"]);
+    const [, bob, mallory] = users as [TestUser, TestUser, TestUser];
+    const known = users.slice(0, 2); // bob's directory: alice and bob
+    const bobNode = nodeFor(bob, known);
+    const bobSees = watch(bobNode);
+    await bobNode.start();
+    bobNode.admission.configure(WIDE_OPEN);
+    cleanups.push(() => bobNode.close());
+    // Mallory knows bob (his card is public) and runs a real node.
+    const malloryNode = nodeFor(mallory, [bob, mallory], { config: { triesMax: 3, heartbeatMs: 200 } });
+    await malloryNode.start();
+    cleanups.push(() => malloryNode.close());
+    malloryNode.broadcast("hello bob, it's me");
+    malloryNode.sendPrivate("bob", "a secret");
+    await until(() => bobSees.rejected.filter((r) => r === "unknown-sender").length >= 4, 5000, "rejections");
+    assert.deepEqual(bobSees.shown, []);
+    assert.deepEqual([...new Set(bobSees.rejected)], ["unknown-sender"]);
+    assert.equal(
+      bobNode.peers().some((p) => p.id === mallory.contact.id),
+      false,
+    );
+  });
+
+  it("claiming alice's key id with another key is refused (bad signature, bad MAC), from any address", async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const [alice, bob] = users as [TestUser, TestUser];
+    const bobNode = nodeFor(bob, users);
+    const bobSees = watch(bobNode);
+    await bobNode.start();
+    bobNode.admission.configure(WIDE_OPEN);
+    cleanups.push(() => bobNode.close());
+    const aliceAddressBefore = bobNode.peers().find((p) => p.name === "alice")?.address;
+    // Mallory's own keys, but a directory where she can seal to bob's real key.
+    const mallorySecrets = generateSecretKeys();
+    const malloryPort = createCryptoPort({
+      identity: mallorySecrets,
+      directory: staticKeyDirectory([publicKeysOf(bob.secrets)]),
+    });
+    const A = alice.contact.id;
+    const B = bob.contact.id;
+    const data = (text: string, privately: boolean, seq: number) => {
+      const msgId = randomBytes(16).toString("hex") as MsgId;
+      const plain = new TextEncoder().encode(text);
+      const payload = privately
+        ? malloryPort.seal(B, plain, Uint8Array.from(Buffer.from(A + B + msgId, "hex")))
+        : plain;
+      const unsigned = encodeDataUnsigned({
+        sender: A,
+        recipient: B,
+        epoch: 1,
+        seq,
+        floor: 0,
+        flags: privately ? DataFlags.Private : 0,
+        fragIndex: 0,
+        fragCount: 1,
+        msgId,
+        sentAt: Date.now(),
+        payload,
+      });
+      return signData(unsigned, (b) => malloryPort.sign(b));
+    };
+    const hello = encodeHello(
+      {
+        sender: A,
+        recipient: B,
+        epoch: 1,
+        floor: 0,
+        timestamp: Date.now(),
+        flags: HelloFlags.ReplyWanted,
+        echo: 0,
+      },
+      (b) => malloryPort.mac(B, b),
+    );
+    const stranger = await udpSocket();
+    const atAlice = await udpSocket(alice.contact.port); // alice is not running: mallory took her address
+    for (const s of [stranger, atAlice]) {
+      for (const bytes of [data("I am alice", false, 0), data("send me your keys", true, 0), hello])
+        await new Promise<void>((r) => s.send(bytes, bob.contact.port, "127.0.0.1", () => r()));
+    }
+    await until(() => bobSees.rejected.length === 6, 5000, "six rejections");
+    assert.deepEqual(bobSees.rejected.sort(), [
+      "bad-mac",
+      "bad-mac",
+      "bad-signature",
+      "bad-signature",
+      "bad-signature",
+      "bad-signature",
+    ]);
+    assert.deepEqual(bobSees.shown, []);
+    assert.equal(bobNode.peers().find((p) => p.name === "alice")?.address, aliceAddressBefore, "not moved");
+    await closeSocket(stranger);
+    await closeSocket(atAlice);
+    // The real alice is believed at once.
+    const aliceNode = nodeFor(alice, users);
+    await aliceNode.start();
+    cleanups.push(() => aliceNode.close());
+    aliceNode.broadcast("the real alice");
+    await until(() => bobSees.shown.length === 1, 5000, "alice's message");
+    assert.deepEqual(bobSees.shown, ["alice:the real alice"]);
+  });
+
+  it("roaming: bob restarts on another port with the same keys; alice follows his authenticated packets only", async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const [alice, bob] = users as [TestUser, TestUser];
+    const config = { heartbeatMs: 200 };
+    const aliceNode = nodeFor(alice, users, { config });
+    const aliceSees = watch(aliceNode);
+    const delivered: string[] = [];
+    aliceNode.on("delivered", (d) => delivered.push(d.msgId));
+    await aliceNode.start();
+    aliceNode.admission.configure(WIDE_OPEN);
+    cleanups.push(() => aliceNode.close());
+    const dbPath = join(dir, "bob-roaming.db");
+    let bobNode = nodeFor(bob, users, { config, store: openSqliteStore(dbPath), ephemeral: false });
+    await bobNode.start();
+    aliceNode.sendPrivate("bob", "before");
+    await until(() => delivered.length === 1, 5000, "first delivery");
+    await bobNode.close();
+    // While bob is away, alice queues more.
+    aliceNode.sendPrivate("bob", "while you moved");
+    const [newPort] = (await freePorts(1)) as [number];
+    bobNode = nodeFor(bob, users, {
+      config,
+      store: openSqliteStore(dbPath),
+      ephemeral: false,
+      port: newPort,
+    });
+    const bobSees = watch(bobNode);
+    await bobNode.start();
+    cleanups.push(() => bobNode.close());
+    const newAddress = `127.0.0.1:${newPort}`;
+    await until(
+      () => aliceNode.peers().find((p) => p.name === "bob")?.address === newAddress,
+      5000,
+      "the move",
+    );
+    aliceNode.sendPrivate("bob", "after");
+    bobNode.sendPrivate("alice", "I moved");
+    await until(() => bobSees.shown.length === 2 && aliceSees.shown.length === 1, 10_000, "both ways");
+    assert.deepEqual(bobSees.shown, ["alice:while you moved", "alice:after"]);
+    assert.deepEqual(aliceSees.shown, ["bob:I moved"]);
+    // A forged HELLO from a third address, claiming bob, does not move him.
+    const rogue = await udpSocket();
+    cleanups.push(() => closeSocket(rogue));
+    const forged = encodeHello(
+      {
+        sender: bob.contact.id,
+        recipient: alice.contact.id,
+        epoch: 2 ** 32 - 1,
+        floor: 0,
+        timestamp: 2 ** 50,
+        flags: 0,
+        echo: 0,
+      },
+      () => randomBytes(16),
+    );
+    await new Promise<void>((r) => rogue.send(forged, alice.contact.port, "127.0.0.1", () => r()));
+    await until(() => aliceSees.rejected.includes("bad-mac"), 5000, "the forged HELLO refused");
+    assert.equal(aliceNode.peers().find((p) => p.name === "bob")?.address, newAddress);
+  });
+
+  it("a changed key for a known name is refused loudly at import; the node goes by the pinned keys", async () => {
+    const dataDir = join(dir, "home");
+    const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
+    await registerUser({ dataDir, username: "alice", password: "pw-a", port: alicePort, scryptN: 2 ** 10 });
+    await registerUser({ dataDir, username: "bob", password: "pw-b", port: bobPort, scryptN: 2 ** 10 });
+    const directory = openDirectory(dataDir);
+    const bobRecord = directory.getUser("bob");
+    assert.ok(bobRecord);
+    // Mallory's card: bob's name and address, her keys.
+    const mallorySecrets = generateSecretKeys();
+    const impostor = createUserRecord({
+      name: "bob",
+      host: "127.0.0.1",
+      port: bobPort,
+      secrets: mallorySecrets,
+    });
+    const usersBefore = readFileSync(directory.usersPath);
+    assert.throws(
+      () => importContact(directory, JSON.stringify(contactCard(impostor))),
+      (e: unknown) =>
+        e instanceof IdentityError &&
+        e.code === "KEY_MISMATCH" &&
+        e.message.includes(bobRecord.fingerprint) &&
+        e.message.includes(impostor.fingerprint),
+    );
+    assert.deepEqual(readFileSync(directory.usersPath), usersBefore, "the directory is unchanged");
+    assert.match(exportContact(openDirectory(dataDir), "bob"), new RegExp(bobRecord.keyId));
+    // At run time: alice (from the data directory) hears from mallory claiming to be bob, and from bob.
+    const aliceNode = await openNode({ dataDir, username: "alice", password: "pw-a" });
+    const aliceSees = watch(aliceNode);
+    await aliceNode.start();
+    aliceNode.admission.configure(WIDE_OPEN);
+    cleanups.push(() => aliceNode.close());
+    const [malloryPort] = (await freePorts(1)) as [number];
+    const aliceRecord = directory.getUser("alice");
+    assert.ok(aliceRecord);
+    const alicePublic = {
+      ed25519: Buffer.from(aliceRecord.ed25519, "base64"),
+      x25519: Buffer.from(aliceRecord.x25519, "base64"),
+    };
+    const malloryNode = nodeFor(
+      {
+        secrets: mallorySecrets,
+        contact: {
+          id: peerIdOf(publicKeysOf(mallorySecrets)),
+          name: "bob",
+          host: "127.0.0.1",
+          port: malloryPort,
+        },
+      },
+      [],
+      {
+        contacts: [{ id: aliceRecord.keyId, name: "alice", host: "127.0.0.1", port: alicePort }],
+        crypto: createCryptoPort({
+          identity: mallorySecrets,
+          directory: staticKeyDirectory([
+            { ed25519: new Uint8Array(alicePublic.ed25519), x25519: new Uint8Array(alicePublic.x25519) },
+          ]),
+        }),
+        config: { triesMax: 3 },
+      },
+    );
+    await malloryNode.start();
+    cleanups.push(() => malloryNode.close());
+    malloryNode.sendPrivate("alice", "it's bob, new phone, new keys");
+    await until(() => aliceSees.rejected.includes("unknown-sender"), 5000, "mallory refused");
+    const bobNode = await openNode({ dataDir, username: "bob", password: "pw-b" });
+    await bobNode.start();
+    cleanups.push(() => bobNode.close());
+    bobNode.sendPrivate("alice", "the real bob");
+    await until(() => aliceSees.shown.length === 1, 5000, "bob's message");
+    assert.deepEqual(aliceSees.shown, ["bob:the real bob"]);
+  });
+});
