@@ -116,6 +116,8 @@ export class Engine {
   private eventHead = 0;
   private readonly dirty = new Set<PeerId>();
   private readonly counters: EngineStats = newStats();
+  /** Numbers messages in the order they were written, to keep that order through parking. */
+  private messageOrder = 0;
   /** HELLO timestamps strictly increase, so a receiver can tell a replayed HELLO from a new one. */
   private lastHelloTs = 0;
 
@@ -154,7 +156,13 @@ export class Engine {
       throw new SendError("too-large", `message is ${text.length} bytes; the limit is ${MAX_TEXT_BYTES}`);
     const recipients = this.recipientsOf(request);
     const msgId = request.msgId ?? this.newMsgId();
-    const parked: ParkedMessage = { msgId, kind: request.kind, text, sentAt: request.sentAt ?? now };
+    const parked: ParkedMessage = {
+      msgId,
+      kind: request.kind,
+      text,
+      sentAt: request.sentAt ?? now,
+      order: ++this.messageOrder,
+    };
     for (const peer of recipients) {
       const framesNeeded = Math.ceil(text.length / 1000) + 1;
       if (peer.send.frames.size + framesNeeded > this.config.queueFramesMax)
@@ -224,6 +232,7 @@ export class Engine {
       kind: message.kind,
       text: message.text,
       sentAt: message.sentAt,
+      order: message.order,
       head,
       count: parts.length,
       framesLeft: parts.length,
@@ -593,12 +602,18 @@ export class Engine {
 
   private park(peer: PeerState, message: ParkedMessage): void {
     if (peer.parked.some((m) => m.msgId === message.msgId)) return;
-    peer.parked.push({
+    // Kept in the order the messages were written (not the order they failed, which jitter shuffles), so that
+    // offline delivery re-sends them in their sender's order.
+    const parked: ParkedMessage = {
       msgId: message.msgId,
       kind: message.kind,
       text: message.text,
       sentAt: message.sentAt,
-    });
+      order: message.order,
+    };
+    let at = peer.parked.length;
+    while (at > 0 && (peer.parked[at - 1] as ParkedMessage).order > parked.order) at--;
+    peer.parked.splice(at, 0, parked);
     if (peer.parked.length > this.config.parkedMax) peer.parked.shift();
   }
 

@@ -10,6 +10,8 @@ export interface ParkedMessage {
   kind: MessageKind;
   text: Uint8Array;
   sentAt: number;
+  /** Position in the order messages were written (engine-wide). */
+  order: number;
 }
 
 /** What survives a restart of one peer's state (the outbox, kept by the runtime, holds the rest). */
@@ -82,4 +84,27 @@ export class PeerState {
       if (oldest !== undefined) this.recentDelivered.delete(oldest);
     }
   }
+}
+
+/** Parses a saved PeerSnapshot, checking its shape; throws a TypeError for anything damaged. */
+export function parsePeerSnapshot(json: string): PeerSnapshot {
+  const value: unknown = JSON.parse(json);
+  const fail = (what: string): never => {
+    throw new TypeError(`peer state: ${what}`);
+  };
+  if (typeof value !== "object" || value === null) return fail("not an object");
+  const s = value as Record<string, unknown>;
+  const u32 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 32;
+  const count = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+  if (!u32(s.nextSeq)) fail("nextSeq");
+  if (!u32(s.helloEpoch) || !count(s.helloTs) || !count(s.rttvarMs)) fail("hello or rtt fields");
+  if (typeof s.address !== "string") fail("address");
+  if (s.srttMs !== null && !count(s.srttMs)) fail("srttMs");
+  if (s.recv !== null) {
+    const r = s.recv as Record<string, unknown> | undefined;
+    if (typeof r !== "object" || !u32(r.epoch) || !u32(r.next) || !u32(r.floor)) fail("recv");
+    if (!Array.isArray(r?.held) || !Array.isArray(r?.complete) || !Array.isArray(r?.rejects))
+      fail("recv lists");
+  }
+  return value as PeerSnapshot;
 }

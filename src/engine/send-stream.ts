@@ -25,6 +25,8 @@ export interface OutMessage {
   kind: MessageKind;
   text: Uint8Array;
   sentAt: number;
+  /** Position in the order messages were written (engine-wide). */
+  order: number;
   head: number;
   /** How many frames (fragments) the message took. */
   count: number;

@@ -9,9 +9,11 @@ import { isIP } from "node:net";
 import { Engine } from "../engine/engine.ts";
 import type { EngineEvent } from "../engine/events.ts";
 import type { PeerSnapshot } from "../engine/peer.ts";
+import { parsePeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
+import { StoreError } from "../storage/errors.ts";
 import type { HistoryEntry, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
@@ -67,6 +69,9 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const host = this.options.host ?? this.options.self.host;
     const port = this.options.port ?? this.options.self.port;
     if (!isIP(host)) throw new ChatNodeError("BAD_ADDRESS", `--host must be an IP address, not "${host}"`);
+    // Saved state is read and checked before the port is taken, so a damaged store leaves nothing behind.
+    const restore = this.loadPeerStates();
+    const epoch = await this.loadEpoch();
     const socket = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4" });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", (err: NodeJS.ErrnoException) => {
@@ -92,13 +97,13 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       rng: this.rng,
       deliveryLog: { has: (from, msgId) => this.store.hasReceived(from, msgId) },
       now,
-      epoch: this.loadEpoch(now),
+      epoch,
       peers: [...this.contactsById.values()].map((c) => ({
         id: c.id,
         address: formatAddress(c.host, c.port),
       })),
       config: this.options.config,
-      restore: this.loadPeerStates(),
+      restore,
     });
     this.engine = engine;
     this.resubmitUnfinished(engine, now);
@@ -116,20 +121,42 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     return Date.now();
   }
 
-  private loadEpoch(now: number): number {
-    // The epoch stays while our state is kept; a node that lost it (or never keeps it) starts a newer one, so
-    // peers treat its restarted sequence numbers as new rather than as replays.
+  /**
+   * The epoch stays while our state is kept. A node that lost it (or never keeps it: --ephemeral) starts a newer
+   * one, so peers treat its restarted sequence numbers as new rather than as replays. A new epoch is the next
+   * whole second of the wall clock, and we wait for that second to begin (at most one second): two lives of a
+   * node can then never share an epoch, however quickly it restarts.
+   */
+  private async loadEpoch(): Promise<number> {
     const saved = this.options.ephemeral ? undefined : this.store.getMeta(EPOCH_KEY);
-    if (saved !== undefined) return Number(saved);
-    const epoch = Math.floor(now / 1000) >>> 0;
-    this.store.setMeta(EPOCH_KEY, String(epoch));
+    if (saved !== undefined) {
+      const epoch = Number(saved);
+      if (!Number.isInteger(epoch) || epoch <= 0 || epoch >= 2 ** 32)
+        throw new StoreError(
+          "DB_DAMAGED",
+          `the saved epoch ${JSON.stringify(saved)} in ${this.store.location} is damaged`,
+        );
+      return epoch;
+    }
+    const epoch = Math.floor(Date.now() / 1000) + 1;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, epoch * 1000 - Date.now())));
+    if (!this.options.ephemeral) this.store.setMeta(EPOCH_KEY, String(epoch));
     return epoch;
   }
 
   private loadPeerStates(): Map<PeerId, PeerSnapshot> {
     const out = new Map<PeerId, PeerSnapshot>();
     if (this.options.ephemeral) return out;
-    for (const [peer, json] of this.store.loadPeerStates()) out.set(peer, JSON.parse(json) as PeerSnapshot);
+    for (const [peer, json] of this.store.loadPeerStates()) {
+      try {
+        out.set(peer, parsePeerSnapshot(json));
+      } catch {
+        throw new StoreError(
+          "DB_DAMAGED",
+          `the saved protocol state for peer ${peer} in ${this.store.location} is damaged`,
+        );
+      }
+    }
     return out;
   }
 

@@ -59,6 +59,7 @@ export function createMemoryStore(): Store {
   }
 
   return {
+    location: "memory",
     addOutgoing(message) {
       assertOpen();
       assertDistinctRecipients(message);

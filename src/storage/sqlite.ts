@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
@@ -19,6 +19,9 @@ import type {
  * directory (a misconfiguration) ever contends.
  */
 const BUSY_TIMEOUT_MS = 2000;
+
+/** "CNOD" in the SQLite header's application id: marks the file as a ChatNode database. */
+const APPLICATION_ID = 0x434e4f44;
 
 /**
  * Opens (creating if need be) the SQLite store at `path`, or a private in-memory one for ":memory:".
@@ -50,9 +53,22 @@ function createPrivateFile(path: string): void {
     const dir = dirname(path);
     // mkdir's mode is only applied to directories it creates: an existing directory is the user's to choose.
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // "a" creates the file if missing (0600, before SQLite writes a byte) and never truncates an existing one.
-    closeSync(openSync(path, "a", 0o600));
+    if (existsSync(path)) {
+      // We never leave an empty file behind (see below), so an empty one was truncated: refuse it rather than
+      // start an empty history over the lost one.
+      if (statSync(path).size === 0) throw damaged(path, "the file is empty (0 bytes)");
+      return;
+    }
+    // A new database is made under a temporary name (0600 before SQLite writes a byte), given its first page,
+    // then renamed into place: a crash at any point never leaves an empty file at `path`.
+    const temp = `${path}.creating`;
+    closeSync(openSync(temp, "w", 0o600));
+    const fresh = new Database(temp);
+    fresh.pragma(`application_id = ${APPLICATION_ID}`);
+    fresh.close();
+    renameSync(temp, path);
   } catch (error) {
+    if (error instanceof StoreError) throw error;
     throw new StoreError("DB_UNAVAILABLE", `cannot create database file ${path}: ${messageOf(error)}`, {
       cause: error,
     });
@@ -245,6 +261,7 @@ function sqliteStore(db: Database.Database, path: string): Store {
   }
 
   return {
+    location: path,
     addOutgoing(message) {
       guarded(() =>
         inTransaction.immediate(() => {

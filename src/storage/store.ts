@@ -45,6 +45,8 @@ export interface PeerRecord {
  * the one contract suite in test/storage/store-contract.ts.
  */
 export interface Store {
+  /** Where the data lives, for error messages: a file path, or "memory". */
+  readonly location: string;
   /**
    * Records a message before its first send, every recipient `pending`. Recipients are stored as given, though, so
    * one may start `failed` (a peer not in the directory, say). Throws `StoreError` `DUPLICATE_MSG_ID` if the msgId

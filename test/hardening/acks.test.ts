@@ -238,12 +238,7 @@ describe("liveness and epochs", { timeout: 30_000 }, () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  it("an ephemeral node restarted within the same second: its new message must not be acknowledged unseen", {
-    todo:
-      "bug: src/node/chat-node.ts loadEpoch gives an ephemeral node epoch = floor(now / 1000), so a restart within " +
-      "the same second reuses the epoch and restarts seqs at 0: the peer drops the new messages as duplicates, " +
-      "ACKs them, and the sender reports them delivered (old captured ACKs would do the same)",
-  }, async () => {
+  it("an ephemeral node restarted within the same second: its new message must not be acknowledged unseen", async () => {
     const users = await makeUsers(["alice", "bob"]);
     const [alice, bob] = users as [TestUser, TestUser];
     while (Date.now() % 1000 > 150) await new Promise((r) => setTimeout(r, 5)); // all within one second
@@ -324,13 +319,8 @@ describe("liveness and epochs", { timeout: 30_000 }, () => {
   });
 });
 
-describe("ordering after a give-up (todo)", { timeout: 30_000 }, () => {
-  it("messages given up during an outage are delivered in the order they were written once the peer is back", {
-    todo:
-      "bug: src/engine/engine.ts failMessage parks each message when its own frames give up, and unpark re-sends in " +
-      "park order; with jittered deadlines that is not the order written, so the 'in its sender's order' promise of " +
-      "events.ts breaks across an outage (exactly-once still holds)",
-  }, async () => {
+describe("ordering after a give-up", { timeout: 30_000 }, () => {
+  it("messages given up during an outage are delivered in the order they were written once the peer is back", async () => {
     const users = await makeUsers(["alice", "bob"]);
     const [alice, bob] = users as [TestUser, TestUser];
     const config = { heartbeatMs: 100, offlineAfterMs: 400, triesMax: 6, rtoMsMax: 60 };
