@@ -427,7 +427,12 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     let pending = 0;
     for (const m of this.store.unfinishedOutgoing())
       pending += m.recipients.filter((r) => r.state !== "delivered").length;
-    return { ...this.running().stats(), faults: { ...this.faultCounters }, pending };
+    return {
+      ...this.running().stats(),
+      faults: { ...this.faultCounters },
+      admission: this.admission.stats(),
+      pending,
+    };
   }
 
   history(limit: number): HistoryEntry[] {

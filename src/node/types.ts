@@ -4,6 +4,7 @@ import type { EngineStats } from "../engine/stats.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import type { FaultConfig, FaultCounters } from "../faults/plan.ts";
 import type { Store } from "../storage/store.ts";
+import type { AdmissionStats } from "./admission.ts";
 
 /** A user this node may talk to, from the directory. */
 export interface Contact {
@@ -48,6 +49,8 @@ export interface PeerView {
 
 export interface NodeStats extends EngineStats {
   faults: FaultCounters;
+  /** Datagrams from unknown sources admitted or dropped by rate limiting (src/node/admission.ts). */
+  admission: AdmissionStats;
   /** Outgoing (message, recipient) pairs not yet delivered, across restarts. */
   pending: number;
 }
