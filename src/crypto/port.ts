@@ -21,7 +21,7 @@ const EPHEMERAL_IKM_BYTES = 32;
 /**
  * Successful signature checks remembered per port. A retransmitted DATA datagram (its ACK was lost or late) is the
  * same bytes with the same signature: recognising it by a SHA-256 of its bytes costs ~1/50 of an Ed25519 verify,
- * and keeps a burst of retransmits from costing the receiver a verify each. About 200 bytes an entry.
+ * and keeps a burst of retransmits from costing the receiver a verify each. About 250 bytes an entry.
  */
 const VERIFIED_CACHE_MAX = 1024;
 

@@ -1,0 +1,216 @@
+/**
+ * The ceilings the node's figures are compared with, measured in the same run on the same machine:
+ * Ed25519 sign and verify through src/crypto (the port the engine uses), raw node:dgram round trips on loopback
+ * (one and 64 in flight), and udx-native reliable stream throughput for 200-byte messages.
+ */
+import { createSocket } from "node:dgram";
+import { generateSecretKeys, publicKeysOf } from "../src/crypto/keys.ts";
+import { createCryptoPort, staticKeyDirectory } from "../src/crypto/port.ts";
+import { type Summary, summarize } from "./stats.ts";
+import { dataDatagramBytes } from "./two-nodes.ts";
+
+export interface Limits {
+  signPerSec: number;
+  verifyPerSec: number;
+  /** Verifying a datagram already verified (a retransmitted copy): a SHA-256 and a lookup. */
+  verifyRepeatPerSec: number;
+  /** HPKE seal and open of a 200-byte private message (what a private message adds to a signed one). */
+  sealPerSec: number;
+  openPerSec: number;
+  dgram: { window1: DgramResult; window64: DgramResult };
+  udx: { msgsPerSec: number; messageBytes: number } | { error: string };
+}
+
+export interface DgramResult {
+  roundTripsPerSec: number;
+  rtt: Summary;
+}
+
+/** Calls `f` in a loop for about `ms` and returns calls per second (best of `rounds`, to shed scheduler noise). */
+function rate(ms: number, rounds: number, f: () => void): number {
+  let best = 0;
+  for (let r = 0; r < rounds; r++) {
+    let n = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < ms) {
+      for (let i = 0; i < 16; i++) f();
+      n += 16;
+      now = performance.now();
+    }
+    best = Math.max(best, (n * 1000) / (now - start));
+  }
+  return best;
+}
+
+export function cryptoLimits(ms: number, textBytes: number) {
+  const a = generateSecretKeys();
+  const b = generateSecretKeys();
+  const directory = staticKeyDirectory([publicKeysOf(a), publicKeysOf(b)]);
+  const alice = createCryptoPort({ identity: a, directory });
+  const bob = createCryptoPort({ identity: b, directory });
+  // Exactly what a 200-byte broadcast's DATA datagram has signed: everything but the signature. The port
+  // remembers signatures it already checked (a retransmitted copy costs a hash), so the verify rate is measured
+  // over more distinct datagrams than it remembers: every check is a real Ed25519 verification.
+  const distinct = 4096;
+  const signed = Array.from({ length: distinct }, (_, i) => {
+    const b = new Uint8Array(dataDatagramBytes(textBytes) - 64).fill(7);
+    new DataView(b.buffer).setUint32(0, i);
+    return b;
+  });
+  const signatures = signed.map((b) => alice.sign(b));
+  if (!bob.verify(alice.selfId, signed[0] as Uint8Array, signatures[0] as Uint8Array))
+    throw new Error("verify failed");
+  let next = 0;
+  const verifyNext = () => {
+    const i = next++ % distinct;
+    bob.verify(alice.selfId, signed[i] as Uint8Array, signatures[i] as Uint8Array);
+  };
+  const text = new Uint8Array(textBytes).fill(65);
+  const aad = new Uint8Array(40);
+  const sealed = bob.seal(alice.selfId, text, aad);
+  const one = signed[0] as Uint8Array;
+  rate(100, 1, () => alice.sign(one)); // warm up
+  return {
+    signPerSec: rate(ms, 3, () => alice.sign(one)),
+    verifyPerSec: rate(ms, 3, verifyNext),
+    /** A copy of a datagram already checked (a retransmit): what the port's memory of checked signatures costs. */
+    verifyRepeatPerSec: rate(ms / 2, 2, () =>
+      bob.verify(alice.selfId, signed[0] as Uint8Array, signatures[0] as Uint8Array),
+    ),
+    sealPerSec: rate(ms / 2, 2, () => bob.seal(alice.selfId, text, aad)),
+    openPerSec: rate(ms / 2, 2, () => alice.open(sealed, aad)),
+  };
+}
+
+/** Ping-pong of `bytes`-byte datagrams between two sockets in this process, `window` in flight. */
+export async function dgramRoundTrips(ms: number, window: number, bytes: number): Promise<DgramResult> {
+  const a = createSocket("udp4");
+  const b = createSocket("udp4");
+  await Promise.all([a, b].map((s) => new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()))));
+  const bPort = b.address().port;
+  b.on("message", (msg, rinfo) => b.send(msg, rinfo.port, rinfo.address));
+  const payload = Buffer.alloc(bytes, 1);
+  const rtts: number[] = [];
+  let count = 0;
+  const sentAt = new Float64Array(window);
+  const done = new Promise<number>((resolve) => {
+    let start = 0;
+    let stopped = false;
+    a.on("message", (msg) => {
+      if (stopped) return;
+      const slot = msg.readUInt32BE(0);
+      const now = performance.now();
+      rtts.push(now - (sentAt[slot] as number));
+      count++;
+      if (now - start >= ms) {
+        stopped = true;
+        resolve((count * 1000) / (now - start));
+        return;
+      }
+      sentAt[slot] = now;
+      a.send(msg, bPort, "127.0.0.1");
+    });
+    start = performance.now();
+    for (let slot = 0; slot < window; slot++) {
+      const m = Buffer.from(payload);
+      m.writeUInt32BE(slot, 0);
+      sentAt[slot] = performance.now();
+      a.send(m, bPort, "127.0.0.1");
+    }
+  });
+  // A lost datagram on loopback would stall window 1: bound the wait.
+  const timeout = new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), ms + 5000).unref());
+  const roundTripsPerSec = await Promise.race([done, timeout]);
+  await Promise.all([a, b].map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return { roundTripsPerSec, rtt: summarize(rtts) };
+}
+
+/** A udx-native stream pair over loopback in this process: 200-byte writes, counted at the reader. */
+export async function udxThroughput(ms: number, bytes: number): Promise<Limits["udx"]> {
+  let UDX: new () => UdxInstance;
+  try {
+    // No type declarations ship with udx-native: a non-literal specifier keeps tsc from looking for them.
+    const specifier: string = "udx-native";
+    UDX = (await import(specifier)).default as new () => UdxInstance;
+  } catch (e) {
+    return { error: `udx-native not available: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const u = new UDX();
+  const a = u.createSocket();
+  const b = u.createSocket();
+  a.bind(0, "127.0.0.1");
+  b.bind(0, "127.0.0.1");
+  const s1 = u.createStream(1);
+  const s2 = u.createStream(2);
+  s1.connect(a, 2, b.address().port, "127.0.0.1");
+  s2.connect(b, 1, a.address().port, "127.0.0.1");
+  const msg = Buffer.alloc(bytes, 7);
+  let received = 0;
+  let start = 0;
+  let result = Number.NaN;
+  let writing = true;
+  const finished = new Promise<void>((resolve) => {
+    s2.on("data", (d: Buffer) => {
+      if (!writing) return;
+      received += d.length;
+      const now = performance.now();
+      if (now - start >= ms) {
+        writing = false;
+        result = (received / bytes) * (1000 / (now - start));
+        resolve();
+      }
+    });
+  });
+  const pump = () => {
+    while (writing) if (!s1.write(msg)) return void s1.once("drain", pump);
+  };
+  start = performance.now();
+  pump();
+  await Promise.race([finished, new Promise((r) => setTimeout(r, ms + 5000).unref())]);
+  writing = false;
+  s1.destroy();
+  s2.destroy();
+  await Promise.allSettled([a.close(), b.close()]);
+  return { msgsPerSec: result, messageBytes: bytes };
+}
+
+interface UdxSocket {
+  bind(port: number, host: string): void;
+  address(): { port: number };
+  close(): Promise<void>;
+}
+interface UdxStream {
+  connect(socket: UdxSocket, remoteId: number, port: number, host: string): void;
+  write(b: Buffer): boolean;
+  once(event: "drain", f: () => void): void;
+  on(event: "data", f: (d: Buffer) => void): void;
+  destroy(): void;
+}
+interface UdxInstance {
+  createSocket(): UdxSocket;
+  createStream(id: number): UdxStream;
+}
+
+export async function measureLimits(
+  ms: number,
+  textBytes: number,
+  log: (s: string) => void,
+): Promise<Limits> {
+  const c = cryptoLimits(ms, textBytes);
+  log(
+    `  Ed25519 sign ${c.signPerSec.toFixed(0)}/s, verify ${c.verifyPerSec.toFixed(0)}/s (a repeated datagram ${c.verifyRepeatPerSec.toFixed(0)}/s); HPKE seal ${c.sealPerSec.toFixed(0)}/s, open ${c.openPerSec.toFixed(0)}/s`,
+  );
+  const window1 = await dgramRoundTrips(ms, 1, dataDatagramBytes(textBytes));
+  const window64 = await dgramRoundTrips(ms, 64, dataDatagramBytes(textBytes));
+  log(
+    `  dgram round trips: window 1 ${window1.roundTripsPerSec.toFixed(0)}/s (rtt p50 ${window1.rtt.p50.toFixed(3)} ms), window 64 ${window64.roundTripsPerSec.toFixed(0)}/s`,
+  );
+  const udx = await udxThroughput(ms, textBytes);
+  log(
+    "msgsPerSec" in udx
+      ? `  udx stream: ${udx.msgsPerSec.toFixed(0)} msgs/s of ${textBytes} bytes`
+      : `  udx: ${udx.error}`,
+  );
+  return { ...c, dgram: { window1, window64 }, udx };
+}

@@ -1,0 +1,191 @@
+import type { EngineConfig } from "../src/engine/config.ts";
+/**
+ * Two real nodes in two processes over loopback: node 0 sends 200-byte messages closed-loop to node 1 (broadcast,
+ * then private), with the same loss injected on every datagram in both directions. Reports delivered msgs/s,
+ * delivery latency, wire bytes and CPU per delivered message.
+ */
+
+import { ProcCluster } from "./procs.ts";
+import type { NodeReport } from "./protocol.ts";
+import { type Summary, summarize } from "./stats.ts";
+
+export interface LoadPoint {
+  kind: "broadcast" | "private";
+  /** Injected loss on each direction of every link (lossOut on every node). */
+  loss: number;
+  nodes: number;
+  /** Distinct messages delivered per second inside the measurement window (summed over receivers). */
+  msgsPerSec: number;
+  latency: Summary;
+  sent: number;
+  failed: number;
+  duplicates: number;
+  /** Every message sent reached every recipient exactly once before the drain deadline. */
+  exactlyOnce: boolean;
+  drainMs: number;
+  /** Over the window, per delivered message. */
+  cpuMicrosPerMsg: number;
+  wireBytesPerMsg: { data: number; ack: number; hello: number; total: number; datagrams: number };
+  retransmitsPerMsg: number;
+  /** The same link at a light, chat-like load (open loop, one message every LIGHT_PACE_MS): protocol latency without queueing. */
+  light?: { msgsPerSec: number; latency: Summary; exactlyOnce: boolean; retransmitsPerMsg: number };
+}
+
+/** The light-load probe's pace: 100 messages/s. */
+export const LIGHT_PACE_MS = 10;
+
+export interface PhaseOptions {
+  warmupMs: number;
+  measureMs: number;
+  drainMs: number;
+  inflight: number;
+  textBytes: number;
+  dataDir: string;
+  store: "sqlite" | "memory";
+  execArgv?: string[];
+  config?: Partial<EngineConfig>;
+  log: (line: string) => void;
+}
+
+/**
+ * One load point from every node's report. Deliveries are counted by arrival time against the run's exact window
+ * (`measureMs`); counters and CPU are sampled by each node's own timers, which fire late on a busy machine, so they
+ * are turned into rates over each node's actual window before being divided by the delivery rate.
+ */
+export function pointFrom(
+  dataBytes: number,
+  measureMs: number,
+  kind: LoadPoint["kind"],
+  loss: number,
+  reports: NodeReport[],
+  drained: boolean,
+  drainMs: number,
+): LoadPoint {
+  let windowReceived = 0;
+  let sent = 0;
+  let failed = 0;
+  let duplicates = 0;
+  // Per second, summed over the nodes.
+  let cpu = 0;
+  let data = 0;
+  let ack = 0;
+  let hello = 0;
+  let datagrams = 0;
+  let retransmits = 0;
+  const latencies: number[] = [];
+  for (const r of reports) {
+    windowReceived += r.windowReceived;
+    sent += r.sent;
+    failed += r.failed;
+    duplicates += r.duplicates;
+    for (const l of r.latencies) latencies.push(l);
+    const s = r.stats;
+    if (!s || !(r.windowMs > 0)) continue;
+    const perSec = 1000 / r.windowMs;
+    cpu += r.cpuMicros * perSec;
+    datagrams += s.datagramsOut * perSec;
+    retransmits += s.retransmits * perSec;
+    // Every bench DATA datagram has one size and HELLO has a fixed size: what is left of bytesOut is ACKs.
+    const helloBytes = s.hellosSent * HELLO_DATAGRAM_BYTES;
+    const frameBytes = (s.framesSent + s.retransmits) * dataBytes;
+    data += frameBytes * perSec;
+    ack += (s.bytesOut - helloBytes - frameBytes) * perSec;
+    hello += helloBytes * perSec;
+  }
+  const msgsPerSec = (windowReceived * 1000) / measureMs;
+  const per = (x: number) => (msgsPerSec > 0 ? x / msgsPerSec : Number.NaN);
+  return {
+    kind,
+    loss,
+    nodes: reports.length,
+    msgsPerSec,
+    latency: summarize(latencies),
+    sent,
+    failed,
+    duplicates,
+    exactlyOnce: drained && failed === 0 && duplicates === 0,
+    drainMs,
+    cpuMicrosPerMsg: per(cpu),
+    wireBytesPerMsg: {
+      data: per(data),
+      ack: per(ack),
+      hello: per(hello),
+      total: per(data + ack + hello),
+      datagrams: per(datagrams),
+    },
+    retransmitsPerMsg: per(retransmits),
+  };
+}
+
+/** HELLO is fixed-size: header 20 + epoch 4 + floor 4 + timestamp 8 + flags 1 + echo 8 + MAC 16. */
+const HELLO_DATAGRAM_BYTES = 61;
+
+/** A DATA datagram: fixed fields 61 (header 20, epoch, seq, floor, flags, fragment, msgId, sentAt, length) + payload + signature 64. */
+export function dataDatagramBytes(payload: number): number {
+  return 61 + payload + 64;
+}
+
+export async function twoNodes(
+  options: PhaseOptions & { losses: number[]; kinds?: LoadPoint["kind"][] },
+): Promise<LoadPoint[]> {
+  const points: LoadPoint[] = [];
+  const cluster = await ProcCluster.start({
+    nodes: 2,
+    store: options.store,
+    dataDir: options.dataDir,
+    ...(options.execArgv && { execArgv: options.execArgv }),
+    ...(options.config && { config: options.config }),
+  });
+  try {
+    for (const kind of options.kinds ?? (["broadcast", "private"] as const)) {
+      // A private message's payload is the HPKE ciphertext: 32-byte encapsulated key + text + 16-byte tag.
+      const dataBytes = dataDatagramBytes(options.textBytes + (kind === "private" ? 48 : 0));
+      for (const loss of options.losses) {
+        await cluster.setFaults({ lossOut: loss, lossIn: 0 });
+        const { reports, drained, drainMs } = await cluster.run({
+          send: (i) => (i === 0 ? (kind === "broadcast" ? { kind } : { kind, to: 1 }) : null),
+          inflight: options.inflight,
+          textBytes: options.textBytes,
+          warmupMs: options.warmupMs,
+          measureMs: options.measureMs,
+          drainMs: options.drainMs,
+        });
+        const p = pointFrom(dataBytes, options.measureMs, kind, loss, reports, drained, drainMs);
+        const probe = await cluster.run({
+          send: (i) => (i === 0 ? (kind === "broadcast" ? { kind } : { kind, to: 1 }) : null),
+          inflight: options.inflight,
+          paceMs: LIGHT_PACE_MS,
+          textBytes: options.textBytes,
+          warmupMs: options.warmupMs,
+          measureMs: options.measureMs,
+          drainMs: options.drainMs,
+        });
+        const light = pointFrom(
+          dataBytes,
+          options.measureMs,
+          kind,
+          loss,
+          probe.reports,
+          probe.drained,
+          probe.drainMs,
+        );
+        p.light = {
+          msgsPerSec: light.msgsPerSec,
+          latency: light.latency,
+          exactlyOnce: light.exactlyOnce,
+          retransmitsPerMsg: light.retransmitsPerMsg,
+        };
+        points.push(p);
+        options.log(
+          `  2 nodes ${kind.padEnd(9)} loss ${(loss * 100).toFixed(0).padStart(2)}%: ${p.msgsPerSec.toFixed(0)} msg/s, ` +
+            `p50 ${p.latency.p50.toFixed(2)} p99 ${p.latency.p99.toFixed(2)} max ${p.latency.max.toFixed(2)} ms, ` +
+            `exactly once ${p.exactlyOnce}; light load (${1000 / LIGHT_PACE_MS}/s): p50 ${light.latency.p50.toFixed(2)} p99 ${light.latency.p99.toFixed(2)} ms`,
+        );
+      }
+    }
+  } finally {
+    await cluster.setFaults({ lossOut: 0, lossIn: 0 }).catch(() => {});
+    await cluster.stop();
+  }
+  return points;
+}
