@@ -224,7 +224,7 @@ export class Engine {
         lastSentAt: now,
         deadline: now,
         txOrder: 0,
-        earlyRetransmitted: false,
+        timeouts: 0,
       });
     });
     stream.messages.set(message.msgId, {
@@ -255,7 +255,7 @@ export class Engine {
    * at least half the wait still separates two tries, so a long stall does not burn several tries at once.
    */
   private transmitFrame(peer: PeerState, frame: OutFrame, now: Millis, due: Millis = now): void {
-    const wait = peer.rtt.backoff(frame.tries + 1, this.unitRandom());
+    const wait = peer.rtt.backoff(frame.timeouts, this.unitRandom());
     if (frame.tries > 0) this.counters.retransmits++;
     else this.counters.framesSent++;
     peer.send.markSent(frame, now, Math.max(due + wait, now + wait / 2));
@@ -466,13 +466,17 @@ export class Engine {
     this.events.push({ type: "delivered", msgId: message.msgId, to: peer.id, tries: message.triesMax });
   }
 
-  /** A frame sent before one that was just acknowledged is probably lost: send it again without waiting. */
+  /**
+   * A frame whose latest copy was sent before one that was just acknowledged is probably lost (RACK's rule, by
+   * transmission order): send it again without waiting for its timeout. Its new copy is then the latest, so it is
+   * sent early again only if a copy sent after that one is acknowledged. The peer is answering, so this does not
+   * back off: only timeouts double the wait.
+   */
   private earlyRetransmit(peer: PeerState, newestAckedTx: number, now: Millis): void {
     for (const frame of peer.send.frames.values()) {
       if (frame.tries === 0) break;
-      if (frame.txOrder >= newestAckedTx || frame.earlyRetransmitted) continue;
+      if (frame.txOrder >= newestAckedTx) continue;
       if (frame.tries >= this.config.triesMax) continue;
-      frame.earlyRetransmitted = true;
       this.counters.earlyRetransmits++;
       this.transmitFrame(peer, frame, now);
     }
@@ -531,7 +535,7 @@ export class Engine {
           else peer.send.resolve(frame.seq);
           continue;
         }
-        frame.earlyRetransmitted = false;
+        frame.timeouts++;
         this.transmitFrame(peer, frame, now, frame.deadline);
       }
       this.fillWindow(peer, now);

@@ -41,12 +41,12 @@ export class RttEstimator {
   }
 
   /**
-   * The wait before transmission number `tries + 1` of a frame already sent `tries` times: the RTO doubled per
-   * earlier retransmission, capped, then stretched by up to 25% of jitter so that frames lost together do not
-   * retry in lockstep. `unitRandom` is in [0, 1).
+   * The wait before the next try of a frame whose timeout has expired `timeouts` times: the RTO doubled per
+   * expiry, capped, then stretched by up to 25% of jitter so that frames lost together do not retry in lockstep.
+   * `unitRandom` is in [0, 1).
    */
-  backoff(tries: number, unitRandom: number): Millis {
-    const doubled = this.rto() * 2 ** Math.min(Math.max(0, tries - 1), 16);
+  backoff(timeouts: number, unitRandom: number): Millis {
+    const doubled = this.rto() * 2 ** Math.min(Math.max(0, timeouts), 16);
     return Math.min(this.config.rtoMsMax, doubled) * (1 + 0.25 * unitRandom);
   }
 }

@@ -17,7 +17,8 @@ export interface OutFrame {
   deadline: Millis;
   /** Order of the latest transmission across the whole stream: a later one ACKed first means this one was lost. */
   txOrder: number;
-  earlyRetransmitted: boolean;
+  /** Retransmissions forced by the timeout: the backoff doubles with these, not with early retransmits. */
+  timeouts: number;
 }
 
 export interface OutMessage {

@@ -75,11 +75,11 @@ describe("rto: RFC 6298 estimator", () => {
 });
 
 describe("rto: backoff", () => {
-  it("the first try waits one RTO, each retransmission doubles it, until rtoMsMax", () => {
+  it("the first try waits one RTO, each expired timeout doubles it, until rtoMsMax", () => {
     const e = new RttEstimator(LAN);
     e.sample(5); // 5 + max(1, 10) = 15 → floor 20
     assert.equal(e.rto(), 20);
-    const waits = [1, 2, 3, 4, 5, 6, 30].map((t) => e.backoff(t, 0));
+    const waits = [0, 1, 2, 3, 4, 5, 29].map((timeouts) => e.backoff(timeouts, 0));
     assert.deepEqual(waits, [20, 40, 80, 160, 200, 200, 200]);
   });
 
@@ -99,7 +99,7 @@ describe("rto: backoff", () => {
         (samples, tries, u) => {
           const e = new RttEstimator(LAN);
           for (const s of samples) e.sample(s);
-          const base = Math.min(LAN.rtoMsMax, e.rto() * 2 ** Math.min(Math.max(0, tries - 1), 16));
+          const base = Math.min(LAN.rtoMsMax, e.rto() * 2 ** Math.min(tries, 16));
           const wait = e.backoff(tries, u);
           return wait >= base && wait <= base * 1.25 && wait <= LAN.rtoMsMax * 1.25;
         },
@@ -123,12 +123,12 @@ describe("config: give-up bound", () => {
     const e = new RttEstimator(DEFAULT_CONFIG);
     e.sample(1);
     let total = 0;
-    for (let t = 1; t <= DEFAULT_CONFIG.triesMax; t++) total += e.backoff(t, 0);
+    for (let t = 0; t < DEFAULT_CONFIG.triesMax; t++) total += e.backoff(t, 0);
     assert.equal(total, 20 + 40 + 80 + 160 + 26 * 200);
     assert.equal(giveUpBoundMs(DEFAULT_CONFIG), 7500);
     let worst = 0;
     const fresh = new RttEstimator(DEFAULT_CONFIG); // no sample: 100 ms initial RTO
-    for (let t = 1; t <= DEFAULT_CONFIG.triesMax; t++) worst += fresh.backoff(t, 0.999999);
+    for (let t = 0; t < DEFAULT_CONFIG.triesMax; t++) worst += fresh.backoff(t, 0.999999);
     assert.ok(worst <= giveUpBoundMs(DEFAULT_CONFIG), `${worst}`);
   });
 
