@@ -134,6 +134,27 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
     await bob.close();
   });
 
+  test("works over IPv6 loopback as over IPv4", async () => {
+    const users = (await makeUsers(["alice", "bob"])).map((u) => ({
+      ...u,
+      contact: { ...u.contact, host: "::1" },
+    }));
+    const [alice, bob] = users.map((u) => nodeFor(u, users)) as [ChatNode, ChatNode];
+    const got: string[] = [];
+    bob.on("message", (m) => got.push(`${m.from}:${m.text}`));
+    await Promise.all([alice.start(), bob.start()]);
+    closers.push(
+      () => alice.close(),
+      () => bob.close(),
+    );
+    alice.sendPrivate("bob", "over v6");
+    await until(() => got.length === 1, 5000, "delivery over ::1");
+    assert.deepEqual(got, ["alice:over v6"]);
+    assert.match(bob.peers()[0]?.address ?? "", /^\[::1\]:\d+$/);
+    await alice.close();
+    await bob.close();
+  });
+
   test("a port already in use is a clear error", async () => {
     const users = await makeUsers(["alice", "bob"]);
     const first = nodeFor(users[0] as TestUser, users);
