@@ -3,14 +3,8 @@
  * (DATA and ACK alike: a try succeeds with probability 0.6 × 0.6 = 0.36). Two broadcasts and four private
  * messages must all be shown exactly once, acknowledged exactly once, with retransmissions doing the work.
  */
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  missingDeliveries,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince } from "./harness.ts";
+import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 const LOSS = 0.4;
@@ -24,24 +18,20 @@ export const highLoss: Scenario = {
   async run({ cluster, check, note }) {
     const nodes = this.nodes;
     const log = cluster.log;
-    const before = cluster.totalsOf(nodes);
-    const mark = log.mark();
-    cluster.setFaults(nodes, { lossOut: LOSS });
-    const sent = [
-      cluster.broadcast("alice", "s1: alice to everyone through the loss"),
-      cluster.broadcast("bob", "s1: bob to everyone through the loss"),
-      cluster.sendPrivate("carol", "dave", "s1: carol to dave, privately"),
-      cluster.sendPrivate("dave", "carol", "s1: dave to carol, privately"),
-      cluster.sendPrivate("erin", "zoe", "s1: erin to zoe, privately"),
-      cluster.sendPrivate("zoe", "erin", "s1: zoe to erin, privately"),
-    ];
-    await cluster.waitFor("every message to be shown and acknowledged", () => allDelivered(log, sent), {
-      timeoutMs: 12_000,
-      progress: () => missingDeliveries(log, sent),
-      abort: () => unexpectedFailure(log, mark, nodes),
-    });
-    cluster.clearFaults(nodes);
-    await cluster.settle(nodes);
+    const { before, mark, sent } = await sendThroughFaults(
+      cluster,
+      nodes,
+      { lossOut: LOSS },
+      () => [
+        cluster.broadcast("alice", "s1: alice to everyone through the loss"),
+        cluster.broadcast("bob", "s1: bob to everyone through the loss"),
+        cluster.sendPrivate("carol", "dave", "s1: carol to dave, privately"),
+        cluster.sendPrivate("dave", "carol", "s1: dave to carol, privately"),
+        cluster.sendPrivate("erin", "zoe", "s1: erin to zoe, privately"),
+        cluster.sendPrivate("zoe", "erin", "s1: zoe to erin, privately"),
+      ],
+      12_000,
+    );
     const delta = diffTotals(cluster.totalsOf(nodes), before);
     const deliveries = checkDeliveries(check, log, sent, { mark, nodes });
     const giveUps = giveUpsSince(log, mark, nodes);
@@ -53,13 +43,6 @@ export const highLoss: Scenario = {
     // ACK) had got through.
     check.atMost("duplicates ignored (each one a retransmission)", delta.retransmits, delta.duplicates);
     note(`${delta.faults.droppedOut} datagrams dropped; ${delta.retransmits} retransmissions recovered them`);
-    return {
-      sent: sent.length,
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    return outcome(sent.length, deliveries, delta, giveUps);
   },
 };

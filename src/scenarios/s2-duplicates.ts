@@ -4,14 +4,8 @@
  * no loss, so the only other source of copies is a spurious retransmission (an ACK slower than the RTO on a busy
  * machine): those are counted by their senders and accounted for exactly, not tolerated by a looser check.
  */
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  missingDeliveries,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince } from "./harness.ts";
+import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 export const duplicates: Scenario = {
@@ -23,24 +17,20 @@ export const duplicates: Scenario = {
   async run({ cluster, check, note }) {
     const nodes = this.nodes;
     const log = cluster.log;
-    const before = cluster.totalsOf(nodes);
-    const mark = log.mark();
-    cluster.setFaults(nodes, { duplicate: 0.5 });
-    const sent = [
-      cluster.broadcast("zoe", "s2: zoe to everyone, maybe twice"),
-      cluster.broadcast("frank", "s2: frank to everyone, maybe twice"),
-      cluster.sendPrivate("grace", "heidi", "s2: grace to heidi, maybe twice"),
-      cluster.sendPrivate("heidi", "grace", "s2: heidi to grace, maybe twice"),
-      cluster.sendPrivate("ivan", "alice", "s2: ivan to alice, maybe twice"),
-      cluster.sendPrivate("alice", "ivan", "s2: alice to ivan, maybe twice"),
-    ];
-    await cluster.waitFor("every message to be shown and acknowledged", () => allDelivered(log, sent), {
-      timeoutMs: 8000,
-      progress: () => missingDeliveries(log, sent),
-      abort: () => unexpectedFailure(log, mark, nodes),
-    });
-    cluster.clearFaults(nodes);
-    await cluster.settle(nodes);
+    const { before, mark, sent } = await sendThroughFaults(
+      cluster,
+      nodes,
+      { duplicate: 0.5 },
+      () => [
+        cluster.broadcast("zoe", "s2: zoe to everyone, maybe twice"),
+        cluster.broadcast("frank", "s2: frank to everyone, maybe twice"),
+        cluster.sendPrivate("grace", "heidi", "s2: grace to heidi, maybe twice"),
+        cluster.sendPrivate("heidi", "grace", "s2: heidi to grace, maybe twice"),
+        cluster.sendPrivate("ivan", "alice", "s2: ivan to alice, maybe twice"),
+        cluster.sendPrivate("alice", "ivan", "s2: alice to ivan, maybe twice"),
+      ],
+      8000,
+    );
     // Every extra copy sent (injected or retransmitted) reaches its receiver and is ignored there: wait for the
     // last copies still on their way, then compare exactly.
     const extraCopies = () => {
@@ -79,13 +69,6 @@ export const duplicates: Scenario = {
       `${delta.faults.duplicated} copies injected, ${delta.duplicates} ignored` +
         (delta.retransmits > 0 ? ` (incl. ${delta.retransmits} from spurious retransmissions)` : ""),
     );
-    return {
-      sent: sent.length,
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    return outcome(sent.length, deliveries, delta, giveUps);
   },
 };

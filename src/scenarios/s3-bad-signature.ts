@@ -11,15 +11,8 @@ import { ed25519Signer, generateEd25519Seed } from "../crypto/ed25519.ts";
 import type { MsgId, PeerId } from "../engine/types.ts";
 import { decode, encodeDataUnsigned, PacketType, signData } from "../engine/wire.ts";
 import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  HOST,
-  missingDeliveries,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince, HOST } from "./harness.ts";
+import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 const FORGED_TEXT = "s3: FORGED - alice never wrote this";
@@ -62,10 +55,10 @@ export const badSignature: Scenario = {
         log.since(mark, "message", nodes).length,
       );
       cluster.setFaults(["alice"], { badSignature: 0 });
-      await cluster.waitFor("alice's retransmissions to deliver", () => allDelivered(log, corrupted), {
+      await waitDelivered(cluster, "alice's retransmissions to deliver", corrupted, {
         timeoutMs: 5000,
-        progress: () => missingDeliveries(log, corrupted),
-        abort: () => unexpectedFailure(log, mark, nodes),
+        mark,
+        nodes,
       });
       await cluster.settle(["alice"]);
     } finally {
@@ -116,11 +109,7 @@ export const badSignature: Scenario = {
       cluster.sendPrivate("alice", "bob", "s3: alice to bob, valid, after the forgery"),
       cluster.broadcast("alice", "s3: alice to everyone, valid, after the forgery"),
     ];
-    await cluster.waitFor("alice's later messages to arrive", () => allDelivered(log, later), {
-      timeoutMs: 5000,
-      progress: () => missingDeliveries(log, later),
-      abort: () => unexpectedFailure(log, mark, nodes),
-    });
+    await waitDelivered(cluster, "alice's later messages to arrive", later, { timeoutMs: 5000, mark, nodes });
     await cluster.settle(nodes);
     // Corrupted copies still on their way when the fault was lifted: wait until every one was rejected.
     await cluster.waitFor(
@@ -139,13 +128,6 @@ export const badSignature: Scenario = {
     const giveUps = giveUpsSince(log, mark, nodes);
     check.equal("give-ups", 0, giveUps);
     note(`${delta.faults.badSignatures} corrupted copies + 1 forgery, all rejected as bad-signature`);
-    return {
-      sent: sent.length,
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    return outcome(sent.length, deliveries, delta, giveUps);
   },
 };

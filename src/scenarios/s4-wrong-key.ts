@@ -4,14 +4,8 @@
  * his ACK, so alice reports the message failed with code rejected-decrypt (not delivered, not retried). Bob keeps
  * working: a correct private message from alice and one from carol arrive afterwards.
  */
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  missingDeliveries,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince, unexpectedFailure } from "./harness.ts";
+import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 export const wrongKey: Scenario = {
@@ -47,10 +41,11 @@ export const wrongKey: Scenario = {
       cluster.sendPrivate("alice", "bob", "s4: alice to bob, sealed correctly"),
       cluster.sendPrivate("carol", "bob", "s4: carol to bob, bob still works"),
     ];
-    await cluster.waitFor("the correct private messages to arrive", () => allDelivered(log, good), {
+    await waitDelivered(cluster, "the correct private messages to arrive", good, {
       timeoutMs: 5000,
-      progress: () => missingDeliveries(log, good),
-      abort: () => unexpectedFailure(log, mark, nodes, (e) => e.msgId === bad.msgId),
+      mark,
+      nodes,
+      expected: (e) => e.msgId === bad.msgId,
     });
     await cluster.settle(nodes);
 
@@ -65,14 +60,7 @@ export const wrongKey: Scenario = {
     const giveUps = giveUpsSince(log, mark, nodes);
     check.equal("give-ups", 0, giveUps);
     note(`bob: decrypt-failed from alice; alice: "${failure?.reason ?? "?"}" (${failure?.code ?? "?"})`);
-    return {
-      sent: 1 + good.length,
-      // The wrong-key message is expected not to be shown: it counts in neither column.
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    // The wrong-key message is expected not to be shown: it counts in neither delivery column.
+    return outcome(1 + good.length, deliveries, delta, giveUps);
   },
 };

@@ -5,15 +5,8 @@
  * exactly once, each receiver must show each sender's messages in the order they were sent, and, with no loss,
  * every extra copy (injected or retransmitted) must be ignored: copies ignored = injected + retransmitted.
  */
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  missingDeliveries,
-  type Sent,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince, type Sent } from "./harness.ts";
+import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 const STORM = { delayMs: 5, jitterMs: 40, duplicate: 0.3 };
@@ -28,23 +21,17 @@ export const storm: Scenario = {
   async run({ cluster, check, note }) {
     const nodes = this.nodes;
     const log = cluster.log;
-    const before = cluster.totalsOf(nodes);
-    const mark = log.mark();
-    cluster.setFaults(nodes, STORM);
-    const sent: Sent[] = [];
-    for (let i = 1; i <= BURST; i++) {
-      for (const sender of ["alice", "bob", "carol"])
-        sent.push(cluster.broadcast(sender, `s6: ${sender} #${i}`));
-      sent.push(cluster.broadcast("dave", `s6: dave #${i} to everyone`));
-      sent.push(cluster.sendPrivate("dave", "erin", `s6: dave #${i} to erin`));
-    }
-    await cluster.waitFor("every message to be shown and acknowledged", () => allDelivered(log, sent), {
-      timeoutMs: 10_000,
-      progress: () => missingDeliveries(log, sent),
-      abort: () => unexpectedFailure(log, mark, nodes),
-    });
-    cluster.clearFaults(nodes);
-    await cluster.settle(nodes);
+    const burst = () => {
+      const sent: Sent[] = [];
+      for (let i = 1; i <= BURST; i++) {
+        for (const sender of ["alice", "bob", "carol"])
+          sent.push(cluster.broadcast(sender, `s6: ${sender} #${i}`));
+        sent.push(cluster.broadcast("dave", `s6: dave #${i} to everyone`));
+        sent.push(cluster.sendPrivate("dave", "erin", `s6: dave #${i} to erin`));
+      }
+      return sent;
+    };
+    const { before, mark, sent } = await sendThroughFaults(cluster, nodes, STORM, burst, 10_000);
     const copies = () => {
       const d = diffTotals(cluster.totalsOf(nodes), before);
       return { extra: d.faults.duplicated + d.retransmits, ignored: d.duplicates };
@@ -87,13 +74,6 @@ export const storm: Scenario = {
       `${delta.faults.delayed} datagrams delayed ${STORM.delayMs}-${STORM.delayMs + STORM.jitterMs} ms, ` +
         `${delta.faults.duplicated} copies injected, ${delta.retransmits} retransmissions, ${delta.duplicates} copies ignored`,
     );
-    return {
-      sent: sent.length,
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    return outcome(sent.length, deliveries, delta, giveUps);
   },
 };

@@ -6,15 +6,8 @@
  * exactly once after the heal, and grace's two give-ups must turn into deliveries.
  */
 import { DEFAULT_CONFIG, giveUpBoundMs } from "../engine/config.ts";
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  missingDeliveries,
-  type Sent,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince, type Sent, unexpectedFailure } from "./harness.ts";
+import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 const MAJORITY = "grace";
@@ -56,15 +49,11 @@ export const partition: Scenario = {
     const healMark = log.mark();
     cluster.setFaults(CUT_OFF, { blackhole: false });
     const sent = [...fromGrace, ...fromCutOff];
-    await cluster.waitFor(
-      "everything sent during the partition to arrive after the heal",
-      () => allDelivered(log, sent),
-      {
-        timeoutMs: 5000,
-        progress: () => missingDeliveries(log, sent),
-        abort: () => unexpectedFailure(log, healMark, nodes),
-      },
-    );
+    await waitDelivered(cluster, "everything sent during the partition to arrive after the heal", sent, {
+      timeoutMs: 5000,
+      mark: healMark,
+      nodes,
+    });
     await cluster.settle(nodes);
 
     const delta = diffTotals(cluster.totalsOf(nodes), before);
@@ -90,13 +79,6 @@ export const partition: Scenario = {
       `grace gave up on ${giveUps} messages, parked them, and delivered them after the heal; ` +
         `${delta.faults.blackholed} datagrams blackholed`,
     );
-    return {
-      sent: sent.length,
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    return outcome(sent.length, deliveries, delta, giveUps);
   },
 };

@@ -10,16 +10,8 @@
  */
 import { PacketType } from "../engine/wire.ts";
 import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
-import {
-  allDelivered,
-  checkDeliveries,
-  diffTotals,
-  giveUpsSince,
-  HOST,
-  missingDeliveries,
-  type Sent,
-  unexpectedFailure,
-} from "./harness.ts";
+import { checkDeliveries, diffTotals, giveUpsSince, HOST, type Sent } from "./harness.ts";
+import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
 const A = "zoe";
@@ -59,10 +51,10 @@ export const replay: Scenario = {
         cluster.sendPrivate(A, B, "s9: zoe to frank #2"),
         cluster.sendPrivate(B, A, "s9: frank to zoe #2"),
       ];
-      await cluster.waitFor("the captured conversation", () => allDelivered(log, conversation), {
+      await waitDelivered(cluster, "the captured conversation", conversation, {
         timeoutMs: 5000,
-        progress: () => missingDeliveries(log, conversation),
-        abort: () => unexpectedFailure(log, mark, nodes),
+        mark,
+        nodes,
       });
       await cluster.settle(nodes);
     } finally {
@@ -164,10 +156,10 @@ export const replay: Scenario = {
       cluster.sendPrivate(A, B, "s9: zoe to frank, after the replay"),
       cluster.sendPrivate(B, A, "s9: frank to zoe, after the replay"),
     ];
-    await cluster.waitFor("zoe and frank to talk after the replay", () => allDelivered(log, after), {
+    await waitDelivered(cluster, "zoe and frank to talk after the replay", after, {
       timeoutMs: 5000,
-      progress: () => missingDeliveries(log, after),
-      abort: () => unexpectedFailure(log, mark, nodes),
+      mark,
+      nodes,
     });
     await cluster.settle(nodes);
     const sent = [...conversation, ...after];
@@ -179,13 +171,6 @@ export const replay: Scenario = {
       `${captured.length} datagrams replayed after the restart (${nData} DATA, ${nHello} HELLO, ${nAck} ACK): ` +
         `0 delivered; ${r.duplicates} duplicates, ${r.hello} replayed-hello, ${r.ackAbsorbed} ACKs absorbed`,
     );
-    return {
-      sent: sent.length,
-      ...deliveries,
-      retransmits: delta.retransmits,
-      duplicatesIgnored: delta.duplicates,
-      rejections: delta.rejected,
-      giveUps,
-    };
+    return outcome(sent.length, deliveries, delta, giveUps);
   },
 };
