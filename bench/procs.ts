@@ -3,10 +3,10 @@
  * IPC, calibrates the children's clocks to its own, and makes sure every child is gone when the bench ends.
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { fileURLToPath } from "node:url";
 import type { EngineConfig } from "../src/engine/config.ts";
 import type { FaultConfig } from "../src/faults/plan.ts";
+import { freePorts } from "../test/helpers/udp-cluster.ts";
 import {
   type ChildMessage,
   makeUserSpecs,
@@ -26,20 +26,6 @@ export function killAllChildren(): void {
   live.clear();
 }
 process.on("exit", killAllChildren);
-
-/** Ports that were free a moment ago: bind port 0 on each, note the port, release them all. */
-export async function freePorts(count: number): Promise<number[]> {
-  const sockets = await Promise.all(
-    Array.from({ length: count }, async () => {
-      const s = createSocket("udp4");
-      await new Promise<void>((resolve) => s.bind(0, "127.0.0.1", () => resolve()));
-      return s;
-    }),
-  );
-  const ports = sockets.map((s) => s.address().port);
-  await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
 
 class Child {
   private readonly waiting: Array<{ resolve: (m: ChildMessage) => void; reject: (e: Error) => void }> = [];

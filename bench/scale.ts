@@ -11,7 +11,7 @@ import type { EngineConfig } from "../src/engine/config.ts";
 import { ChatNode } from "../src/node/chat-node.ts";
 import type { Contact } from "../src/node/types.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
-import { freePorts } from "./procs.ts";
+import { freePorts } from "../test/helpers/udp-cluster.ts";
 
 export interface ScaleResult {
   nodes: number;

@@ -287,6 +287,16 @@ export function nodeOptions(o: ChatOptions): OpenNodeOptions {
   };
 }
 
+/** Starts the node; if it cannot start, closes it (within QUIT_DEADLINE_MS) and rethrows the start error. */
+export async function startOrClose(node: ChatNode): Promise<void> {
+  try {
+    await node.start();
+  } catch (error) {
+    await closeWithin(node);
+    throw error;
+  }
+}
+
 /** Closes the node, giving up waiting after QUIT_DEADLINE_MS (the outbox keeps what was not acknowledged). */
 export async function closeWithin(node: ChatNode, ms = QUIT_DEADLINE_MS): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -12,7 +12,7 @@ import { openDirectory } from "../identity/directory.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import { openNode, resolveDataDir } from "../node/open-node.ts";
 import type { HistoryEntry } from "../storage/store.ts";
-import { type ChatOptions, closeWithin, nodeOptions } from "./chat-options.ts";
+import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
 import { COMMANDS, type Command, parseCommand } from "./commands.ts";
 
 export interface JsonIO {
@@ -76,12 +76,7 @@ class JsonClient {
       this.exit = resolve;
     });
     this.listen();
-    try {
-      await this.node.start();
-    } catch (error) {
-      await closeWithin(this.node);
-      throw error;
-    }
+    await startOrClose(this.node);
     const rl = createInterface({
       input: this.io.stdin,
       terminal: false,

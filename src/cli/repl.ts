@@ -17,7 +17,7 @@ import type { ChatNode } from "../node/chat-node.ts";
 import { openNode, resolveDataDir } from "../node/open-node.ts";
 import type { ChatNodeEvents } from "../node/types.ts";
 import type { HistoryEntry } from "../storage/store.ts";
-import { type ChatOptions, closeWithin, nodeOptions } from "./chat-options.ts";
+import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
 import { type Command, complete, DEFAULT_HISTORY, parseCommand } from "./commands.ts";
 import {
   colorEnabled,
@@ -250,12 +250,7 @@ class ReplClient {
       this.exit = resolve;
     });
     this.listen();
-    try {
-      await this.node.start();
-    } catch (error) {
-      await closeWithin(this.node);
-      throw error;
-    }
+    await startOrClose(this.node);
     this.greet();
     this.openPrompt();
     // On a terminal Ctrl-C reaches readline (raw mode); without one it is a signal. Either way: quit cleanly.
