@@ -15,7 +15,7 @@ import type { PeerSnapshot } from "../src/engine/peer.ts";
 import type { CryptoPort } from "../src/engine/ports.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import type { Address, MessageKind, MsgId, PeerId } from "../src/engine/types.ts";
-import { decode, MAGIC_0, MAGIC_1, PacketType } from "../src/engine/wire.ts";
+import { decode, PacketType, packetTypeOf } from "../src/engine/wire.ts";
 import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
 import { type LinkProfile, VirtualNetwork } from "./network.ts";
 import type { SeededRng } from "./rng.ts";
@@ -428,7 +428,7 @@ export class Cluster {
 }
 
 function isData(bytes: Uint8Array): boolean {
-  return bytes[0] === MAGIC_0 && bytes[1] === MAGIC_1 && bytes[3] === PacketType.Data;
+  return packetTypeOf(bytes) === PacketType.Data;
 }
 
 /** What the runtime writes for each event, before it hands the transmits to the socket. */

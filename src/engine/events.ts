@@ -35,13 +35,20 @@ export type EngineEvent =
   | { type: "peer-online"; peer: PeerId; address: Address }
   | { type: "peer-offline"; peer: PeerId };
 
+const GAVE_UP = "gave up after";
+
 export function describeFailure(reason: FailReason, tries: number): string {
   switch (reason) {
     case "timeout":
-      return `gave up after ${tries} ${tries === 1 ? "try" : "tries"}`;
+      return `${GAVE_UP} ${tries} ${tries === 1 ? "try" : "tries"}`;
     case "rejected-decrypt":
       return "recipient could not decrypt it";
     case "rejected-malformed":
       return "recipient refused it as malformed";
   }
+}
+
+/** Whether a stored failure description (from describeFailure) says the message was given up for lack of an answer. */
+export function isGiveUp(detail: string | undefined): boolean {
+  return detail?.startsWith(GAVE_UP) ?? false;
 }

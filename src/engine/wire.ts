@@ -294,6 +294,15 @@ export function encodeHello(f: HelloFields, mac: (bytes: Uint8Array) => Uint8Arr
   return w.bytes;
 }
 
+/**
+ * The packet type of a datagram that starts like ours, without decoding the rest; undefined otherwise. For
+ * code that only routes or counts datagrams (fault injection, captures).
+ */
+export function packetTypeOf(bytes: Uint8Array): number | undefined {
+  if (bytes.length < HEADER_BYTES || bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) return undefined;
+  return bytes[3];
+}
+
 /** Strictly decodes one datagram. Authentication is the caller's job: this only checks structure. */
 export function decode(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER_BYTES) return fail("too-short");

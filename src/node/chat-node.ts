@@ -7,7 +7,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import { Engine } from "../engine/engine.ts";
-import type { EngineEvent } from "../engine/events.ts";
+import { type EngineEvent, isGiveUp } from "../engine/events.ts";
 import type { PeerSnapshot } from "../engine/peer.ts";
 import { parsePeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
@@ -165,7 +165,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       for (const r of message.recipients) {
         if (r.state === "delivered" || !this.contactsById.has(r.peer)) continue;
         // Failed for lack of an answer: wait for the peer to be heard from. Refused by the peer: leave it failed.
-        if (r.state === "failed" && !r.reason?.startsWith("gave up")) continue;
+        if (r.state === "failed" && !isGiveUp(r.reason)) continue;
         engine.send(now, {
           kind: message.kind,
           to: [r.peer],

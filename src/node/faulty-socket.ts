@@ -5,11 +5,9 @@
 import type { Socket } from "node:dgram";
 import type { Rng } from "../engine/ports.ts";
 import { SIGNATURE_BYTES } from "../engine/types.ts";
-import { PacketType } from "../engine/wire.ts";
+import { PacketType, packetTypeOf } from "../engine/wire.ts";
 import { type FaultConfig, type FaultCounters, roll } from "../faults/plan.ts";
 import { parseAddress } from "./address.ts";
-
-const TYPE_OFFSET = 3;
 
 export class FaultySocket {
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -46,7 +44,7 @@ export class FaultySocket {
       this.counters.droppedOut++;
       return;
     }
-    const isData = bytes[TYPE_OFFSET] === PacketType.Data;
+    const isData = packetTypeOf(bytes) === PacketType.Data;
     let out = bytes;
     if (isData && roll(this.rng, f.badSignature)) {
       // A copy with one bit of the signature flipped: the engine keeps the good bytes for its retransmits.

@@ -8,7 +8,7 @@
  * ACKs replayed + ACKs the nodes sent each other) since no counter names it a replay. Afterwards the two still
  * talk normally (the replays, from another address, did not redirect anything).
  */
-import { PacketType } from "../engine/wire.ts";
+import { PacketType, packetTypeOf } from "../engine/wire.ts";
 import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
 import { checkDeliveries, diffTotals, giveUpsSince, HOST, type Sent } from "./harness.ts";
 import { outcome, waitDelivered } from "./traffic.ts";
@@ -16,7 +16,6 @@ import type { Scenario } from "./types.ts";
 
 const A = "zoe";
 const B = "frank";
-const TYPE_OFFSET = 3;
 
 export const replay: Scenario = {
   id: 9,
@@ -60,7 +59,7 @@ export const replay: Scenario = {
     } finally {
       untap();
     }
-    const byType = (type: number) => captured.filter((d) => d.bytes[TYPE_OFFSET] === type).length;
+    const byType = (type: number) => captured.filter((d) => packetTypeOf(d.bytes) === type).length;
     const nData = byType(PacketType.Data);
     const nAck = byType(PacketType.Ack);
     const nHello = byType(PacketType.Hello);

@@ -15,7 +15,14 @@ import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import type { CryptoPort } from "../../src/engine/ports.ts";
 import type { PeerId } from "../../src/engine/types.ts";
-import { type AckFields, decode, encodeAck, PacketType, RejectCode } from "../../src/engine/wire.ts";
+import {
+  type AckFields,
+  decode,
+  encodeAck,
+  PacketType,
+  packetTypeOf,
+  RejectCode,
+} from "../../src/engine/wire.ts";
 import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
 import { Capture, closeSocket, socketOf, tapSends, udpSocket } from "./helpers/capture.ts";
 
@@ -292,7 +299,7 @@ describe("liveness and epochs", { timeout: 30_000 }, () => {
             moved = true;
           }
           for (let x = b.pollTransmit(); x; x = b.pollTransmit()) {
-            if (x.bytes[3] === PacketType.Ack) acks.push(x.bytes);
+            if (packetTypeOf(x.bytes) === PacketType.Ack) acks.push(x.bytes);
             a.handleDatagram(t, "bob", x.bytes);
             moved = true;
           }
