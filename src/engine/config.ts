@@ -20,11 +20,12 @@ export interface EngineConfig extends RtoConfig {
 
 /**
  * Defaults sized for a LAN. A try succeeds with probability 0.6 × 0.6 = 0.36 at 40% loss both ways, so all 30
- * tries fail for one frame in 1 / 0.64^30 ≈ 660,000. With total loss the 30 tries take about
- * 20 + 40 + 80 + 160 + 26 × 200 ms ≈ 5.5 s (up to 25% more with jitter): giveUpBoundMs() is 7.5 s.
+ * tries fail for one frame in 1 / 0.64^30 ≈ 660,000; while the peer acknowledges anything of ours the tries come
+ * at the plain RTO (a few ms on a LAN). With total loss the wait doubles from try to try: after a 3 ms RTO the 30
+ * tries take 3 + 6 + … + 192 + 23 × 200 ms ≈ 5 s (up to 25% more with jitter): giveUpBoundMs() is 7.5 s.
  */
 export const DEFAULT_CONFIG: EngineConfig = {
-  rtoMsMin: 20,
+  rtoMsMin: 2,
   rtoMsMax: 200,
   rtoMsInitial: 100,
   triesMax: 30,

@@ -438,11 +438,20 @@ export class Engine {
       if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued
       if (seqLess(frame.seq, p.next) || inRanges(frame.seq, p)) acked.push(frame);
     }
+    if (acked.length > 0) this.progressed(peer, now);
+    let newest: OutFrame | undefined;
     for (const frame of acked) {
       ackedAny = true;
-      if (frame.txOrder > newestAckedTx) newestAckedTx = frame.txOrder;
-      this.ackFrame(peer, frame, now);
+      if (frame.txOrder > newestAckedTx) {
+        newestAckedTx = frame.txOrder;
+        newest = frame;
+      }
+      this.ackFrame(peer, frame);
     }
+    // One RTT sample per ACK, from the newest transmission it covers: that arrival is what the ACK answers. An
+    // older frame covered too was answered by an earlier ACK that was lost, so its age is not a round trip.
+    // Karn's rule: a frame sent more than once gives no sample, since we cannot tell which copy was answered.
+    if (newest && newest.tries === 1) peer.rtt.sample(now - newest.lastSentAt);
     this.heard(peer, from, now, ackedAny);
     if (ackedAny) {
       this.dirty.add(peer.id);
@@ -451,12 +460,26 @@ export class Engine {
     this.fillWindow(peer, now);
   }
 
-  private ackFrame(peer: PeerState, frame: OutFrame, now: Millis): void {
+  /**
+   * An ACK acknowledged something new: our direction of the link works, so what is still in flight loses its
+   * backoff (RFC 6298 5.7 restarts the timer at the plain RTO once new data is acknowledged). Without this, a
+   * frame that timed out while the link was quiet keeps a doubled wait long after the peer is answering again.
+   */
+  private progressed(peer: PeerState, now: Millis): void {
+    peer.lastAckedAt = now;
+    const rto = peer.rtt.rto();
+    for (const frame of peer.send.frames.values()) {
+      if (frame.tries === 0) break;
+      if (frame.timeouts === 0) continue;
+      frame.timeouts = 0;
+      frame.deadline = Math.min(frame.deadline, frame.lastSentAt + rto);
+    }
+  }
+
+  private ackFrame(peer: PeerState, frame: OutFrame): void {
     const stream = peer.send;
     stream.resolve(frame.seq);
     this.counters.framesAcked++;
-    // Karn's rule: a frame sent more than once gives no RTT sample, since we cannot tell which copy was answered.
-    if (frame.tries === 1) peer.rtt.sample(now - frame.lastSentAt);
     const message = stream.messages.get(frame.msgId);
     if (!message) return;
     message.framesLeft--;
@@ -535,7 +558,10 @@ export class Engine {
           else peer.send.resolve(frame.seq);
           continue;
         }
-        frame.timeouts++;
+        // Back off only while the peer acknowledges nothing of ours: a link that loses frames at random but
+        // still answers is retried at the plain RTO, or every loss would double the wait of what follows it.
+        const answering = peer.lastAckedAt !== undefined && peer.lastAckedAt >= frame.lastSentAt;
+        frame.timeouts = answering ? 0 : frame.timeouts + 1;
         this.transmitFrame(peer, frame, now, frame.deadline);
       }
       this.fillWindow(peer, now);

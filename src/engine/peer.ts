@@ -31,6 +31,8 @@ const RECENT_DELIVERED_MAX = 1024;
 export class PeerState {
   online = false;
   lastHeard: Millis | undefined;
+  /** When an ACK last acknowledged a frame of ours: the proof that our direction of the link works. */
+  lastAckedAt: Millis | undefined;
   readonly send: SendStream;
   recv: RecvStream | undefined;
   readonly rtt: RttEstimator;

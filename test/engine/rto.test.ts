@@ -119,12 +119,12 @@ describe("rto: backoff", () => {
 });
 
 describe("config: give-up bound", () => {
-  it("total-loss give-up ≈ 5.5 s after a 20 ms RTO, bounded by giveUpBoundMs = 7.5 s", () => {
+  it("total-loss give-up ≈ 5 s after a 3 ms RTO, bounded by giveUpBoundMs = 7.5 s", () => {
     const e = new RttEstimator(DEFAULT_CONFIG);
     e.sample(1);
     let total = 0;
     for (let t = 0; t < DEFAULT_CONFIG.triesMax; t++) total += e.backoff(t, 0);
-    assert.equal(total, 20 + 40 + 80 + 160 + 26 * 200);
+    assert.equal(total, 3 + 6 + 12 + 24 + 48 + 96 + 192 + 23 * 200);
     assert.equal(giveUpBoundMs(DEFAULT_CONFIG), 7500);
     let worst = 0;
     const fresh = new RttEstimator(DEFAULT_CONFIG); // no sample: 100 ms initial RTO
