@@ -14,7 +14,7 @@ import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
 import { StoreError } from "../storage/errors.ts";
-import type { HistoryEntry, Store } from "../storage/store.ts";
+import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
 import { ChatNodeError } from "./errors.ts";
@@ -45,6 +45,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private wire: FaultySocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
+  /** Messages sent in this tick, written to the store's outbox by the next pump (group commit). */
+  private readonly outbox: OutgoingMessage[] = [];
   private closing: Promise<void> | undefined;
   private boundPort = 0;
 
@@ -203,21 +205,19 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const engine = this.running();
     const now = this.now();
     const result = engine.send(now, to ? { kind, text, to } : { kind, text });
-    // Written before pump(): the outbox holds the message before its first datagram leaves.
-    this.store.addOutgoing({
+    // Group commit: the outbox row is written by the pump, which runs once the caller's synchronous code is done,
+    // in the same store transaction as the engine state and before the first datagram leaves or `queued` is
+    // reported. A burst of sends shares that one transaction (a commit is most of what a send costs) and one
+    // timer re-arm.
+    this.outbox.push({
       msgId: result.msgId,
       kind,
       text,
       sentAt: now,
       recipients: result.to.map((peer) => ({ peer, state: "pending", updatedAt: now })),
     });
-    const names = result.to.map((id) => this.nameOf(id));
-    this.emit("queued", { msgId: result.msgId, kind, to: names });
-    // The pump runs once the caller's synchronous code is done: a burst of sends shares one pump (one store
-    // transaction for the engine state, one timer re-arm) instead of one each. The outbox write above is already
-    // done, so the order (outbox, then datagrams) holds.
     this.schedulePump();
-    return { msgId: result.msgId, to: names };
+    return { msgId: result.msgId, to: result.to.map((id) => this.nameOf(id)) };
   }
 
   /** Sends again every message that failed for lack of an answer. Returns how many (message, peer) pairs. */
@@ -298,15 +298,19 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const events: EngineEvent[] = [];
     for (let e = engine.pollEvent(); e; e = engine.pollEvent()) events.push(e);
     const dirty = engine.drainDirtyState();
+    const queued = this.outbox.splice(0);
     const fresh =
-      events.length === 0 && dirty.length === 0
+      events.length === 0 && dirty.length === 0 && queued.length === 0
         ? []
         : this.store.transaction(() => {
+            for (const m of queued) this.store.addOutgoing(m);
             const kept: EngineEvent[] = [];
             for (const e of events) if (this.persist(e)) kept.push(e);
             for (const [peer, snapshot] of dirty) this.store.savePeerState(peer, JSON.stringify(snapshot));
             return kept;
           });
+    for (const m of queued)
+      this.emit("queued", { msgId: m.msgId, kind: m.kind, to: m.recipients.map((r) => this.nameOf(r.peer)) });
     for (const e of fresh) this.report(e);
     for (let t = engine.pollTransmit(); t; t = engine.pollTransmit()) this.wire?.send(t.to, t.bytes);
     if (rearm) this.arm(engine);

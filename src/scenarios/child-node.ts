@@ -37,8 +37,18 @@ function print(line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
+/** Sends waiting for their `queued` event (the outbox commit), by msgId: the command's id and text. */
+const sending = new Map<string, { id: number; text: string }>();
+
 function attach(node: ChatNode): void {
   node.on("ready", (e) => print({ event: "ready", port: e.port }));
+  // Reported once the outbox holds the message, so a SIGKILL after this line can never lose it.
+  node.on("queued", (e) => {
+    const command = sending.get(e.msgId);
+    if (!command) return;
+    sending.delete(e.msgId);
+    print({ event: "queued", id: command.id, msgId: e.msgId, kind: e.kind, to: e.to, text: command.text });
+  });
   node.on("message", (e) =>
     print({ event: "message", msgId: e.msgId, from: e.from, kind: e.kind, text: e.text }),
   );
@@ -103,8 +113,7 @@ function main(): void {
           command.to === undefined || command.to === null
             ? node.broadcast(command.text)
             : node.sendPrivate(command.to, command.text);
-        const kind = command.to ? "private" : "broadcast";
-        print({ event: "queued", id: command.id, msgId: r.msgId, kind, to: r.to, text: command.text });
+        sending.set(r.msgId, { id: command.id, text: command.text });
         return;
       }
       case "faults":
