@@ -57,6 +57,7 @@ export interface NodeStats extends EngineStats {
 
 export type ChatNodeEvents = {
   ready: [{ username: string; port: number; address: string }];
+  /** The message is in the store's outbox (committed at the end of the tick that sent it): a crash can no longer lose it. */
   queued: [{ msgId: MsgId; kind: MessageKind; to: string[] }];
   delivered: [{ msgId: MsgId; to: string; toId: PeerId; tries: number }];
   failed: [{ msgId: MsgId; to: string; toId: PeerId; reason: string; code: string }];
