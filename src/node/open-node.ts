@@ -2,6 +2,7 @@
  * Builds a ChatNode for a local user from the data directory: unlocks the user's keys, loads the directory of
  * users as contacts, opens the user's SQLite database (or a memory store when ephemeral). Does not start it.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createCryptoPort } from "../crypto/port.ts";
 import type { EngineConfig } from "../engine/config.ts";
@@ -10,6 +11,7 @@ import { openDirectory, resolveDataDir } from "../identity/directory.ts";
 import { login } from "../identity/register.ts";
 import { createMemoryStore } from "../storage/memory.ts";
 import { openSqliteStore } from "../storage/sqlite.ts";
+import type { Store } from "../storage/store.ts";
 import { ChatNode } from "./chat-node.ts";
 import type { Contact } from "./types.ts";
 
@@ -38,8 +40,32 @@ export function databasePath(dataDir: string, username: string): string {
  */
 export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
   const dataDir = resolveDataDir(options.dataDir);
-  const identity = await login({ dataDir, username: options.username, password: options.password });
   const directory = openDirectory(dataDir);
+  const unlocking = login({ dataDir, username: options.username, password: options.password, directory });
+  // login() checks the name at once, then waits for scrypt on libuv's thread pool: the most expensive step of a
+  // start (~150 ms). Meanwhile this thread opens the user's database, if it exists; a new one is created only
+  // once the password is accepted, so a mistyped name or password leaves no file behind.
+  const dbPath = databasePath(dataDir, options.username.toLowerCase());
+  let store: Store | undefined;
+  let storeError: unknown;
+  if (!options.ephemeral && existsSync(dbPath)) {
+    try {
+      store = openSqliteStore(dbPath);
+    } catch (error) {
+      storeError = error;
+    }
+  }
+  let identity: Awaited<typeof unlocking>;
+  try {
+    identity = await unlocking;
+  } catch (error) {
+    store?.close(); // a wrong password or name is the first thing to report
+    throw error;
+  }
+  if (storeError !== undefined) throw storeError;
+  store ??= options.ephemeral
+    ? createMemoryStore()
+    : openSqliteStore(databasePath(dataDir, identity.username));
   const contacts: Contact[] = directory.listUsers().map((u) => ({
     id: u.keyId,
     name: u.name,
@@ -48,9 +74,6 @@ export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
     fingerprint: u.fingerprint,
   }));
   const self = contacts.find((c) => c.id === identity.peerId) as Contact;
-  const store = options.ephemeral
-    ? createMemoryStore()
-    : openSqliteStore(databasePath(dataDir, identity.username));
   return new ChatNode({
     self,
     contacts,

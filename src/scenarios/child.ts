@@ -43,15 +43,16 @@ function installExitHook(): void {
 }
 
 /**
- * How to run child-node: the compiled .js with plain node, or the .ts source through tsx's loader. Worked out
+ * How to run child-node: the .ts source through tsx's loader next to this file, or the bundle
+ * dist/scenarios/child-node.js with plain node (this code is then inside the bundle dist/cli/main.js). Worked out
  * once, when this module loads: under tsx, import.meta.resolve blocks on tsx's loader thread for a noticeable
  * time, which must not happen while other scenarios' timers are running.
  */
 const CHILD_COMMAND: readonly string[] = (() => {
   const here = fileURLToPath(import.meta.url);
-  const ext = extname(here);
-  const script = join(dirname(here), `child-node${ext}`);
-  return ext === ".ts" ? ["--import", import.meta.resolve("tsx"), script] : [script];
+  if (extname(here) === ".ts")
+    return ["--import", import.meta.resolve("tsx"), join(dirname(here), "child-node.ts")];
+  return [join(dirname(here), "..", "scenarios", "child-node.js")];
 })();
 
 interface ChildLine {
