@@ -1,6 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { StoreError } from "./errors.ts";
 import { assertKnownVersion, migrate, schemaVersion } from "./migrations.ts";
@@ -20,6 +21,16 @@ import type {
  */
 const BUSY_TIMEOUT_MS = 2000;
 
+/**
+ * The driver, loaded on the first open rather than with this module: a start opens the database while scrypt
+ * unlocks the keys on the thread pool (src/node/open-node.ts), so loading the native addon then costs no time.
+ */
+let driver: typeof Database | undefined;
+function sqlite(): typeof Database {
+  driver ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+  return driver;
+}
+
 /** "CNOD" in the SQLite header's application id: marks the file as a ChatNode database. */
 const APPLICATION_ID = 0x434e4f44;
 
@@ -35,7 +46,7 @@ export function openSqliteStore(path: string | ":memory:"): Store {
   if (path !== ":memory:") createPrivateFile(path);
   let db: Database.Database;
   try {
-    db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    db = new (sqlite())(path, { timeout: BUSY_TIMEOUT_MS });
   } catch (error) {
     throw translate(error, path);
   }
@@ -63,7 +74,7 @@ function createPrivateFile(path: string): void {
     // then renamed into place: a crash at any point never leaves an empty file at `path`.
     const temp = `${path}.creating`;
     closeSync(openSync(temp, "w", 0o600));
-    const fresh = new Database(temp);
+    const fresh = new (sqlite())(temp);
     fresh.pragma(`application_id = ${APPLICATION_ID}`);
     fresh.close();
     renameSync(temp, path);
@@ -399,7 +410,7 @@ function translate(error: unknown, path: string, db?: Database.Database): unknow
   if (error instanceof StoreError) return error;
   // better-sqlite3 throws a plain TypeError when used after close.
   if (db !== undefined && !db.open) return closed(path, error);
-  if (!(error instanceof Database.SqliteError)) return error;
+  if (!(error instanceof sqlite().SqliteError)) return error;
   const code = error.code;
   if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
     return damaged(path, error.message, error);
