@@ -1,30 +1,59 @@
 /**
  * Start-up cost: `npm run build`, a bulk-register into a temporary data directory, then the time from spawning
- * `node dist/cli/main.js chat --json ...` to its `ready` event (median of several starts). If the CLI does not
- * reach `ready` (it is being written), the same path (login with scrypt, open SQLite, bind, start) is measured with
- * a small script over the built dist/node/open-node.js, and the result says so.
+ * `node dist/cli/main.js chat --json ...` to its `ready` event (median of several starts after one warm-up start).
+ *
+ * Two fixed costs bound it from below and are measured in the same run, the same number of times, so that the
+ * start-up can be given as a ratio to them: Node's own boot (spawn to exit of `node -e ""`, same environment) and
+ * the key unlock (readKeyFile on alice's key file: one scrypt with the file's parameters, on libuv's thread pool).
+ * What is left is what ChatNode itself adds. When NODE_EXTRA_CA_CERTS is set (every node start then reads a CA
+ * bundle), the start-up and the node boot are measured again without it.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readKeyFile } from "../src/crypto/keyfile.ts";
+import { openDirectory } from "../src/identity/directory.ts";
 import { bulkRegister } from "../src/identity/register.ts";
 import { median } from "./stats.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** CLI processes not yet exited: killed if the bench exits first. */
+const CLI = "dist/cli/main.js";
+const EXTRA_CA = "NODE_EXTRA_CA_CERTS";
+/** Processes not yet exited: killed if the bench exits first. */
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of running) c.kill("SIGKILL");
 });
 
 export interface StartupResult {
-  /** "cli": node dist/cli/main.js chat --json; "open-node": the fallback script over dist/node/open-node.js. */
-  what: "cli" | "open-node";
+  /** Always "cli": node dist/cli/main.js chat --json (kept for the shape of older results). */
+  what: "cli";
   command: string;
+  /** Start-up to ready, as configured (NODE_EXTRA_CA_CERTS as in this environment): median of samplesMs. */
   medianMs: number;
   samplesMs: number[];
+  /** Node's own boot: spawn to exit of `node -e ""`, same environment; median of the same number of runs. */
+  nodeBootMs: number;
+  nodeBootSamplesMs: number[];
+  /** Key unlock: readKeyFile on alice's key file (one scrypt), wall time of the awaited call; median. */
+  unlockMs: number;
+  unlockSamplesMs: number[];
+  /** The key file's scrypt parameters (what unlockMs derived with). */
+  unlockScrypt: { N: number; r: number; p: number } | null;
+  /** medianMs − nodeBootMs − unlockMs: what ChatNode itself adds. */
+  overheadMs: number;
+  /** Whether NODE_EXTRA_CA_CERTS was set in this environment (the "without" figures are null otherwise). */
+  extraCaCerts: boolean;
+  /** Start-up to ready with NODE_EXTRA_CA_CERTS removed from the child's environment; null when it is not set. */
+  withoutExtraCaMs: number | null;
+  withoutExtraCaSamplesMs: number[] | null;
+  /** Node's boot with NODE_EXTRA_CA_CERTS removed; null when it is not set. */
+  nodeBootWithoutExtraCaMs: number | null;
+  nodeBootWithoutExtraCaSamplesMs: number[] | null;
+  /** withoutExtraCaMs − nodeBootWithoutExtraCaMs − unlockMs; null when it is not set. */
+  overheadWithoutExtraCaMs: number | null;
   note: string;
   buildMs: number;
 }
@@ -38,21 +67,28 @@ function build(): Promise<{ ms: number; ok: boolean; output: string }> {
   });
 }
 
-/** Spawns `args`, resolves with the ms until a stdout line containing `"event":"ready"`, then ends the process. */
-function timeToReady(args: string[], timeoutMs: number): Promise<{ ms: number } | { error: string }> {
+type Timing = { ms: number } | { error: string };
+
+/**
+ * Spawns `args`, measures the ms until a stdout line containing `"event":"ready"`, then ends the process and
+ * resolves once it has exited (so that the next start neither shares the CPU with its shutdown nor finds its
+ * port still bound).
+ */
+function timeToReady(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Timing> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
     running.add(child);
-    child.once("exit", () => running.delete(child));
+    child.stdin.on("error", () => {}); // EPIPE if it has already exited
     let out = "";
     let err = "";
-    let settled = false;
-    const finish = (r: { ms: number } | { error: string }) => {
-      if (settled) return;
-      settled = true;
+    let result: Timing | undefined;
+    let exited = false;
+    const finish = (r: Timing) => {
+      if (result) return;
+      result = r;
       clearTimeout(timer);
-      resolve(r);
+      if (exited) return resolve(r);
       child.stdin.end(); // end of stdin is /q for the JSON mode
       const kill = setTimeout(() => child.kill("SIGKILL"), 3000);
       child.once("exit", () => clearTimeout(kill));
@@ -65,28 +101,67 @@ function timeToReady(args: string[], timeoutMs: number): Promise<{ ms: number } 
     child.stderr.on("data", (d: Buffer) => {
       err += d.toString();
     });
-    child.on("exit", (code) =>
+    child.on("exit", (code) => {
+      exited = true;
+      running.delete(child);
       finish({
         error: `exited with ${code} before ready: ${(err || out).trim().split("\n").slice(-3).join(" / ")}`,
-      }),
-    );
-    child.on("error", (e) => finish({ error: e.message }));
+      });
+      resolve(result as Timing);
+    });
+    child.on("error", (e) => {
+      exited = true;
+      running.delete(child);
+      finish({ error: e.message });
+      resolve(result as Timing);
+    });
   });
 }
 
-const OPEN_NODE_SCRIPT = `
-const [dataDir, username, password] = process.argv.slice(1);
-const { openNode } = await import(${JSON.stringify(join(ROOT, "dist/node/open-node.js"))});
-const node = await openNode({ dataDir, username, password });
-node.on("ready", (e) => process.stdout.write(JSON.stringify({ event: "ready", port: e.port }) + "\\n"));
-await node.start();
-process.stdin.on("end", () => node.close().then(() => process.exit(0)));
-process.stdin.resume();
-`;
+/** Spawn to exit of `node -e ""` with `env`: Node's own boot and teardown, nothing of ChatNode. */
+function nodeBoot(env: NodeJS.ProcessEnv): Promise<Timing> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ["-e", ""], { cwd: ROOT, env, stdio: "ignore" });
+    running.add(child);
+    child.once("exit", (code) => {
+      running.delete(child);
+      resolve(code === 0 ? { ms: performance.now() - t0 } : { error: `node -e "" exited with ${code}` });
+    });
+    child.once("error", (e) => {
+      running.delete(child);
+      resolve({ error: e.message });
+    });
+  });
+}
+
+/** Wall time of one awaited readKeyFile (file read, scrypt on the thread pool, AES-GCM open). */
+async function unlock(path: string, username: string, password: string): Promise<Timing> {
+  const t0 = performance.now();
+  try {
+    await readKeyFile(path, { username, password });
+    return { ms: performance.now() - t0 };
+  } catch (e) {
+    return { error: `readKeyFile: ${(e as Error).message}` };
+  }
+}
+
+function scryptOf(path: string): StartupResult["unlockScrypt"] {
+  try {
+    const kdf = (
+      JSON.parse(readFileSync(path, "utf8")) as { kdf?: { N?: unknown; r?: unknown; p?: unknown } }
+    ).kdf;
+    return typeof kdf?.N === "number" && typeof kdf.r === "number" && typeof kdf.p === "number"
+      ? { N: kdf.N, r: kdf.r, p: kdf.p }
+      : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Whether dist/ is older than some file in src/ (or missing). */
 function distStale(): boolean {
-  const built = join(ROOT, "dist/cli/main.js");
+  const built = join(ROOT, CLI);
   if (!existsSync(built)) return true;
   const builtAt = statSync(built).mtimeMs;
   const newer = (dir: string): boolean =>
@@ -95,6 +170,28 @@ function distStale(): boolean {
     );
   return newer(join(ROOT, "src"));
 }
+
+/** One measured series: a warm-up (not counted) then `runs` samples; the first error is kept. */
+class Series {
+  readonly samples: number[] = [];
+  readonly errors: string[] = [];
+  /** The warm-up failed: the later runs are skipped (they would fail, or wait out the timeout, the same way). */
+  failedWarmUp = false;
+  private attempts = 0;
+  add(t: Timing): void {
+    if ("error" in t) {
+      this.errors.push(t.error);
+      if (this.attempts === 0) this.failedWarmUp = true;
+    } else if (this.attempts > 0) this.samples.push(t.ms);
+    this.attempts++;
+  }
+  get median(): number {
+    return median(this.samples);
+  }
+}
+
+const fmt = (s: Series) =>
+  `median ${s.median.toFixed(0)} ms of ${s.samples.length} [${s.samples.map((x) => x.toFixed(0)).join(", ")}]`;
 
 /** `alwaysBuild` false (--quick): build only when dist/ is older than src/. */
 export async function startup(
@@ -114,50 +211,96 @@ export async function startup(
     // Ports away from the default 12000 range that other runs on this machine may use.
     const basePort = 20_000 + Math.floor(Math.random() * 20_000);
     await bulkRegister({ dataDir, basePort });
+    const username = "alice";
+    const password = "pass1";
+    const keyPath = openDirectory(dataDir).keyFilePath(username);
     const cliArgs = [
-      "dist/cli/main.js",
+      CLI,
       "chat",
       "--json",
       "--username",
-      "alice",
+      username,
       "--password",
-      "pass1",
+      password,
       "--data-dir",
       dataDir,
     ];
-    const attempts: Array<{ ms: number } | { error: string }> = [];
-    let what: StartupResult["what"] = "cli";
-    let note = "";
-    if (existsSync(join(ROOT, "dist/cli/main.js"))) attempts.push(await timeToReady(cliArgs, 10_000));
-    else attempts.push({ error: "dist/cli/main.js was not built" });
-    let args = cliArgs;
-    const first = attempts[0];
-    if (!first || "error" in first) {
-      what = "open-node";
-      note = `the CLI did not reach ready (${first && "error" in first ? first.error : "?"}): measured openNode() + start() from dist/ instead`;
-      args = ["--input-type=module", "-e", OPEN_NODE_SCRIPT, dataDir, "alice", "pass1"];
-      attempts.length = 0;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    const extraCa = process.env[EXTRA_CA] !== undefined;
+    const bareEnv: NodeJS.ProcessEnv = { ...process.env };
+    delete bareEnv[EXTRA_CA];
+    const cliBuilt = existsSync(join(ROOT, CLI));
+
+    const cli = new Series();
+    const boot = new Series();
+    const key = new Series();
+    const cliBare = new Series();
+    const bootBare = new Series();
+    // Warm-up plus `runs` rounds, the measurements interleaved so that a drift in the machine's load falls on all.
+    for (let i = 0; i <= runs; i++) {
+      if (cliBuilt && !cli.failedWarmUp) cli.add(await timeToReady(cliArgs, env, 10_000));
+      boot.add(await nodeBoot(env));
+      key.add(await unlock(keyPath, username, password));
+      if (extraCa) {
+        if (cliBuilt && !cliBare.failedWarmUp) cliBare.add(await timeToReady(cliArgs, bareEnv, 10_000));
+        bootBare.add(await nodeBoot(bareEnv));
+      }
     }
-    while (attempts.length < runs + 1) attempts.push(await timeToReady(args, 10_000));
-    // The first start warms the OS file cache: it is not counted.
-    const samples = attempts.slice(1).flatMap((a) => ("ms" in a ? [a.ms] : []));
-    const errors = attempts.flatMap((a) => ("error" in a ? [a.error] : []));
-    if (samples.length === 0) note = `${note}${note ? "; " : ""}no start reached ready: ${errors[0] ?? "?"}`;
-    const command =
-      what === "cli"
-        ? `node ${cliArgs.join(" ")}`
-        : "node --input-type=module -e <openNode + start over dist/>";
+
+    const notes: string[] = [];
+    if (!cliBuilt) notes.push(`${CLI} was not built`);
+    else if (cli.samples.length === 0) notes.push(`the CLI never reached ready: ${cli.errors[0] ?? "?"}`);
+    else if (cli.errors.length > 0) notes.push(`${cli.errors.length} CLI start(s) failed: ${cli.errors[0]}`);
+    const others: Array<[string, Series]> = [
+      ["node boot", boot],
+      ["key unlock", key],
+      [`start-up without ${EXTRA_CA}`, cliBare],
+      [`node boot without ${EXTRA_CA}`, bootBare],
+    ];
+    for (const [name, s] of others) if (s.errors.length > 0) notes.push(`${name}: ${s.errors[0]}`);
+
+    const medianMs = cli.median;
+    const unlockMs = key.median;
+    const withoutExtraCaMs = extraCa ? cliBare.median : null;
+    const nodeBootWithoutExtraCaMs = extraCa ? bootBare.median : null;
     const result: StartupResult = {
-      what,
-      command,
-      medianMs: median(samples),
-      samplesMs: samples,
-      note,
+      what: "cli",
+      command: `node ${cliArgs.join(" ")}`,
+      medianMs,
+      samplesMs: cli.samples,
+      nodeBootMs: boot.median,
+      nodeBootSamplesMs: boot.samples,
+      unlockMs,
+      unlockSamplesMs: key.samples,
+      unlockScrypt: scryptOf(keyPath),
+      overheadMs: medianMs - boot.median - unlockMs,
+      extraCaCerts: extraCa,
+      withoutExtraCaMs,
+      withoutExtraCaSamplesMs: extraCa ? cliBare.samples : null,
+      nodeBootWithoutExtraCaMs,
+      nodeBootWithoutExtraCaSamplesMs: extraCa ? bootBare.samples : null,
+      overheadWithoutExtraCaMs:
+        withoutExtraCaMs !== null && nodeBootWithoutExtraCaMs !== null
+          ? withoutExtraCaMs - nodeBootWithoutExtraCaMs - unlockMs
+          : null,
+      note: notes.join("; "),
       buildMs: b.ms,
     };
+    const sc = result.unlockScrypt;
+    log(`  start-up to ready (CLI): ${fmt(cli)}`);
+    log(`  node boot (node -e ""): ${fmt(boot)}`);
     log(
-      `  start-up to ready (${what}): median ${result.medianMs.toFixed(0)} ms of ${samples.length} [${samples.map((s) => s.toFixed(0)).join(", ")}]${note ? ` — ${note}` : ""}`,
+      `  key unlock (readKeyFile${sc ? `, scrypt N=2^${Math.log2(sc.N)} r=${sc.r} p=${sc.p}` : ""}): ${fmt(key)}`,
     );
+    log(
+      `  start-up ÷ (node boot + unlock): ${(medianMs / (boot.median + unlockMs)).toFixed(2)}×; ChatNode's overhead ${result.overheadMs.toFixed(0)} ms`,
+    );
+    if (extraCa)
+      log(
+        `  without ${EXTRA_CA}: start-up ${fmt(cliBare)}; node boot ${fmt(bootBare)}; overhead ${result.overheadWithoutExtraCaMs?.toFixed(0)} ms`,
+      );
+    else log(`  ${EXTRA_CA} is not set: no "without" measurement`);
+    if (result.note) log(`  note: ${result.note}`);
     return result;
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
