@@ -28,16 +28,16 @@ import {
   type AckPacket,
   DataFlags,
   type DataPacket,
+  dataSignedBytes,
   decode,
   encodeAck,
-  encodeDataUnsigned,
+  encodeData,
   encodeHello,
   HelloFlags,
   type HelloPacket,
   MAX_FRAGMENTS,
   PacketType,
   RejectCode,
-  signData,
 } from "./wire.ts";
 
 export interface PeerInit {
@@ -200,9 +200,11 @@ export class Engine {
     const parts = splitIntoFragments(body);
     const floor = stream.floor();
     const head = stream.allocate(parts.length);
+    // A broadcast's fragments are the same bytes for every peer: signed once, for the first peer it is queued to.
+    const signatures = isPrivate ? [] : this.broadcastSignatures(message.msgId);
     parts.forEach((payload, fragIndex) => {
       const seq = seqAdd(head, fragIndex);
-      const unsigned = encodeDataUnsigned({
+      const fields = {
         sender: this.selfId,
         recipient: peer.id,
         epoch: this.epoch,
@@ -214,11 +216,12 @@ export class Engine {
         msgId: message.msgId,
         sentAt: message.sentAt,
         payload,
-      });
+      };
+      signatures[fragIndex] ??= this.crypto.sign(dataSignedBytes(fields));
       stream.add({
         seq,
         msgId: message.msgId,
-        bytes: signData(unsigned, (b) => this.crypto.sign(b)),
+        bytes: encodeData(fields, signatures[fragIndex], (authed) => this.crypto.mac(peer.id, authed)),
         tries: 0,
         firstSentAt: now,
         lastSentAt: now,
@@ -240,6 +243,14 @@ export class Engine {
     });
     this.dirty.add(peer.id);
     this.fillWindow(peer, now);
+  }
+
+  /** The signatures of the broadcast being queued, by fragment: one message at a time is enough. */
+  private lastBroadcast: { msgId: MsgId; signatures: Uint8Array[] } | undefined;
+
+  private broadcastSignatures(msgId: MsgId): Uint8Array[] {
+    if (this.lastBroadcast?.msgId !== msgId) this.lastBroadcast = { msgId, signatures: [] };
+    return this.lastBroadcast.signatures;
   }
 
   private fillWindow(peer: PeerState, now: Millis): void {
@@ -303,6 +314,8 @@ export class Engine {
   }
 
   private onData(now: Millis, from: Address, peer: PeerState, p: DataPacket): void {
+    // The MAC first: it is ~30 times cheaper than the signature, so forged datagrams cost us little.
+    if (!this.crypto.verifyMac(p.sender, p.authed, p.mac)) return this.reject("bad-mac", from, p.sender);
     if (!this.crypto.verify(p.sender, p.signed, p.signature))
       return this.reject("bad-signature", from, p.sender);
     if (p.fragCount > MAX_FRAGMENTS) return this.reject("bad-fragment", from, p.sender);

@@ -1,8 +1,10 @@
 /**
- * The ChatNode wire format, version 1 (docs/PROTOCOL.md describes it byte by byte).
+ * The ChatNode wire format, version 2 (docs/PROTOCOL.md describes it byte by byte).
  * Every datagram starts with a 20-byte header: magic "CN", version, type, sender key id, recipient key id.
- * DATA is signed by its author (Ed25519 over every byte before the signature); ACK and HELLO are MAC'd with the
- * pairwise, per-direction key. Decoding never throws: it returns a value or a reason code.
+ * Every datagram carries a MAC with the pairwise, per-direction key over every byte before it. DATA also carries
+ * its author's Ed25519 signature over the message part alone (author, flags, fragment, msgId, sentAt, payload):
+ * the same for every recipient of a broadcast, so a broadcast to N peers costs one signature, not N. Decoding
+ * never throws: it returns a value or a reason code.
  */
 import {
   fromHex,
@@ -18,7 +20,7 @@ import {
 
 export const MAGIC_0 = 0x43; // 'C'
 export const MAGIC_1 = 0x4e; // 'N'
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 
 export const PacketType = { Data: 1, Ack: 2, Hello: 3 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
@@ -27,7 +29,11 @@ export const HEADER_BYTES = 4 + 2 * KEY_ID_BYTES;
 /** DATA fields after the common header, before the payload. */
 export const DATA_FIXED_BYTES = HEADER_BYTES + 4 + 4 + 4 + 1 + 1 + 1 + MSG_ID_BYTES + 8 + 2;
 /** The largest fragment payload that keeps a DATA datagram within MAX_DATAGRAM_BYTES. */
-export const MAX_FRAGMENT_PAYLOAD = MAX_DATAGRAM_BYTES - DATA_FIXED_BYTES - SIGNATURE_BYTES;
+export const MAX_FRAGMENT_PAYLOAD = MAX_DATAGRAM_BYTES - DATA_FIXED_BYTES - MAC_BYTES - SIGNATURE_BYTES;
+/** Where the message part of a DATA datagram starts (flags); before it: header, epoch, seq, floor. */
+const DATA_MESSAGE_OFFSET = HEADER_BYTES + 4 + 4 + 4;
+/** The header bytes the signature covers: magic, version, type and sender (the author), not the recipient. */
+const SIGNED_HEADER_BYTES = 4 + KEY_ID_BYTES;
 export const MAX_FRAGMENTS = 255;
 export const MAX_ACK_RANGES = 32;
 export const MAX_ACK_REJECTS = 16;
@@ -60,7 +66,10 @@ export interface DataPacket extends Header {
   /** The author's wall-clock ms when the message was written. */
   sentAt: number;
   payload: Uint8Array;
-  /** The bytes the signature covers (everything before it). */
+  /** The bytes the MAC covers (everything before it). */
+  authed: Uint8Array;
+  mac: Uint8Array;
+  /** The bytes the signature covers: the header without the recipient, then flags … payload (a copy). */
   signed: Uint8Array;
   signature: Uint8Array;
 }
@@ -217,13 +226,13 @@ export interface DataFields {
   payload: Uint8Array;
 }
 
-/** The bytes of a DATA datagram up to (not including) its signature, with room left for the signature. */
-export function encodeDataUnsigned(f: DataFields): Uint8Array {
-  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + SIGNATURE_BYTES);
-  writeHeader(w, PacketType.Data, f.sender, f.recipient);
-  w.u32(f.epoch);
-  w.u32(f.seq);
-  w.u32(f.floor);
+/** The fields of a DATA datagram its author signs: the same for every recipient and every try. */
+export type DataMessageFields = Pick<
+  DataFields,
+  "sender" | "flags" | "fragIndex" | "fragCount" | "msgId" | "sentAt" | "payload"
+>;
+
+function writeMessagePart(w: Writer, f: DataMessageFields): void {
   w.u8(f.flags);
   w.u8(f.fragIndex);
   w.u8(f.fragCount);
@@ -231,14 +240,38 @@ export function encodeDataUnsigned(f: DataFields): Uint8Array {
   w.u64(f.sentAt);
   w.u16(f.payload.length);
   w.raw(f.payload);
+}
+
+/** The bytes a DATA signature covers: magic, version, type, author, then flags … payload. */
+export function dataSignedBytes(f: DataMessageFields): Uint8Array {
+  const w = new Writer(SIGNED_HEADER_BYTES + DATA_FIXED_BYTES - DATA_MESSAGE_OFFSET + f.payload.length);
+  w.u8(MAGIC_0);
+  w.u8(MAGIC_1);
+  w.u8(WIRE_VERSION);
+  w.u8(PacketType.Data);
+  w.hex(f.sender);
+  writeMessagePart(w, f);
   return w.bytes;
 }
 
-/** Signs a DATA datagram made by encodeDataUnsigned in place and returns it. */
-export function signData(datagram: Uint8Array, sign: (bytes: Uint8Array) => Uint8Array): Uint8Array {
-  const signedLength = datagram.length - SIGNATURE_BYTES;
-  datagram.set(sign(datagram.subarray(0, signedLength)), signedLength);
-  return datagram;
+/**
+ * A whole DATA datagram: the fields, the MAC over them (`mac`, keyed sender → recipient) and the author's
+ * `signature` over dataSignedBytes(f).
+ */
+export function encodeData(
+  f: DataFields,
+  signature: Uint8Array,
+  mac: (authed: Uint8Array) => Uint8Array,
+): Uint8Array {
+  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + SIGNATURE_BYTES);
+  writeHeader(w, PacketType.Data, f.sender, f.recipient);
+  w.u32(f.epoch);
+  w.u32(f.seq);
+  w.u32(f.floor);
+  writeMessagePart(w, f);
+  w.raw(mac(w.bytes.subarray(0, w.offset)));
+  w.raw(signature);
+  return w.bytes;
 }
 
 export interface AckFields {
@@ -326,7 +359,7 @@ export function decode(bytes: Uint8Array): DecodeResult {
 }
 
 function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
-  if (r.bytes.length < DATA_FIXED_BYTES + SIGNATURE_BYTES) return fail("too-short");
+  if (r.bytes.length < DATA_FIXED_BYTES + MAC_BYTES + SIGNATURE_BYTES) return fail("too-short");
   const epoch = r.u32();
   const seq = r.u32();
   const floor = r.u32();
@@ -336,13 +369,17 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
   const msgId = r.hex(MSG_ID_BYTES) as MsgId;
   const sentAt = r.u64();
   const length = r.u16();
-  if (r.remaining() !== length + SIGNATURE_BYTES) return fail("bad-length");
+  if (r.remaining() !== length + MAC_BYTES + SIGNATURE_BYTES) return fail("bad-length");
   if ((flags & ~DataFlags.Private) !== 0) return fail("bad-length");
   if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");
   if (sentAt > Number.MAX_SAFE_INTEGER) return fail("bad-length");
   const payload = r.raw(length);
-  const signed = r.bytes.subarray(0, r.offset);
+  const authed = r.bytes.subarray(0, r.offset);
+  const mac = r.raw(MAC_BYTES);
   const signature = r.raw(SIGNATURE_BYTES);
+  const signed = new Uint8Array(SIGNED_HEADER_BYTES + authed.length - DATA_MESSAGE_OFFSET);
+  signed.set(authed.subarray(0, SIGNED_HEADER_BYTES));
+  signed.set(authed.subarray(DATA_MESSAGE_OFFSET), SIGNED_HEADER_BYTES);
   return {
     ok: true,
     packet: {
@@ -358,6 +395,8 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
       msgId,
       sentAt,
       payload,
+      authed,
+      mac,
       signed,
       signature,
     },

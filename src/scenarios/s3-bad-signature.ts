@@ -2,14 +2,15 @@
  * 3. Invalid signature. First alice's node corrupts the signature of every DATA datagram it sends (one bit
  * flipped): every receiver must reject every corrupted copy; once the fault is off, her retransmissions (the
  * engine keeps the good bytes) deliver those messages, once. Then a forged datagram: a message claiming to be
- * alice's, to bob, with her epoch and the very next sequence number bob expects, signed by an attacker's key,
- * sent raw from another socket. Bob must reject it and never show it; alice's next real messages (which take
- * that same sequence number) must still arrive.
+ * alice's, to bob, with her epoch and the very next sequence number bob expects, signed by an attacker's key and
+ * MAC'd with a key the attacker made up (only alice and bob can compute the real one), sent raw from another
+ * socket. Bob must reject it at the MAC, before any signature check, and never show it; alice's next real messages
+ * (which take that same sequence number) must still arrive.
  */
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { ed25519Signer, generateEd25519Seed } from "../crypto/ed25519.ts";
 import type { MsgId, PeerId } from "../engine/types.ts";
-import { decode, encodeDataUnsigned, PacketType, signData } from "../engine/wire.ts";
+import { dataSignedBytes, decode, encodeData, PacketType } from "../engine/wire.ts";
 import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
 import { checkDeliveries, diffTotals, giveUpsSince, HOST } from "./harness.ts";
 import { outcome, waitDelivered } from "./traffic.ts";
@@ -74,35 +75,33 @@ export const badSignature: Scenario = {
     if (!genuine) throw new Error("captured none of alice's datagrams to bob");
     const attacker = ed25519Signer(generateEd25519Seed());
     const next = (genuine.seq + 1) >>> 0;
-    const forged = signData(
-      encodeDataUnsigned({
-        sender: alice.id as PeerId,
-        recipient: bob.id as PeerId,
-        epoch: genuine.epoch,
-        seq: next,
-        floor: next,
-        flags: 0,
-        fragIndex: 0,
-        fragCount: 1,
-        msgId: randomBytes(16).toString("hex") as MsgId,
-        sentAt: Date.now(),
-        payload: new TextEncoder().encode(FORGED_TEXT),
-      }),
-      (bytes) => attacker.sign(bytes),
+    const fields = {
+      sender: alice.id as PeerId,
+      recipient: bob.id as PeerId,
+      epoch: genuine.epoch,
+      seq: next,
+      floor: next,
+      flags: 0,
+      fragIndex: 0,
+      fragCount: 1,
+      msgId: randomBytes(16).toString("hex") as MsgId,
+      sentAt: Date.now(),
+      payload: new TextEncoder().encode(FORGED_TEXT),
+    };
+    const attackerMacKey = randomBytes(32);
+    const forged = encodeData(fields, attacker.sign(dataSignedBytes(fields)), (authed) =>
+      createHmac("sha256", attackerMacKey).update(authed).digest().subarray(0, 16),
     );
-    const rejectedBefore = badSigs();
+    const badMacs = () => diffTotals(cluster.totalsOf(nodes), before).rejected["bad-mac"] ?? 0;
+    const rejectedBefore = badMacs();
     await sendRaw(HOST, [{ port: bob.port, bytes: forged }]);
-    await cluster.waitFor("bob to reject the forged datagram", () => badSigs() > rejectedBefore, {
+    await cluster.waitFor("bob to reject the forged datagram", () => badMacs() > rejectedBefore, {
       timeoutMs: 5000,
     });
     const forgedRejection = log
       .since(mark, "rejected", ["bob"])
-      .some((e) => e.reason === "bad-signature" && e.from === "alice");
-    check.that(
-      "bob reported the forgery as bad-signature from alice",
-      forgedRejection,
-      String(forgedRejection),
-    );
+      .some((e) => e.reason === "bad-mac" && e.from === "alice");
+    check.that("bob reported the forgery as bad-mac from alice", forgedRejection, String(forgedRejection));
 
     // Part 3: alice's next messages, valid, one of them on the sequence number the forgery tried to take.
     const later = [
@@ -114,7 +113,7 @@ export const badSignature: Scenario = {
     // Corrupted copies still on their way when the fault was lifted: wait until every one was rejected.
     await cluster.waitFor(
       "every corrupted copy to be rejected",
-      () => badSigs() >= diffTotals(cluster.totalsOf(nodes), before).faults.badSignatures + 1,
+      () => badSigs() >= diffTotals(cluster.totalsOf(nodes), before).faults.badSignatures,
       { timeoutMs: 5000, progress: () => `${badSigs()} rejected` },
     );
 
@@ -124,10 +123,14 @@ export const badSignature: Scenario = {
     const forgedShown = log.since(mark, "message", nodes).filter((e) => e.text === FORGED_TEXT).length;
     check.equal("forged message shown", 0, forgedShown);
     check.atLeast("signatures corrupted by the fault", 10, delta.faults.badSignatures);
-    check.equalCounts("rejections", { "bad-signature": delta.faults.badSignatures + 1 }, delta.rejected);
+    check.equalCounts(
+      "rejections",
+      { "bad-signature": delta.faults.badSignatures, "bad-mac": 1 },
+      delta.rejected,
+    );
     const giveUps = giveUpsSince(log, mark, nodes);
     check.equal("give-ups", 0, giveUps);
-    note(`${delta.faults.badSignatures} corrupted copies + 1 forgery, all rejected as bad-signature`);
+    note(`${delta.faults.badSignatures} corrupted copies rejected as bad-signature, 1 forgery as bad-mac`);
     return outcome(sent.length, deliveries, delta, giveUps);
   },
 };

@@ -24,15 +24,15 @@ import {
   type AckPacket,
   DataFlags,
   type DataPacket,
+  dataSignedBytes,
   decode,
   encodeAck,
-  encodeDataUnsigned,
+  encodeData,
   encodeHello,
   HelloFlags,
   type HelloPacket,
   type Packet,
   PacketType,
-  signData,
 } from "../../src/engine/wire.ts";
 
 // ---- harness ----------------------------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ function craftData(
     fragCount?: number;
   },
 ): Uint8Array {
-  const unsigned = encodeDataUnsigned({
+  const fields = {
     sender: author.id,
     recipient: recipient.id,
     epoch: f.epoch,
@@ -347,8 +347,10 @@ function craftData(
     msgId: f.msgId as MsgId,
     sentAt: 1,
     payload: f.payload ?? new TextEncoder().encode(f.text ?? ""),
-  });
-  return signData(unsigned, (b) => author.crypto.sign(b));
+  };
+  return encodeData(fields, author.crypto.sign(dataSignedBytes(fields)), (authed) =>
+    author.crypto.mac(recipient.id, authed),
+  );
 }
 
 // ---- tests ------------------------------------------------------------------------------------------------------
@@ -831,23 +833,45 @@ describe("engine: authentication and replay", () => {
     assert.ok(!deliveredTo(a, mine, b));
   });
 
-  it("a flipped bit in a DATA payload is rejected as bad-signature and the retransmit is delivered", () => {
+  it("a flipped bit in a DATA payload fails the MAC, one in the signature fails the signature; retransmits deliver", () => {
     const { net, a, b } = net2();
     net.settle();
-    let first = true;
+    const flips = [61, -1]; // the first payload byte, then the last byte of the signature
     net.tamper = (d) => {
-      if (!isData(d) || !first) return d.bytes;
-      first = false;
-      return flipBit(d.bytes, 61);
+      const at = isData(d) ? flips.shift() : undefined;
+      return at === undefined ? d.bytes : flipBit(d.bytes, at < 0 ? d.bytes.length + at : at);
     };
     const msgId = a.send({ kind: "broadcast", text: "integrity" });
     assert.ok(net.runUntil(() => deliveredTo(a, msgId, b), 1_000));
+    assert.equal(b.rejected("bad-mac").length, 1);
     assert.equal(b.rejected("bad-signature").length, 1);
     assert.equal(b.rejected("bad-signature")[0]?.from, a.id);
     assert.deepEqual(
       messagesWith(b, msgId).map((m) => m.text),
       ["integrity"],
     );
+  });
+
+  it("a broadcast to several peers is signed once per fragment, and each copy carries its own recipient and MAC", () => {
+    const { net, a, b, c } = net3();
+    net.settle();
+    let signs = 0;
+    const sign = a.crypto.sign.bind(a.crypto);
+    a.crypto.sign = (bytes) => {
+      signs++;
+      return sign(bytes);
+    };
+    const msgId = a.send({ kind: "broadcast", text: "x".repeat(3000) }); // 3 fragments
+    assert.ok(net.runUntil(() => deliveredTo(a, msgId, b) && deliveredTo(a, msgId, c), 1_000));
+    assert.equal(signs, 3);
+    const copies = net.sent.filter((d) => isData(d) && d.src === a).map((d) => d.packet as DataPacket);
+    const toB = copies.filter((p) => p.recipient === b.id);
+    const toC = copies.filter((p) => p.recipient === c.id);
+    assert.deepEqual(
+      toB.map((p) => p.signature),
+      toC.map((p) => p.signature),
+    );
+    assert.notDeepEqual(toB[0]?.mac, toC[0]?.mac);
   });
 
   it("a private message sealed to the wrong key: decrypt-failed at the receiver, rejected-decrypt at the sender", () => {

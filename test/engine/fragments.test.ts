@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { joinFragments, splitIntoFragments } from "../../src/engine/fragments.ts";
-import { MAX_DATAGRAM_BYTES, MAX_TEXT_BYTES, SIGNATURE_BYTES } from "../../src/engine/types.ts";
+import { MAC_BYTES, MAX_DATAGRAM_BYTES, MAX_TEXT_BYTES, SIGNATURE_BYTES } from "../../src/engine/types.ts";
 import { DATA_FIXED_BYTES, MAX_FRAGMENT_PAYLOAD, MAX_FRAGMENTS } from "../../src/engine/wire.ts";
 
 /** HPKE adds a 32-byte encapsulated key and a 16-byte tag to a private message. */
@@ -16,8 +16,8 @@ function body(length: number, seed: number): Uint8Array {
 
 describe("fragments: split and join", () => {
   it("a fragment payload fills a DATA datagram to exactly MAX_DATAGRAM_BYTES", () => {
-    assert.equal(MAX_FRAGMENT_PAYLOAD, 1075);
-    assert.equal(DATA_FIXED_BYTES + MAX_FRAGMENT_PAYLOAD + SIGNATURE_BYTES, MAX_DATAGRAM_BYTES);
+    assert.equal(MAX_FRAGMENT_PAYLOAD, 1059);
+    assert.equal(DATA_FIXED_BYTES + MAX_FRAGMENT_PAYLOAD + MAC_BYTES + SIGNATURE_BYTES, MAX_DATAGRAM_BYTES);
   });
 
   it("joins back to the same bytes for every size from 0 to 64 KiB + HPKE overhead (property)", () => {
@@ -37,24 +37,24 @@ describe("fragments: split and join", () => {
     );
   });
 
-  it("the edges: 0 bytes is one empty fragment; 1075 is one; 1076 is two", () => {
+  it("the edges: 0 bytes is one empty fragment; 1059 is one; 1060 is two", () => {
     assert.deepEqual(
       splitIntoFragments(new Uint8Array(0)).map((p) => p.length),
       [0],
     );
     assert.deepEqual(
-      splitIntoFragments(body(1075, 1)).map((p) => p.length),
-      [1075],
+      splitIntoFragments(body(1059, 1)).map((p) => p.length),
+      [1059],
     );
     assert.deepEqual(
-      splitIntoFragments(body(1076, 1)).map((p) => p.length),
-      [1075, 1],
+      splitIntoFragments(body(1060, 1)).map((p) => p.length),
+      [1059, 1],
     );
   });
 
   it("the largest private message (64 KiB sealed) takes 62 fragments, well under 255", () => {
     assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES + PRIVATE_OVERHEAD, 0)).length, 62);
-    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES, 0)).length, 61);
+    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES, 0)).length, 62);
   });
 
   it("255 full fragments are allowed; one byte more throws RangeError", () => {

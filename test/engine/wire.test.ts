@@ -16,9 +16,10 @@ import {
   type DataFields,
   type DataPacket,
   type DecodeError,
+  dataSignedBytes,
   decode,
   encodeAck,
-  encodeDataUnsigned,
+  encodeData as encodeDataWith,
   encodeHello,
   HEADER_BYTES,
   type HelloFields,
@@ -27,7 +28,6 @@ import {
   MAX_ACK_REJECTS,
   MAX_FRAGMENT_PAYLOAD,
   PacketType,
-  signData,
 } from "../../src/engine/wire.ts";
 
 const DECODE_ERRORS: readonly DecodeError[] = [
@@ -106,7 +106,7 @@ const helloFields: fc.Arbitrary<HelloFields> = fc.record(
 );
 
 function encodeData(f: DataFields): Uint8Array {
-  return signData(encodeDataUnsigned(f), fakeSign);
+  return encodeDataWith(f, fakeSign(dataSignedBytes(f)), fakeMac);
 }
 
 function sampleData(payload = new Uint8Array([104, 105])): Uint8Array {
@@ -164,19 +164,23 @@ function u32At(bytes: Uint8Array, offset: number): number {
 }
 
 describe("wire: round trips", () => {
-  it("DATA decodes to the fields it was encoded from; signed = every byte before the signature (property)", () => {
+  it("DATA decodes to its fields; authed = every byte before the MAC, signed = the header without the recipient and flags … payload (property)", () => {
     fc.assert(
       fc.property(dataFields, (f) => {
         const bytes = encodeData(f);
-        assert.equal(bytes.length, DATA_FIXED_BYTES + f.payload.length + SIGNATURE_BYTES);
+        assert.equal(bytes.length, DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + SIGNATURE_BYTES);
         assert.ok(bytes.length <= MAX_DATAGRAM_BYTES);
         const r = decode(bytes);
         assert.ok(r.ok);
         const p = r.packet as DataPacket;
         assert.equal(p.type, PacketType.Data);
-        const { signed, signature, type: _t, ...fields } = p;
+        const { authed, mac, signed, signature, type: _t, ...fields } = p;
         assert.deepEqual({ ...fields, payload: new Uint8Array(fields.payload) }, f);
-        assert.deepEqual(signed, bytes.subarray(0, bytes.length - SIGNATURE_BYTES));
+        const macAt = bytes.length - SIGNATURE_BYTES - MAC_BYTES;
+        assert.deepEqual(authed, bytes.subarray(0, macAt));
+        assert.deepEqual(mac, fakeMac(authed));
+        assert.deepEqual(signed, new Uint8Array([...bytes.subarray(0, 12), ...bytes.subarray(32, macAt)]));
+        assert.deepEqual(signed, dataSignedBytes(f));
         assert.deepEqual(signature, fakeSign(signed));
       }),
       { numRuns: 300 },
@@ -252,10 +256,10 @@ describe("wire: round trips", () => {
 });
 
 describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
-  it("common header: 'C' 'N', version 1, type, sender id, recipient id — 20 bytes", () => {
+  it("common header: 'C' 'N', version 2, type, sender id, recipient id — 20 bytes", () => {
     const bytes = sampleData();
     assert.equal(HEADER_BYTES, 20);
-    assert.deepEqual([...bytes.subarray(0, 4)], [0x43, 0x4e, 0x01, 0x01]);
+    assert.deepEqual([...bytes.subarray(0, 4)], [0x43, 0x4e, 0x02, 0x01]);
     assert.equal(toHex(bytes.subarray(4, 12)), A);
     assert.equal(toHex(bytes.subarray(12, 20)), B);
     assert.equal(sampleAck()[3], 2);
@@ -285,7 +289,8 @@ describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
     assert.equal(toHex(bytes.subarray(51, 59)), "0001020304050607");
     assert.deepEqual([...bytes.subarray(59, 61)], [0, 3]);
     assert.deepEqual([...bytes.subarray(61, 64)], [0xaa, 0xbb, 0xcc]);
-    assert.equal(bytes.length, 61 + 3 + 64);
+    assert.deepEqual(bytes.subarray(64, 80), fakeMac(bytes.subarray(0, 64)));
+    assert.equal(bytes.length, 61 + 3 + 16 + 64);
   });
 
   it("ACK fields sit at their documented offsets, big-endian", () => {
@@ -333,10 +338,10 @@ describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
 });
 
 describe("wire: malformed datagrams map to their reason", () => {
-  it("too-short: under the 20-byte header, a DATA under 125 bytes, an ACK under 46", () => {
+  it("too-short: under the 20-byte header, a DATA under 141 bytes, an ACK under 46", () => {
     assert.equal(reasonOf(new Uint8Array(0)), "too-short");
     assert.equal(reasonOf(sampleData().subarray(0, 19)), "too-short");
-    assert.equal(reasonOf(sampleData(new Uint8Array(0)).subarray(0, 124)), "too-short");
+    assert.equal(reasonOf(sampleData(new Uint8Array(0)).subarray(0, 140)), "too-short");
     assert.equal(reasonOf(sampleAck(0, 0).subarray(0, 45)), "too-short");
     assert.equal(reasonOf(sampleAck(0, 0)), "ok");
     assert.equal(sampleAck(0, 0).length, 46);
@@ -353,7 +358,8 @@ describe("wire: malformed datagrams map to their reason", () => {
     assert.equal(reasonOf(patched(sampleData(), 0, 0x44)), "bad-magic");
     assert.equal(reasonOf(patched(sampleData(), 1, 0x4f)), "bad-magic");
     assert.equal(reasonOf(patched(sampleData(), 2, 0)), "unknown-version");
-    assert.equal(reasonOf(patched(sampleData(), 2, 2)), "unknown-version");
+    assert.equal(reasonOf(patched(sampleData(), 2, 1)), "unknown-version");
+    assert.equal(reasonOf(patched(sampleData(), 2, 3)), "unknown-version");
     assert.equal(reasonOf(patched(sampleData(), 3, 0)), "unknown-type");
     assert.equal(reasonOf(patched(sampleData(), 3, 4)), "unknown-type");
   });
@@ -427,7 +433,7 @@ describe("wire: decode never throws", () => {
     fc.assert(
       fc.property(fc.constantFrom(1, 2, 3), fc.uint8Array({ maxLength: 1200 }), (type, tail) => {
         const bytes = new Uint8Array(HEADER_BYTES + tail.length);
-        bytes.set([0x43, 0x4e, 1, type]);
+        bytes.set([0x43, 0x4e, 2, type]);
         bytes.set(tail, HEADER_BYTES);
         return isReason(decode(bytes));
       }),
@@ -468,5 +474,51 @@ describe("wire: decode never throws", () => {
       }),
       { numRuns: 5_000 },
     );
+  });
+});
+
+describe("wire: the worked example of docs/PROTOCOL.md §12", () => {
+  it("is exactly what the encoder, real Ed25519 and the real MAC key derivation produce", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { ed25519Signer, keyId } = await import("../../src/crypto/ed25519.ts");
+    const { X25519PrivateKey, X25519PublicKey } = await import("../../src/crypto/x25519.ts");
+    const { deriveMacKeys, macTag } = await import("../../src/crypto/mac.ts");
+    const { RFC7748_DH, RFC8032_ED25519 } = await import("../crypto/vectors.ts");
+    const raw = (h: string) => Uint8Array.from(Buffer.from(h, "hex"));
+    const sender = ed25519Signer(raw(RFC8032_ED25519[0]?.secretKey ?? ""));
+    const recipient = ed25519Signer(raw(RFC8032_ED25519[1]?.secretKey ?? ""));
+    const bobX25519 = X25519PublicKey.fromRaw(raw(RFC7748_DH.bobPublic));
+    assert.ok(bobX25519);
+    const keys = deriveMacKeys(
+      { ed25519: sender.publicKey, x25519: X25519PrivateKey.fromRaw(raw(RFC7748_DH.alicePrivate)) },
+      { ed25519: recipient.publicKey, x25519: bobX25519 },
+    );
+    assert.ok(keys);
+    const f: DataFields = {
+      sender: keyId(sender.publicKey),
+      recipient: keyId(recipient.publicKey),
+      epoch: 1_700_000_000,
+      seq: 7,
+      floor: 5,
+      flags: 0,
+      fragIndex: 0,
+      fragCount: 1,
+      msgId: M,
+      sentAt: 1_700_000_000_123,
+      payload: new TextEncoder().encode("hi"),
+    };
+    const bytes = encodeDataWith(f, sender.sign(dataSignedBytes(f)), (authed) => macTag(keys.send, authed));
+    const doc = readFileSync(new URL("../../docs/PROTOCOL.md", import.meta.url), "utf8");
+    const section = doc.slice(doc.indexOf("## 12. Worked example"));
+    const dump = section.slice(
+      section.indexOf("```") + 3,
+      section.indexOf("```", section.indexOf("```") + 3),
+    );
+    const documented = dump
+      .trim()
+      .split("\n")
+      .flatMap((line) => line.slice(6).trim().split(/\s+/));
+    assert.equal(toHex(bytes), documented.join(""));
+    assert.equal(bytes.length, 143);
   });
 });

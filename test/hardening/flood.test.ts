@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { after, before, describe, it } from "node:test";
 import type { MsgId } from "../../src/engine/types.ts";
-import { encodeDataUnsigned, encodeHello, signData } from "../../src/engine/wire.ts";
+import { dataSignedBytes, encodeData, encodeHello } from "../../src/engine/wire.ts";
 import { DEFAULT_ADMISSION } from "../../src/node/admission.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
@@ -38,7 +38,7 @@ function honestDelivered(): number {
 }
 
 function forgedData(claim: PeerSpec, valid = false): Uint8Array {
-  const unsigned = encodeDataUnsigned({
+  const fields = {
     sender: claim.id,
     recipient: bob.id,
     epoch: 1000,
@@ -50,8 +50,10 @@ function forgedData(claim: PeerSpec, valid = false): Uint8Array {
     msgId: randomBytes(16).toString("hex") as MsgId,
     sentAt: Date.now(),
     payload: new TextEncoder().encode(`forged ${"x".repeat(Math.floor(Math.random() * 800))}`),
-  });
-  return signData(unsigned, (b) => (valid ? cryptoFor(claim, [claim, bob]).sign(b) : randomBytes(64)));
+  };
+  if (!valid) return encodeData(fields, randomBytes(64), () => randomBytes(16));
+  const crypto = cryptoFor(claim, [claim, bob]);
+  return encodeData(fields, crypto.sign(dataSignedBytes(fields)), (authed) => crypto.mac(bob.id, authed));
 }
 
 function forgedHello(claim: PeerSpec): Uint8Array {
