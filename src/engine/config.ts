@@ -21,13 +21,15 @@ export interface EngineConfig extends RtoConfig {
 /**
  * Defaults sized for a LAN. A try succeeds with probability 0.6 × 0.6 = 0.36 at 40% loss both ways, so all 30
  * tries fail for one frame in 1 / 0.64^30 ≈ 660,000; while the peer acknowledges anything of ours the tries come
- * at the plain RTO (a few ms on a LAN). With total loss the wait doubles from try to try: after a 3 ms RTO the 30
- * tries take 3 + 6 + … + 192 + 23 × 200 ms ≈ 5 s (up to 25% more with jitter): giveUpBoundMs() is 7.5 s.
+ * at the plain RTO (a few ms on a LAN). With total loss the first 6 timeouts wait the plain RTO, then the wait
+ * doubles: after a 3 ms RTO the 30 tries take 7 × 3 + 6 + 12 + … + 192 + 17 × 200 ms ≈ 3.8 s (up to 25% more with
+ * jitter): giveUpBoundMs() is 7.5 s.
  */
 export const DEFAULT_CONFIG: EngineConfig = {
   rtoMsMin: 2,
   rtoMsMax: 200,
   rtoMsInitial: 100,
+  linearTimeouts: 6,
   triesMax: 30,
   giveUpMs: 10_000,
   windowFrames: 64,

@@ -12,6 +12,13 @@ export interface RtoConfig {
   rtoMsMax: Millis;
   /** The timeout before any round trip was measured. */
   rtoMsInitial: Millis;
+  /**
+   * Expired timeouts of a frame retried at the plain RTO before the wait starts doubling. Chat is a thin stream:
+   * a few frames in flight, so a lost frame is rarely followed by enough traffic to trigger an early retransmit,
+   * and doubling from the first timeout puts the 4th or 5th try of an unlucky frame behind seconds of waits. Linux
+   * makes the same choice for thin TCP streams (tcp_thin_linear_timeouts: 6 linear timeouts, then exponential).
+   */
+  linearTimeouts: number;
 }
 
 /** Clock granularity G of RFC 6298: the runtime's clock ticks in milliseconds. */
@@ -46,12 +53,13 @@ export class RttEstimator {
   }
 
   /**
-   * The wait before the next try of a frame whose timeout has expired `timeouts` times: the RTO doubled per
-   * expiry, capped, then stretched by up to 25% of jitter so that frames lost together do not retry in lockstep.
-   * `unitRandom` is in [0, 1).
+   * The wait before the next try of a frame whose timeout has expired `timeouts` times: the RTO for the first
+   * `linearTimeouts` expiries, then doubled per further expiry, capped, and stretched by up to 25% of jitter so
+   * that frames lost together do not retry in lockstep. `unitRandom` is in [0, 1).
    */
   backoff(timeouts: number, unitRandom: number): Millis {
-    const doubled = this.rto() * 2 ** Math.min(Math.max(0, timeouts), 16);
+    const doublings = Math.min(Math.max(0, timeouts - this.config.linearTimeouts), 16);
+    const doubled = this.rto() * 2 ** doublings;
     return Math.min(this.config.rtoMsMax, doubled) * (1 + 0.25 * unitRandom);
   }
 }

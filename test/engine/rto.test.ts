@@ -4,9 +4,9 @@ import fc from "fast-check";
 import { DEFAULT_CONFIG, giveUpBoundMs } from "../../src/engine/config.ts";
 import { type RtoConfig, RttEstimator } from "../../src/engine/rto.ts";
 
-const LAN: RtoConfig = { rtoMsMin: 20, rtoMsMax: 200, rtoMsInitial: 100 };
+const LAN: RtoConfig = { rtoMsMin: 20, rtoMsMax: 200, rtoMsInitial: 100, linearTimeouts: 0 };
 /** Wide bounds, so that the RFC 6298 formula shows unclamped. */
-const WIDE: RtoConfig = { rtoMsMin: 1, rtoMsMax: 1_000_000, rtoMsInitial: 1000 };
+const WIDE: RtoConfig = { rtoMsMin: 1, rtoMsMax: 1_000_000, rtoMsInitial: 1000, linearTimeouts: 0 };
 
 describe("rto: RFC 6298 estimator", () => {
   it("before any sample the timeout is rtoMsInitial", () => {
@@ -83,6 +83,13 @@ describe("rto: backoff", () => {
     assert.deepEqual(waits, [20, 40, 80, 160, 200, 200, 200]);
   });
 
+  it("the first linearTimeouts expiries wait the plain RTO (thin streams), the later ones double", () => {
+    const e = new RttEstimator({ ...LAN, linearTimeouts: 3 });
+    e.sample(5);
+    const waits = [0, 1, 2, 3, 4, 5, 6, 7].map((timeouts) => e.backoff(timeouts, 0));
+    assert.deepEqual(waits, [20, 20, 20, 20, 40, 80, 160, 200]);
+  });
+
   it("the doubling exponent is capped, so huge try counts stay finite", () => {
     const e = new RttEstimator(WIDE);
     e.sample(1);
@@ -119,12 +126,12 @@ describe("rto: backoff", () => {
 });
 
 describe("config: give-up bound", () => {
-  it("total-loss give-up ≈ 5 s after a 3 ms RTO, bounded by giveUpBoundMs = 7.5 s", () => {
+  it("total-loss give-up ≈ 3.8 s after a 3 ms RTO (6 linear timeouts, then doubling), bounded by giveUpBoundMs = 7.5 s", () => {
     const e = new RttEstimator(DEFAULT_CONFIG);
     e.sample(1);
     let total = 0;
     for (let t = 0; t < DEFAULT_CONFIG.triesMax; t++) total += e.backoff(t, 0);
-    assert.equal(total, 3 + 6 + 12 + 24 + 48 + 96 + 192 + 23 * 200);
+    assert.equal(total, 7 * 3 + 6 + 12 + 24 + 48 + 96 + 192 + 17 * 200);
     assert.equal(giveUpBoundMs(DEFAULT_CONFIG), 7500);
     let worst = 0;
     const fresh = new RttEstimator(DEFAULT_CONFIG); // no sample: 100 ms initial RTO
