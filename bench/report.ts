@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { StartupResult } from "./costs.ts";
 import type { Limits } from "./limits.ts";
 import type { ScaleResult } from "./scale.ts";
+import type { SimScalePhase } from "./sim-scale.ts";
 import { ratio } from "./stats.ts";
 import { lossChart } from "./svg.ts";
 import type { LoadPoint } from "./two-nodes.ts";
@@ -38,6 +39,8 @@ export interface BenchResults {
   twoNodes: LoadPoint[];
   tenNodes: LoadPoint[];
   scale: ScaleResult[];
+  /** Scale in the simulator (sim-scale.ts): engines on the virtual clock and network, model crypto. */
+  simScale: SimScalePhase | null;
   startup: StartupResult | { error: string } | null;
   targets: Target[];
   errors: string[];
@@ -269,6 +272,7 @@ export function markdown(r: BenchResults): string {
       );
     }
   }
+  if (r.simScale) lines.push("", ...simScaleTable(r.simScale));
   lines.push("", "## Costs", "");
   const b0 = r.twoNodes.find((p) => p.kind === "broadcast" && p.loss === 0);
   const p0 = r.twoNodes.find((p) => p.kind === "private" && p.loss === 0);
@@ -304,6 +308,47 @@ export function markdown(r: BenchResults): string {
   if (r.errors.length > 0) lines.push("", "## Errors", "", ...r.errors.map((e) => `- ${e}`));
   lines.push("");
   return lines.join("\n");
+}
+
+/**
+ * The simulator's scale table (Markdown; run.ts prints it on the console too): virtual time of the round, against
+ * the network's longest one-way delay; wall time, per delivery; cost on the wire; exactly-once; memory per peer entry.
+ */
+export function simScaleTable(p: SimScalePhase): string[] {
+  const lines: string[] = ["## Scale in the simulator (engine only, virtual time, model crypto)", ""];
+  const first = p.runs[0];
+  const oneWay = first ? first.delayMsMax + first.jitterMs : Number.NaN;
+  lines.push(
+    `| nodes | loss each way | round delivered (virtual) | ÷ longest one-way delay (${n0(oneWay)} ms) | all ACKed (virtual) | wall time of the round | wall per delivery | datagrams | retransmits | failed | duplicate deliveries | exactly once | per peer entry: engine | with the sim's stores | all online after (virtual) | total wall |`,
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+  );
+  for (const s of p.runs) {
+    const round = s.complete
+      ? `${n0(s.roundVirtualMs)} ms`
+      : `**not complete**: ${s.deliveries} of ${s.expected}${s.error ? ` (${s.error})` : ""}`;
+    lines.push(
+      `| ${s.nodes} | ${(s.loss * 100).toFixed(0)}% | ${round} | ${s.complete ? times(ratio(s.roundVirtualMs, oneWay)) : "n/a"} | ${s.complete ? `${n0(s.roundAckedVirtualMs)} ms` : `${s.acks} of ${s.expected}`} | ${(s.roundWallMs / 1000).toFixed(1)} s | ${n0((s.roundWallMs * 1000) / s.expected)} µs | ${s.round.datagrams} | ${s.round.retransmits} | ${s.round.failed} | ${s.duplicateDeliveries} | ${s.exactlyOnce ? "yes" : "**NO**"} | ${n0(s.bytesPerPeerEngine)} B | ${n0(s.bytesPerPeer)} B | ${n0(s.onlineVirtualMs)} ms | ${(s.totalWallMs / 1000).toFixed(1)} s |`,
+    );
+  }
+  const zero = p.runs.filter((s) => s.loss === 0);
+  if (zero.length > 0)
+    lines.push(
+      "",
+      `0% loss: ${zero.map((s) => `${s.nodes} nodes, round ${s.complete ? `${n0(s.roundVirtualMs)} ms virtual` : "not complete"}, ${n0((s.roundWallMs * 1000) / s.expected)} µs wall per delivery`).join("; ")}.`,
+    );
+  lines.push(
+    "",
+    `N real engines (src/engine) in the bench's process on the simulator's virtual clock and network (sim/cluster.ts), with its model crypto (HMAC stand-ins for Ed25519, HPKE and the MACs); seed ${first?.seed ?? "n/a"}, ${first?.textBytes ?? "n/a"}-byte texts. ` +
+      `Links: a fixed 1 to ${first?.delayMsMax ?? "n/a"} ms each plus up to ${first?.jitterMs ?? "n/a"} ms per datagram (they reorder); no duplication or corruption. ` +
+      "The start is lossless (every node hears every peer once); then every node broadcasts one message at the same virtual instant, and the loss applies to every datagram from then on. " +
+      "Round: virtual ms from the broadcasts to the last of the N × (N − 1) deliveries (ACKed: to the last ACK at its sender); the virtual figures are deterministic for the seed. " +
+      "Wall time: simulating that round on one core (engines, model crypto, the simulator), and per delivery; total wall includes building the cluster, the start and the forced GCs. " +
+      "Datagrams, retransmits and failed (give-ups): engine counters summed over the round; duplicate deliveries: a message handed to its recipient twice; exactly once: every recipient got every message once, with its id and text, and every sender every ACK. " +
+      "Memory per peer entry: heap used + external after forced GCs once every node knows every peer, minus the same before the cluster was built, ÷ N × (N − 1). " +
+      "It is the engine's state only: no sockets, no runtime (ChatNode) and no real store; \"with the sim's stores\" adds the persisted peer snapshots, which the simulator keeps in maps; both include the simulator's per-link tables (about 10 bytes per entry).",
+  );
+  if (p.dropped) lines.push("", `Sizes: ${p.sizes.join(", ")} nodes. ${p.dropped}.`);
+  return lines;
 }
 
 /** The Costs rows of the start-up: the figure, its two fixed costs (node boot, key unlock) and what is left. */

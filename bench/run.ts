@@ -1,9 +1,9 @@
 /**
  * `npm run bench [-- flags]`: ChatNode's benchmark. Never part of `npm test`.
  *
- *   --quick            short windows (about a minute in all)
+ *   --quick            short windows (about two minutes in all)
  *   --json             print the results JSON on stdout (progress goes to stderr)
- *   --only=a,b         phases: limits, two, ten, scale, startup (default: all)
+ *   --only=a,b         phases: limits, two, ten, scale, sim-scale, startup (default: all)
  *   --store=memory     memory stores in the node processes (default sqlite, what a real node runs)
  *   --inflight=N       messages unacknowledged per sender, closed loop (default 64, the engine's window)
  *   --profile          run the node processes under --cpu-prof; profiles and a summary go to <out>/profile/
@@ -23,13 +23,21 @@ import { startup } from "./costs.ts";
 import { type Limits, measureLimits } from "./limits.ts";
 import { killAllChildren } from "./procs.ts";
 import { formatProfile } from "./profile.ts";
-import { type BenchResults, evaluateTargets, meanLimits, spreadPct, writeResults } from "./report.ts";
+import {
+  type BenchResults,
+  evaluateTargets,
+  meanLimits,
+  simScaleTable,
+  spreadPct,
+  writeResults,
+} from "./report.ts";
 import { scale } from "./scale.ts";
+import { simScalePhase } from "./sim-scale.ts";
 import { tenNodes } from "./ten-nodes.ts";
 import { type LoadPoint, twoNodes } from "./two-nodes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PHASES = ["limits", "two", "ten", "scale", "startup"] as const;
+const PHASES = ["limits", "two", "ten", "scale", "sim-scale", "startup"] as const;
 type Phase = (typeof PHASES)[number];
 
 function flag(name: string): string | undefined {
@@ -118,6 +126,7 @@ async function main(): Promise<number> {
     twoNodes: [],
     tenNodes: [],
     scale: [],
+    simScale: null,
     startup: null,
     targets: [],
     errors: [],
@@ -169,6 +178,11 @@ async function main(): Promise<number> {
       );
       if (s) results.scale.push(s);
     }
+    results.simScale =
+      (await phase("sim-scale", "Scale in the simulator (engine only, virtual time, model crypto)", () =>
+        simScalePhase(TEXT_BYTES, quick, log),
+      )) ?? null;
+    if (results.simScale) for (const line of ["", ...simScaleTable(results.simScale), ""]) log(line);
     const st = await phase("startup", "Start-up", () => startup(d.startupRuns, !quick, log));
     if (st) results.startup = st;
     results.limitsEnd =

@@ -1,4 +1,6 @@
 import type { EngineConfig } from "../src/engine/config.ts";
+import { MAC_BYTES, SIGNATURE_BYTES } from "../src/engine/types.ts";
+import { DATA_FIXED_BYTES } from "../src/engine/wire.ts";
 /**
  * Two real nodes in two processes over loopback: node 0 sends 200-byte messages closed-loop to node 1 (broadcast,
  * then private), with the same loss injected on every datagram in both directions. Reports delivered msgs/s,
@@ -121,8 +123,9 @@ export function pointFrom(
 const HELLO_DATAGRAM_BYTES = 61;
 
 /** A DATA datagram: fixed fields 61 (header 20, epoch, seq, floor, flags, fragment, msgId, sentAt, length) + payload + signature 64. */
+/** A DATA datagram carrying `payload` bytes: fixed fields, payload, MAC, signature (docs/PROTOCOL.md §3). */
 export function dataDatagramBytes(payload: number): number {
-  return 61 + payload + 64;
+  return DATA_FIXED_BYTES + payload + MAC_BYTES + SIGNATURE_BYTES;
 }
 
 export async function twoNodes(
