@@ -36,12 +36,14 @@ export interface ScaleResult {
   round: { datagrams: number; retransmits: number; failed: number; duplicates: number };
 }
 
-function gcFunction(): () => void {
+/** V8's gc(), exposed at run time: the bench measures memory after forced collections. */
+export function gcFunction(): () => void {
   setFlagsFromString("--expose-gc");
   return runInNewContext("gc") as () => void;
 }
 
-function memory(gc: () => void): { used: number; rss: number } {
+/** Heap + external (and RSS) after three forced collections. */
+export function memory(gc: () => void): { used: number; rss: number } {
   for (let i = 0; i < 3; i++) gc();
   const m = process.memoryUsage();
   return { used: m.heapUsed + m.external, rss: m.rss };

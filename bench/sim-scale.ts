@@ -8,14 +8,13 @@
  * The wall time is the simulator's, on one core: engines, model crypto and the event loop of the virtual network.
  */
 import { performance } from "node:perf_hooks";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { Cluster, type ClusterObserver } from "../sim/cluster.ts";
 import type { LinkProfile } from "../sim/network.ts";
 import { SeededRng } from "../sim/rng.ts";
 import { DEFAULT_FAULTS } from "../sim/scenario.ts";
 import type { EngineStats } from "../src/engine/stats.ts";
 import type { PeerId } from "../src/engine/types.ts";
+import { gcFunction, memory } from "./scale.ts";
 
 export interface SimScaleResult {
   nodes: number;
@@ -94,17 +93,6 @@ const ONLINE_VIRTUAL_MAX_MS = 120_000;
 const ROUND_VIRTUAL_MAX_MS = 60_000;
 /** After everyone is online: in-flight HELLO replies land (delay + jitter are well under this). */
 const SETTLE_MS = 200;
-
-function gcFunction(): () => void {
-  setFlagsFromString("--expose-gc");
-  return runInNewContext("gc") as () => void;
-}
-
-function memory(gc: () => void): { used: number; rss: number } {
-  for (let i = 0; i < 3; i++) gc();
-  const m = process.memoryUsage();
-  return { used: m.heapUsed + m.external, rss: m.rss };
-}
 
 class BudgetExceeded extends Error {}
 
