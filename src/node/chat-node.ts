@@ -299,16 +299,21 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     for (let e = engine.pollEvent(); e; e = engine.pollEvent()) events.push(e);
     const dirty = engine.drainDirtyState();
     const queued = this.outbox.splice(0);
-    const fresh =
-      events.length === 0 && dirty.length === 0 && queued.length === 0
-        ? []
-        : this.store.transaction(() => {
-            for (const m of queued) this.store.addOutgoing(m);
-            const kept: EngineEvent[] = [];
-            for (const e of events) if (this.persist(e)) kept.push(e);
-            for (const [peer, snapshot] of dirty) this.store.savePeerState(peer, JSON.stringify(snapshot));
-            return kept;
-          });
+    let fresh: EngineEvent[] = [];
+    try {
+      if (events.length > 0 || dirty.length > 0 || queued.length > 0)
+        fresh = this.store.transaction(() => {
+          for (const m of queued) this.store.addOutgoing(m);
+          const kept: EngineEvent[] = [];
+          for (const e of events) if (this.persist(e)) kept.push(e);
+          for (const [peer, snapshot] of dirty) this.store.savePeerState(peer, JSON.stringify(snapshot));
+          return kept;
+        });
+    } catch (error) {
+      // Nothing was written and nothing sent: the next pump writes these outbox rows before any datagram leaves.
+      this.outbox.unshift(...queued);
+      throw error;
+    }
     for (const m of queued)
       this.emit("queued", { msgId: m.msgId, kind: m.kind, to: m.recipients.map((r) => this.nameOf(r.peer)) });
     for (const e of fresh) this.report(e);

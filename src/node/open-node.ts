@@ -43,12 +43,15 @@ export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
   const directory = openDirectory(dataDir);
   const unlocking = login({ dataDir, username: options.username, password: options.password, directory });
   // login() checks the name at once, then waits for scrypt on libuv's thread pool: the most expensive step of a
-  // start (~150 ms). Meanwhile this thread opens the user's database, if it exists; a new one is created only
-  // once the password is accepted, so a mistyped name or password leaves no file behind.
-  const dbPath = databasePath(dataDir, options.username.toLowerCase());
+  // start (~150 ms). Meanwhile this thread opens the user's database, if the user is a local one and the database
+  // exists; a new one is created only once the password is accepted, so a mistyped name or password leaves no file
+  // behind, and a name that is not in the directory never reaches the file system.
+  const name = options.username.toLowerCase();
+  const localUser = directory.getUser(name) !== undefined && directory.hasKeyFile(name);
+  const dbPath = databasePath(dataDir, name);
   let store: Store | undefined;
   let storeError: unknown;
-  if (!options.ephemeral && existsSync(dbPath)) {
+  if (!options.ephemeral && localUser && existsSync(dbPath)) {
     try {
       store = openSqliteStore(dbPath);
     } catch (error) {

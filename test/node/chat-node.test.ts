@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import type { MsgId } from "../../src/engine/types.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
+import { createMemoryStore } from "../../src/storage/memory.ts";
+import type { Store } from "../../src/storage/store.ts";
 import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
 
 /** Starts one in-process node per user and records what each one reports. */
@@ -163,5 +166,35 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
     const second = nodeFor(users[0] as TestUser, users);
     await assert.rejects(second.start(), { code: "PORT_IN_USE", message: /already in use/ });
     await first.close();
+  });
+
+  test("group commit: a burst of sends is one store transaction, and each message is in the outbox when `queued` is reported", async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const inner = createMemoryStore();
+    let transactions = 0;
+    const store: Store = new Proxy(inner, {
+      get(target, key, receiver) {
+        if (key === "transaction")
+          return <T>(work: () => T): T => {
+            transactions++;
+            return target.transaction(work);
+          };
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    const alice = nodeFor(users[0] as TestUser, users, { store });
+    closers.push(() => alice.close());
+    const inOutboxWhenQueued: boolean[] = [];
+    alice.on("queued", (q) => inOutboxWhenQueued.push(inner.getOutgoing(q.msgId) !== undefined));
+    await alice.start();
+    await new Promise((r) => setImmediate(r));
+    const before = transactions;
+    const sent = Array.from({ length: 20 }, (_, i) => alice.broadcast(`burst ${i}`).msgId);
+    assert.equal(inner.getOutgoing(sent[0] as MsgId), undefined, "written by the pump, not by broadcast()");
+    assert.equal(inOutboxWhenQueued.length, 0, "queued is reported after the commit");
+    await new Promise((r) => queueMicrotask(() => r(undefined)));
+    assert.equal(transactions - before, 1, "one transaction for the whole burst");
+    assert.deepEqual(inOutboxWhenQueued, Array(20).fill(true));
+    for (const msgId of sent) assert.ok(inner.getOutgoing(msgId));
   });
 });
