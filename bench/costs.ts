@@ -9,11 +9,11 @@
  * bundle), the start-up and the node boot are measured again without it.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readKeyFile } from "../src/crypto/keyfile.ts";
+import { readKeyFile, readKeyFileScrypt } from "../src/crypto/keyfile.ts";
 import { openDirectory } from "../src/identity/directory.ts";
 import { bulkRegister } from "../src/identity/register.ts";
 import { median } from "./stats.ts";
@@ -148,12 +148,8 @@ async function unlock(path: string, username: string, password: string): Promise
 
 function scryptOf(path: string): StartupResult["unlockScrypt"] {
   try {
-    const kdf = (
-      JSON.parse(readFileSync(path, "utf8")) as { kdf?: { N?: unknown; r?: unknown; p?: unknown } }
-    ).kdf;
-    return typeof kdf?.N === "number" && typeof kdf.r === "number" && typeof kdf.p === "number"
-      ? { N: kdf.N, r: kdf.r, p: kdf.p }
-      : null;
+    const { N, r, p } = readKeyFileScrypt(path);
+    return { N, r, p };
   } catch {
     return null;
   }

@@ -264,9 +264,18 @@ export async function readKeyFile(
   return decryptKeyFile(readText(path), expected, path);
 }
 
-/** The public keys a key file claims, without the password (they are not secret). Throws KeyFileError. */
-export function readKeyFilePublicKeys(path: string): PublicKeys {
+function parseKeyFileAt(path: string): ParsedKeyFile {
   const file = parseKeyFile(readText(path));
   if (typeof file === "string") throw new KeyFileError("DAMAGED", `${path} is damaged: ${file}`, path);
-  return file.publicKeys;
+  return file;
+}
+
+/** The public keys a key file claims, without the password (they are not secret). Throws KeyFileError. */
+export function readKeyFilePublicKeys(path: string): PublicKeys {
+  return parseKeyFileAt(path).publicKeys;
+}
+
+/** The scrypt parameters a key file was written with (what an unlock will cost). Throws KeyFileError. */
+export function readKeyFileScrypt(path: string): ScryptParams {
+  return parseKeyFileAt(path).params;
 }

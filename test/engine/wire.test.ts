@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { ed25519Signer, keyId } from "../../src/crypto/ed25519.ts";
+import { deriveMacKeys, macTag } from "../../src/crypto/mac.ts";
+import { X25519PrivateKey, X25519PublicKey } from "../../src/crypto/x25519.ts";
 import {
   MAC_BYTES,
   MAX_DATAGRAM_BYTES,
@@ -29,6 +33,7 @@ import {
   MAX_FRAGMENT_PAYLOAD,
   PacketType,
 } from "../../src/engine/wire.ts";
+import { RFC7748_DH, RFC8032_ED25519 } from "../crypto/vectors.ts";
 
 const DECODE_ERRORS: readonly DecodeError[] = [
   "too-short",
@@ -478,12 +483,7 @@ describe("wire: decode never throws", () => {
 });
 
 describe("wire: the worked example of docs/PROTOCOL.md §12", () => {
-  it("is exactly what the encoder, real Ed25519 and the real MAC key derivation produce", async () => {
-    const { readFileSync } = await import("node:fs");
-    const { ed25519Signer, keyId } = await import("../../src/crypto/ed25519.ts");
-    const { X25519PrivateKey, X25519PublicKey } = await import("../../src/crypto/x25519.ts");
-    const { deriveMacKeys, macTag } = await import("../../src/crypto/mac.ts");
-    const { RFC7748_DH, RFC8032_ED25519 } = await import("../crypto/vectors.ts");
+  it("is exactly what the encoder, real Ed25519 and the real MAC key derivation produce", () => {
     const raw = (h: string) => Uint8Array.from(Buffer.from(h, "hex"));
     const sender = ed25519Signer(raw(RFC8032_ED25519[0]?.secretKey ?? ""));
     const recipient = ed25519Signer(raw(RFC8032_ED25519[1]?.secretKey ?? ""));
