@@ -174,7 +174,14 @@ async function main(): Promise<number> {
       )) ?? [];
     for (const n of [30, 100]) {
       const s = await phase("scale", `Scale: ${n} nodes in one process`, () =>
-        scale(n, TEXT_BYTES, log, quick ? 15_000 : 30_000, engineConfig),
+        scale(
+          n,
+          TEXT_BYTES,
+          log,
+          quick ? 15_000 : 30_000,
+          engineConfig,
+          profile ? join(profileDir, `scale-${n}-round.cpuprofile`) : undefined,
+        ),
       );
       if (s) results.scale.push(s);
     }

@@ -3,6 +3,8 @@
  * broadcasting one message at once until every one of the N × (N - 1) deliveries happened, and memory per node and
  * per peer entry. One process means one core: this measures the protocol's total work for a round, not parallelism.
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { generateSecretKeys, peerIdOf, publicKeysOf } from "../src/crypto/keys.ts";
@@ -49,6 +51,21 @@ export function memory(gc: () => void): { used: number; rss: number } {
   return { used: m.heapUsed + m.external, rss: m.rss };
 }
 
+/** A CPU profile of this process between start and stopInto (node --cpu-prof covers a whole process). */
+async function startProfiler(): Promise<{ stopInto(path: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    async stopInto(path) {
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(path, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -73,6 +90,8 @@ export async function scale(
   log: (s: string) => void,
   roundWaitMs = 30_000,
   config: Partial<EngineConfig> = {},
+  /** Where to write a V8 CPU profile of the round alone (start-up left out), if anywhere. */
+  profilePath?: string,
 ): Promise<ScaleResult> {
   const gc = gcFunction();
   const ports = await freePorts(count);
@@ -141,11 +160,13 @@ export async function scale(
     const started = memory(gc);
     const t1 = totals();
     const text = "x".repeat(textBytes);
+    const profiler = profilePath ? await startProfiler() : undefined;
     const r0 = performance.now();
     if (process.env.BENCH_DEBUG) log(`    round starts at ${(r0 - t0).toFixed(0)} ms`);
     for (const n of nodes) n.broadcast(text);
     const complete = await within(() => received >= expected, roundWaitMs);
     const roundMs = complete ? performance.now() - r0 : Number.NaN;
+    if (profiler && profilePath) await profiler.stopInto(profilePath);
     const ackedAll = complete && (await within(() => acked >= expected, roundWaitMs));
     const roundAckedMs = ackedAll ? performance.now() - r0 : Number.NaN;
     const waitedMs = performance.now() - r0;

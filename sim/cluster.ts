@@ -15,6 +15,7 @@ import type { PeerSnapshot } from "../src/engine/peer.ts";
 import type { CryptoPort } from "../src/engine/ports.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import type { Address, MessageKind, MsgId, PeerId } from "../src/engine/types.ts";
+import { WakeQueue } from "../src/engine/wake-queue.ts";
 import { decode, PacketType, packetTypeOf } from "../src/engine/wire.ts";
 import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
 import { type LinkProfile, VirtualNetwork } from "./network.ts";
@@ -139,6 +140,8 @@ export class Cluster {
   sendsSkipped = 0;
   private sameTimeSteps = 0;
   private readonly byAddress = new Map<Address, number>();
+  /** Every running node's next timer, earliest first. */
+  private readonly timers = new WakeQueue<SimNode>();
   private readonly makeCrypto: CryptoFactory;
 
   constructor(
@@ -237,7 +240,7 @@ export class Cluster {
     this.step++;
     addStats(node.pastStats, engine.stats());
     node.engine = undefined;
-    node.wakeAt = undefined;
+    this.setWake(node, undefined);
     this.crashes++;
     this.network.dropInFlightTo(index);
     this.observer.onCrash(this.step, this.now, index);
@@ -329,15 +332,17 @@ export class Cluster {
     if (this.step >= STEPS_MAX) throw new SimStall(node?.index, this.step, this.now, "too many steps");
   }
 
+  /** The node whose timer fires first (the lowest index on a tie), and when. */
   private nextTimer(): { at: number; node: SimNode } | undefined {
-    let best: { at: number; node: SimNode } | undefined;
-    for (const n of this.nodes) {
-      if (n.wakeAt === undefined) continue;
-      // The runtime's clock ticks in whole ms, and a timer never fires in the past.
-      const at = Math.max(this.now, Math.ceil(n.wakeAt));
-      if (!best || at < best.at) best = { at, node: n };
-    }
-    return best;
+    const first = this.timers.first();
+    // A timer never fires in the past.
+    return first && { at: Math.max(this.now, first.at), node: first.peer };
+  }
+
+  private setWake(node: SimNode, wakeAt: number | undefined): void {
+    node.wakeAt = wakeAt;
+    // The runtime's clock ticks in whole ms.
+    this.timers.schedule(node, node.index, wakeAt === undefined ? undefined : Math.ceil(wakeAt));
   }
 
   private deliverNext(): void {
@@ -399,7 +404,7 @@ export class Cluster {
         if (to === undefined) this.network.noteDropped("no-route");
         else this.network.send(this.now, node.index, to, t.bytes);
       }
-      node.wakeAt = engine.pollTimeout();
+      this.setWake(node, engine.pollTimeout());
     });
   }
 

@@ -24,6 +24,7 @@ import {
   type PeerId,
   toHex,
 } from "./types.ts";
+import { WakeQueue } from "./wake-queue.ts";
 import {
   type AckPacket,
   DataFlags,
@@ -115,6 +116,14 @@ export class Engine {
   private readonly events: EngineEvent[] = [];
   private eventHead = 0;
   private readonly dirty = new Set<PeerId>();
+  /**
+   * Peers whose timers may have moved since the wake queue last heard of them: every call that changes a peer's
+   * state lists it here, and the queue is brought up to date before it is read. So no call walks every peer.
+   */
+  private readonly touched = new Set<PeerState>();
+  private readonly wakeQueue = new WakeQueue<PeerState>();
+  /** Peers with an ACK to send at the next flush. */
+  private readonly acksOwed = new Set<PeerState>();
   private readonly counters: EngineStats = newStats();
   /** Numbers messages in the order they were written, to keep that order through parking. */
   private messageOrder = 0;
@@ -139,7 +148,9 @@ export class Engine {
       existing.address = peer.address;
       return;
     }
-    this.peerStates.set(peer.id, new PeerState(peer.id, peer.address, this.config, now, snapshot));
+    const state = new PeerState(peer.id, this.peerStates.size, peer.address, this.config, now, snapshot);
+    this.peerStates.set(peer.id, state);
+    this.touched.add(state);
   }
 
   newMsgId(): MsgId {
@@ -169,6 +180,7 @@ export class Engine {
         throw new SendError("queue-full", `too many messages waiting for ${peer.id}; try again later`);
     }
     for (const peer of recipients) {
+      this.touched.add(peer);
       if (request.parked && !peer.online) this.park(peer, parked);
       else this.enqueue(peer, parked, now);
     }
@@ -296,6 +308,7 @@ export class Engine {
     if (packet.recipient !== this.selfId) return this.reject("not-for-me", from, packet.sender);
     const peer = this.peerStates.get(packet.sender);
     if (!peer || !this.crypto.knows(packet.sender)) return this.reject("unknown-sender", from);
+    this.touched.add(peer);
     switch (packet.type) {
       case PacketType.Data:
         return this.onData(now, from, peer, packet);
@@ -345,7 +358,7 @@ export class Engine {
     };
     const result = stream.accept(frame);
     if (result === "beyond-window") return this.reject("beyond-window", from, p.sender);
-    peer.ackPending = true;
+    this.acksOwed.add(peer);
     if (result === "duplicate") {
       this.counters.duplicates++;
       this.events.push({ type: "duplicate", from: peer.id, msgId: p.msgId });
@@ -534,7 +547,7 @@ export class Engine {
     stream.noteFloor(p.floor);
     this.deliverReady(peer, stream);
     // The floor let us deliver (or skip) more: tell the sender, whose messages may be waiting on that.
-    if (stream.next !== nextBefore) peer.ackPending = true;
+    if (stream.next !== nextBefore) this.acksOwed.add(peer);
     this.heard(peer, from, now, true);
     if (p.flags & HelloFlags.ReplyWanted) this.sendHello(peer, now, false, p.timestamp);
   }
@@ -557,7 +570,9 @@ export class Engine {
   // ---- timers -----------------------------------------------------------------------------------------------
 
   handleTimeout(now: Millis): void {
-    for (const peer of this.peerStates.values()) {
+    this.updateWakeQueue();
+    for (const peer of this.wakeQueue.takeDue(now)) {
+      this.touched.add(peer);
       const due: OutFrame[] = [];
       for (const frame of peer.send.frames.values()) {
         if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued
@@ -585,17 +600,23 @@ export class Engine {
   }
 
   pollTimeout(): Millis | undefined {
-    let earliest: Millis | undefined;
-    const consider = (t: Millis) => {
-      if (earliest === undefined || t < earliest) earliest = t;
-    };
-    for (const peer of this.peerStates.values()) {
-      consider(peer.nextHelloAt);
-      if (peer.online && peer.lastHeard !== undefined) consider(peer.lastHeard + this.config.offlineAfterMs);
-      for (const frame of peer.send.frames.values()) {
-        if (frame.tries === 0) break;
-        consider(frame.deadline);
-      }
+    this.updateWakeQueue();
+    return this.wakeQueue.peek();
+  }
+
+  private updateWakeQueue(): void {
+    for (const peer of this.touched) this.wakeQueue.schedule(peer, peer.rank, this.wakeTime(peer));
+    this.touched.clear();
+  }
+
+  /** When a peer next needs handleTimeout: a heartbeat, the moment it counts as offline, a frame's deadline. */
+  private wakeTime(peer: PeerState): Millis {
+    let earliest = peer.nextHelloAt;
+    if (peer.online && peer.lastHeard !== undefined)
+      earliest = Math.min(earliest, peer.lastHeard + this.config.offlineAfterMs);
+    for (const frame of peer.send.frames.values()) {
+      if (frame.tries === 0) break;
+      if (frame.deadline < earliest) earliest = frame.deadline;
     }
     return earliest;
   }
@@ -678,6 +699,7 @@ export class Engine {
     for (const p of this.peerStates.values()) {
       if (peer && p.id !== peer) continue;
       count += p.parked.length;
+      this.touched.add(p);
       this.unpark(p, now);
     }
     return count;
@@ -702,9 +724,12 @@ export class Engine {
 
   /** ACKs are built lazily, once per peer per flush, so a burst of DATA costs one ACK. */
   private flushAcks(): void {
-    for (const peer of this.peerStates.values()) {
-      if (!peer.ackPending || !peer.recv) continue;
-      peer.ackPending = false;
+    if (this.acksOwed.size === 0) return;
+    // In the order the peers were added, whatever order the DATA came in: a run replays the same way.
+    const owed = [...this.acksOwed].sort((a, b) => a.rank - b.rank);
+    this.acksOwed.clear();
+    for (const peer of owed) {
+      if (!peer.recv) continue;
       this.counters.acksSent++;
       this.emitDatagram(
         peer.address,

@@ -36,7 +36,6 @@ export class PeerState {
   readonly send: SendStream;
   recv: RecvStream | undefined;
   readonly rtt: RttEstimator;
-  ackPending = false;
   nextHelloAt: Millis;
   helloEpoch = 0;
   helloTs = 0;
@@ -45,6 +44,8 @@ export class PeerState {
 
   constructor(
     readonly id: PeerId,
+    /** The order the peer was added in (0, 1, …): it breaks ties between peers due at the same time. */
+    readonly rank: number,
     public address: Address,
     config: EngineConfig,
     now: Millis,
