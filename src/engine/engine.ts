@@ -788,6 +788,13 @@ export class Engine {
     }));
   }
 
+  /** Every peer's current address (cheaper than peers() when that is all one needs). */
+  peerAddresses(): Address[] {
+    const out: Address[] = [];
+    for (const p of this.peerStates.values()) out.push(p.address);
+    return out;
+  }
+
   /** Messages not yet resolved for any peer: nothing in flight, queued or parked means the node is idle. */
   pendingCount(): number {
     let n = 0;

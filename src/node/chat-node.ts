@@ -234,7 +234,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const engine = this.engine;
     if (!engine || !this.wire?.admit()) return;
     const now = this.now();
-    if (!this.admission.admit(from, now, () => engine.peers().map((p) => p.address))) return;
+    if (!this.admission.admit(from, now, () => engine.peerAddresses())) return;
     this.datagramsHandled++;
     engine.handleDatagram(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     // Datagrams that arrive together are handled before one pump, so they share ACKs and one store transaction.
