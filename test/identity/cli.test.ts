@@ -177,6 +177,8 @@ describe("cli: user commands", () => {
     const child = spawn("script", ["-qfec", command, "/dev/null"], {
       env: { ...process.env, CHATNODE_HOME: "" },
     });
+    // Listened for from the start: the child may exit while waitFor sleeps between two looks at the output.
+    const closed = new Promise((resolve) => child.once("close", resolve));
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
@@ -198,7 +200,7 @@ describe("cli: user commands", () => {
     }
     await waitFor("fingerprint");
     child.stdin.end();
-    await new Promise((resolve) => child.once("close", resolve));
+    await closed;
     assert.match(output, /registered heidi/);
     assert.ok(!output.includes("hunter2-secret"), output);
   });
