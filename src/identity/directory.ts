@@ -94,7 +94,7 @@ export class Directory implements PeerKeyDirectory {
   }
 
   keyFilePath(name: string): string {
-    return join(this.keysDir, `${validateUsername(name)}.key`);
+    return keyFilePathIn(this.dataDir, name);
   }
 
   /** Whether this machine holds `name`'s secret keys (a local user), as opposed to a contact. */
@@ -179,6 +179,11 @@ export class Directory implements PeerKeyDirectory {
     }
     return users;
   }
+}
+
+/** Where a local user's key file lives in a data directory (without reading the directory). */
+export function keyFilePathIn(dataDir: string, name: string): string {
+  return join(dataDir, "keys", `${validateUsername(name)}.key`);
 }
 
 export function openDirectory(dataDir: string): Directory {

@@ -1,8 +1,9 @@
+import { existsSync } from "node:fs";
 import { KeyFileError } from "../crypto/errors.ts";
 import { readKeyFile, writeKeyFile } from "../crypto/keyfile.ts";
 import { generateSecretKeys, type PublicKeys, type SecretKeys } from "../crypto/keys.ts";
 import type { PeerId } from "../engine/types.ts";
-import { type Directory, openDirectory, resolveDataDir } from "./directory.ts";
+import { type Directory, keyFilePathIn, openDirectory, resolveDataDir } from "./directory.ts";
 import { IdentityError } from "./errors.ts";
 import {
   createUserRecord,
@@ -184,8 +185,11 @@ export interface LoginOptions {
   readonly dataDir?: string;
   readonly username: string;
   readonly password: string;
-  /** The data directory's users, if the caller has them open already (parsing them again costs ~1 ms a user). */
-  readonly directory?: Directory;
+  /**
+   * The data directory's users, if the caller has them open already (parsing them costs ~1 ms a user); or a function
+   * that opens them, called once the key derivation is under way, so that the two overlap.
+   */
+  readonly directory?: Directory | (() => Directory);
 }
 
 /**
@@ -198,14 +202,23 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   if (!USERNAME_PATTERN.test(name)) {
     throw new IdentityError("UNKNOWN_USER", `unknown user ${JSON.stringify(options.username)} in ${dataDir}`);
   }
-  const directory = options.directory ?? openDirectory(dataDir);
+  // scrypt is most of a login (~175 ms, on libuv's thread pool) and needs only the key file: it starts first, and the
+  // directory is read and checked meanwhile. Its answer is awaited only after the directory's checks, so a name
+  // that is not a local user is still reported as such, whatever the password.
+  const keyPath = keyFilePathIn(dataDir, name);
+  const unlocking = existsSync(keyPath)
+    ? readKeyFile(keyPath, { username: name, password: options.password })
+    : undefined;
+  unlocking?.catch(() => {}); // not awaited when a directory check below throws first
+  const given = options.directory;
+  const directory = typeof given === "function" ? given() : (given ?? openDirectory(dataDir));
   const record = directory.getUser(name);
-  const hasKey = directory.hasKeyFile(name);
+  const hasKey = unlocking !== undefined;
   if (!record && !hasKey) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${dataDir}`);
   if (!record) {
     throw new IdentityError("DAMAGED", `${name} has a key file but no entry in ${directory.usersPath}`);
   }
-  if (!hasKey) {
+  if (!unlocking) {
     throw new IdentityError(
       "UNKNOWN_USER",
       `${name} is a contact, not a local user: there is no key file for ${name} in ${directory.keysDir}`,
@@ -213,7 +226,7 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   }
   let unlocked: Awaited<ReturnType<typeof readKeyFile>>;
   try {
-    unlocked = await readKeyFile(directory.keyFilePath(name), { username: name, password: options.password });
+    unlocked = await unlocking;
   } catch (error) {
     if (!(error instanceof KeyFileError)) throw error;
     throw new IdentityError(error.code === "NOT_FOUND" ? "UNKNOWN_USER" : error.code, error.message);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createCryptoPort } from "../crypto/port.ts";
 import type { EngineConfig } from "../engine/config.ts";
 import type { FaultConfig } from "../faults/plan.ts";
-import { openDirectory, resolveDataDir } from "../identity/directory.ts";
+import { type Directory, openDirectory, resolveDataDir } from "../identity/directory.ts";
 import { login } from "../identity/register.ts";
 import { createMemoryStore } from "../storage/memory.ts";
 import { openSqliteStore } from "../storage/sqlite.ts";
@@ -40,12 +40,24 @@ export function databasePath(dataDir: string, username: string): string {
  */
 export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
   const dataDir = resolveDataDir(options.dataDir);
-  const directory = openDirectory(dataDir);
-  const unlocking = login({ dataDir, username: options.username, password: options.password, directory });
-  // login() checks the name at once, then waits for scrypt on libuv's thread pool: the most expensive step of a
-  // start (~150 ms). Meanwhile this thread opens the user's database, if the user is a local one and the database
-  // exists; a new one is created only once the password is accepted, so a mistyped name or password leaves no file
-  // behind, and a name that is not in the directory never reaches the file system.
+  let opened: Directory | undefined;
+  // login() starts scrypt on libuv's thread pool (the most expensive step of a start, ~175 ms), then reads the
+  // directory through this function while scrypt runs, and returns once it waits for scrypt alone.
+  const unlocking = login({
+    dataDir,
+    username: options.username,
+    password: options.password,
+    directory: () => {
+      opened = openDirectory(dataDir);
+      return opened;
+    },
+  });
+  // login() refuses a malformed name before it opens the directory: then this await throws that refusal.
+  if (opened === undefined) await unlocking;
+  const directory = opened ?? openDirectory(dataDir);
+  // While scrypt runs, this thread opens the user's database, if the user is a local one and the database exists; a new one
+  // is created only once the password is accepted, so a mistyped name or password leaves no file behind, and a name
+  // that is not in the directory never reaches the file system.
   const name = options.username.toLowerCase();
   const localUser = directory.getUser(name) !== undefined && directory.hasKeyFile(name);
   const dbPath = databasePath(dataDir, name);

@@ -194,6 +194,34 @@ describe("login", () => {
     assert.deepEqual(snapshot(dataDir), before);
   });
 
+  it("the directory's verdict on a name comes before the password's, though scrypt starts first", async () => {
+    const dataDir = tempDataDir("login-order");
+    await bulkRegister({ dataDir, scryptN: TEST_SCRYPT_N });
+    // A key file with no entry in users.json, unlocked with a wrong password: the missing entry is what is reported.
+    writeFileSync(join(dataDir, "keys", "zed.key"), readFileSync(join(dataDir, "keys", "bob.key")));
+    await rejectsCode(login({ dataDir, username: "zed", password: "wrong" }), "DAMAGED", /no entry/);
+    // An entry with no key file is a contact, whatever the password.
+    rmSync(join(dataDir, "keys", "carol.key"));
+    await rejectsCode(
+      login({ dataDir, username: "carol", password: "wrong" }),
+      "UNKNOWN_USER",
+      /not a local user/,
+    );
+    // The directory can be handed over as a function: it is called once, and login still works.
+    let calls = 0;
+    const alice = await login({
+      dataDir,
+      username: "alice",
+      password: "pass1",
+      directory: () => {
+        calls++;
+        return openDirectory(dataDir);
+      },
+    });
+    assert.equal(alice.username, "alice");
+    assert.equal(calls, 1);
+  });
+
   it("a key file that disagrees with users.json is DAMAGED", async () => {
     const dataDir = tempDataDir("login-swap");
     await bulkRegister({ dataDir, scryptN: TEST_SCRYPT_N });
