@@ -332,7 +332,10 @@ export class Cluster {
     if (this.step >= STEPS_MAX) throw new SimStall(node?.index, this.step, this.now, "too many steps");
   }
 
-  /** The node whose timer fires first (the lowest index on a tie), and when. */
+  /**
+   * The node whose timer fires first, and when: the earliest whole-ms wake time, the lowest index on a tie. (Of
+   * several timers already past, that is the earliest one, not the lowest index: a fixed order either way.)
+   */
   private nextTimer(): { at: number; node: SimNode } | undefined {
     const first = this.timers.first();
     // A timer never fires in the past.

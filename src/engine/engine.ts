@@ -571,8 +571,10 @@ export class Engine {
 
   handleTimeout(now: Millis): void {
     this.updateWakeQueue();
-    for (const peer of this.wakeQueue.takeDue(now)) {
-      this.touched.add(peer);
+    const duePeers = this.wakeQueue.takeDue(now);
+    // All of them at once: were a call below to throw, none may be left out of the queue for good.
+    for (const peer of duePeers) this.touched.add(peer);
+    for (const peer of duePeers) {
       const due: OutFrame[] = [];
       for (const frame of peer.send.frames.values()) {
         if (frame.tries === 0) break; // frames are sent in seq order: the rest are still queued

@@ -187,7 +187,7 @@ export interface LoginOptions {
   readonly password: string;
   /**
    * The data directory's users, if the caller has them open already (parsing them costs ~1 ms a user); or a function
-   * that opens them, called once the key derivation is under way, so that the two overlap.
+   * that opens `dataDir`'s, called once the key derivation is under way, so that the two overlap.
    */
   readonly directory?: Directory | (() => Directory);
 }
@@ -205,12 +205,13 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   // scrypt is most of a login (~175 ms, on libuv's thread pool) and needs only the key file: it starts first, and the
   // directory is read and checked meanwhile. Its answer is awaited only after the directory's checks, so a name
   // that is not a local user is still reported as such, whatever the password.
-  const keyPath = keyFilePathIn(dataDir, name);
+  const given = options.directory;
+  // A Directory handed over names its own key folder; a function to open one must be for `dataDir`.
+  const keyPath = typeof given === "object" ? given.keyFilePath(name) : keyFilePathIn(dataDir, name);
   const unlocking = existsSync(keyPath)
     ? readKeyFile(keyPath, { username: name, password: options.password })
     : undefined;
   unlocking?.catch(() => {}); // not awaited when a directory check below throws first
-  const given = options.directory;
   const directory = typeof given === "function" ? given() : (given ?? openDirectory(dataDir));
   const record = directory.getUser(name);
   const hasKey = unlocking !== undefined;

@@ -1068,6 +1068,49 @@ describe("engine: presence and roaming", () => {
   });
 });
 
+describe("engine: timers", () => {
+  it("a port call that throws in handleTimeout leaves no peer unscheduled: every peer keeps its heartbeats", () => {
+    const keys = [0, 1, 2, 3].map((i) => modelKeys(7, i));
+    const directory = new Map(keys.map((k) => [k.id, k]));
+    const crypto = new ModelCrypto(keys[0] as ModelKeys, directory);
+    const mac = crypto.mac.bind(crypto);
+    let failOnce = true;
+    crypto.mac = (peer, bytes) => {
+      if (failOnce && peer === keys[1]?.id) {
+        failOnce = false;
+        throw new Error("a transient failure");
+      }
+      return mac(peer, bytes);
+    };
+    const engine = new Engine({
+      crypto,
+      rng: new SeededRng(1),
+      deliveryLog: { has: () => false },
+      now: 0,
+      epoch: 1,
+      peers: keys.slice(1).map((k, i) => ({ id: k.id, address: `peer${i + 1}` })),
+      config: { heartbeatMs: 1000 },
+    });
+    // The three peers are due together; the HELLO to the first throws part-way through.
+    assert.throws(() => engine.handleTimeout(0), /a transient failure/);
+    const hellos = new Map<Address, number>();
+    const drain = () => {
+      for (let t = engine.pollTransmit(); t; t = engine.pollTransmit())
+        hellos.set(t.to, (hellos.get(t.to) ?? 0) + 1);
+    };
+    drain();
+    for (let now = 1; now <= 10_000; now++) {
+      const at = engine.pollTimeout();
+      if (at === undefined) break;
+      now = Math.max(now, Math.ceil(at));
+      engine.handleTimeout(now);
+      drain();
+    }
+    for (const address of ["peer1", "peer2", "peer3"])
+      assert.ok((hellos.get(address) ?? 0) >= 9, `${address}: ${hellos.get(address) ?? 0} HELLOs in 10 s`);
+  });
+});
+
 describe("engine: floor and epoch edge cases", () => {
   it("a DATA whose own floor covers the gap is accepted even ≥ RECV_WINDOW past the receiver's next", () => {
     const { net, a, b } = net2();

@@ -220,6 +220,14 @@ describe("login", () => {
     });
     assert.equal(alice.username, "alice");
     assert.equal(calls, 1);
+    // A Directory handed over is read from its own folder, whatever `dataDir` says.
+    const bob = await login({
+      dataDir: join(dataDir, "elsewhere"),
+      username: "bob",
+      password: "pass2",
+      directory: openDirectory(dataDir),
+    });
+    assert.equal(bob.username, "bob");
   });
 
   it("a key file that disagrees with users.json is DAMAGED", async () => {
