@@ -52,8 +52,6 @@ export interface SimNode {
   /** Kept across restarts: the state is kept, so the sequence numbers stay valid. */
   readonly epoch: number;
   engine: Engine | undefined;
-  /** The engine's pollTimeout() after its last call; undefined while it is down or idle. */
-  wakeAt: number | undefined;
   readonly store: DurableStore;
   /** Engine counters of earlier incarnations, added up at each crash. */
   readonly pastStats: EngineStats;
@@ -178,7 +176,6 @@ export class Cluster {
       address: `10.${(index >> 8) & 255}.${index & 255}.1:7000`,
       epoch: 1 + rng.below(1_000_000),
       engine: undefined,
-      wakeAt: undefined,
       store: { snapshots: new Map(), delivered: new Set(), outbox: new Map() },
       pastStats: newStats(),
     }));
@@ -342,8 +339,8 @@ export class Cluster {
     return first && { at: Math.max(this.now, first.at), node: first.peer };
   }
 
+  /** Files the engine's pollTimeout() after its last call; undefined while it is down or idle. */
   private setWake(node: SimNode, wakeAt: number | undefined): void {
-    node.wakeAt = wakeAt;
     // The runtime's clock ticks in whole ms.
     this.timers.schedule(node, node.index, wakeAt === undefined ? undefined : Math.ceil(wakeAt));
   }

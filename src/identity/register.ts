@@ -214,8 +214,7 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   unlocking?.catch(() => {}); // not awaited when a directory check below throws first
   const directory = typeof given === "function" ? given() : (given ?? openDirectory(dataDir));
   const record = directory.getUser(name);
-  const hasKey = unlocking !== undefined;
-  if (!record && !hasKey) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${dataDir}`);
+  if (!record && !unlocking) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${dataDir}`);
   if (!record) {
     throw new IdentityError("DAMAGED", `${name} has a key file but no entry in ${directory.usersPath}`);
   }
