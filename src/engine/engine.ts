@@ -472,6 +472,9 @@ export class Engine {
         newestAckedTx = frame.txOrder;
         newest = frame;
       }
+      // Sent once and acknowledged: that one copy reached the peer as a new frame, which it counted as hearing us.
+      if (frame.tries === 1 && (peer.heardUsAt ?? -Infinity) < frame.lastSentAt)
+        peer.heardUsAt = frame.lastSentAt;
       this.ackFrame(peer, frame);
     }
     // One RTT sample per ACK, from the newest transmission it covers: that arrival is what the ACK answers. An
@@ -479,10 +482,9 @@ export class Engine {
     // Karn's rule: a frame sent more than once gives no sample, since we cannot tell which copy was answered.
     if (newest && newest.tries === 1) peer.rtt.sample(now - newest.lastSentAt);
     this.heard(peer, from, now, ackedAny);
-    if (ackedAny) {
-      this.dirty.add(peer.id);
-      this.earlyRetransmit(peer, newestAckedTx, now);
-    }
+    // Not marked dirty: of the saved state an ACK changes only the RTT estimate, which is saved with the next
+    // change that must be, and relearnt from the first ACKs if a crash loses it.
+    if (ackedAny) this.earlyRetransmit(peer, newestAckedTx, now);
     this.fillWindow(peer, now);
   }
 
@@ -597,8 +599,23 @@ export class Engine {
       this.fillWindow(peer, now);
       if (peer.online && peer.lastHeard !== undefined && now - peer.lastHeard >= this.config.offlineAfterMs)
         this.markOffline(peer);
-      if (now >= peer.nextHelloAt) this.sendHello(peer, now, !peer.online, 0);
+      if (now >= peer.nextHelloAt) this.heartbeat(peer, now);
     }
+  }
+
+  /**
+   * A heartbeat is for a quiet link. A DATA of ours that the peer acknowledged on its first transmission told the
+   * peer we are alive just as a HELLO sent at that moment would have, so the HELLO waits a heartbeat interval from
+   * then (WireGuard, likewise, sends keepalives only on a link that carries nothing else). While messages flow, no
+   * HELLO is sent. A peer that is offline always gets its HELLO, which asks for a reply.
+   */
+  private heartbeat(peer: PeerState, now: Millis): void {
+    const heardUsAt = peer.heardUsAt;
+    if (peer.online && heardUsAt !== undefined && now - heardUsAt < this.config.heartbeatMs) {
+      peer.nextHelloAt = heardUsAt + this.config.heartbeatMs;
+      return;
+    }
+    this.sendHello(peer, now, !peer.online, 0);
   }
 
   pollTimeout(): Millis | undefined {

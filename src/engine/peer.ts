@@ -33,6 +33,8 @@ export class PeerState {
   lastHeard: Millis | undefined;
   /** When an ACK last acknowledged a frame of ours: the proof that our direction of the link works. */
   lastAckedAt: Millis | undefined;
+  /** When we sent the newest DATA the peer acknowledged on its first transmission: it heard from us then. */
+  heardUsAt: Millis | undefined;
   readonly send: SendStream;
   recv: RecvStream | undefined;
   readonly rtt: RttEstimator;

@@ -675,6 +675,7 @@ describe("engine: offline delivery and restarts", () => {
   it("a message re-sent after a restart with the same msgId is not delivered twice (the DeliveryLog)", () => {
     const { net, a, b } = net2();
     net.settle();
+    net.runFor(1_000); // past the start-up HELLOs
     net.drop((d) => isAck(d) && d.src === b);
     const text = "exactly once, please";
     const msgId = a.send({ kind: "broadcast", text });
@@ -826,6 +827,7 @@ describe("engine: authentication and replay", () => {
   it("a reflected ACK, as sent or with sender and recipient swapped, never resolves the reflector's message", () => {
     const { net, a, b } = net2();
     net.settle();
+    net.runFor(1_000); // past the start-up HELLOs
     net.drop((d) => isAck(d) && d.src === b);
     const mine = a.send({ kind: "broadcast", text: "A's own message, seq 0" });
     const theirs = b.send({ kind: "broadcast", text: "B's message, which A acknowledges" });
@@ -1044,6 +1046,65 @@ describe("engine: presence and roaming", () => {
     assert.equal(a.peerInfo(b).online, false);
     net.heal();
     assert.ok(net.runUntil(() => a.peerInfo(b).online, 10_000));
+  });
+
+  it("no heartbeat on a link that carries acknowledged DATA: it resumes 5 s after the last; the other way keeps its own", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    net.runFor(1_000);
+    const from = net.now;
+    let lastSent = 0;
+    for (let i = 0; i < 20; i++) {
+      lastSent = net.now;
+      a.send({ kind: "broadcast", text: `tick ${i}` });
+      net.runFor(1_000);
+    }
+    net.runFor(10_000);
+    const hellos = (x: Node, y: Node) =>
+      net.sent.filter((d) => isHello(d) && between(d, x, y) && d.at > from).map((d) => d.at);
+    // A → B: nothing while A's messages were being acknowledged, then one a heartbeat after the last of them.
+    const fromA = hellos(a, b);
+    assert.equal(fromA[0], lastSent + DEFAULT_CONFIG.heartbeatMs, `${fromA}`);
+    // B → A: B sent no DATA, so its heartbeats go on every 5 s ± 10%.
+    const fromB = hellos(b, a);
+    assert.ok(fromB.length >= 5, `${fromB}`);
+    assert.ok(fromB.slice(1).every((t, i) => t - (fromB[i] ?? 0) >= 4_500 && t - (fromB[i] ?? 0) <= 5_500));
+    assert.equal(a.messages().length + b.messages().length, 20);
+    assert.equal(a.events("peer-offline").length + b.events("peer-offline").length, 0);
+  });
+
+  it("40% loss both ways, a message every 2 s for 2 minutes: fewer HELLOs, and neither side ever sees the other offline", () => {
+    const { net, a, b } = net2(5);
+    net.settle();
+    net.lossy(0.4);
+    const from = net.now;
+    for (let i = 0; i < 60; i++) {
+      a.send({ kind: "broadcast", text: `a${i}` });
+      net.runFor(2_000);
+    }
+    net.runFor(5_000);
+    assert.equal(b.messages().length, 60);
+    assert.equal(a.events("peer-offline").length + b.events("peer-offline").length, 0);
+    const count = (x: Node, y: Node) =>
+      net.sent.filter((d) => isHello(d) && between(d, x, y) && d.at > from).length;
+    assert.ok(count(a, b) < count(b, a), `A → B ${count(a, b)}, B → A ${count(b, a)}`);
+  });
+
+  it("an ACK changes no state that must be saved: the RTT estimate waits for the next change that must", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    net.runFor(1_000); // past the start-up HELLOs
+    net.drop((d) => isAck(d) && d.src === b);
+    const before = a.snapshots.get(b.id);
+    const msgId = a.send({ kind: "broadcast", text: "hi" });
+    const afterSend = a.snapshots.get(b.id);
+    assert.notEqual(afterSend, before); // the sequence number moved: saved before the DATA left
+    net.runFor(1);
+    const ack = net.sent.find((d) => isAck(d) && d.src === b);
+    assert.ok(ack);
+    net.inject(a, b.address, ack.bytes);
+    assert.ok(deliveredTo(a, msgId, b));
+    assert.equal(a.snapshots.get(b.id), afterSend);
   });
 
   it("roaming: after a peer's address changes, replies go to its new address; stale copies do not move it back", () => {
