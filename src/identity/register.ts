@@ -15,6 +15,7 @@ import {
   validatePort,
   validateUsername,
 } from "./record.ts";
+import { takeUnlockAhead } from "./unlock-ahead.ts";
 
 /**
  * Creating local users (keys + key file + directory entry) and unlocking them. Key files are written before the
@@ -209,7 +210,8 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   // A Directory handed over names its own key folder; a function to open one must be for `dataDir`.
   const keyPath = typeof given === "object" ? given.keyFilePath(name) : keyFilePathIn(dataDir, name);
   const unlocking = existsSync(keyPath)
-    ? readKeyFile(keyPath, { username: name, password: options.password })
+    ? (takeUnlockAhead(keyPath, name, options.password) ??
+      readKeyFile(keyPath, { username: name, password: options.password }))
     : undefined;
   unlocking?.catch(() => {}); // not awaited when a directory check below throws first
   const directory = typeof given === "function" ? given() : (given ?? openDirectory(dataDir));

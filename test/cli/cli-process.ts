@@ -1,7 +1,7 @@
 /**
  * Runs the real `chatnode` command in child processes for the end-to-end tests: `node --import tsx
- * src/cli/main.ts`, so no build is needed. Every process started here is remembered and killed by `killAll`
- * (call it from `after`/`afterEach`, so a failing test leaves nothing running).
+ * src/cli/bin.ts` (what dist/cli/main.js is built from), so no build is needed. Every process started here is
+ * remembered and killed by `killAll` (call it from `after`/`afterEach`, so a failing test leaves nothing running).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { freePorts } from "../helpers/udp-cluster.ts";
 
 export const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-export const MAIN = join(REPO, "src", "cli", "main.ts");
+export const MAIN = join(REPO, "src", "cli", "bin.ts");
 /** The command line that runs the CLI, for a shell (tmux windows). */
 export const CLI_COMMAND = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(MAIN)}`;
 

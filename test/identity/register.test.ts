@@ -6,6 +6,7 @@ import { createCryptoPort } from "../../src/crypto/port.ts";
 import { openDirectory } from "../../src/identity/directory.ts";
 import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors.ts";
 import { bulkRegister, DEFAULT_USERS, login, registerUser } from "../../src/identity/register.ts";
+import { takeUnlockAhead, unlockAhead } from "../../src/identity/unlock-ahead.ts";
 import { mode, snapshot, TEST_SCRYPT_N, tempDataDir } from "./temp.ts";
 
 /** Wall-clock and CPU time (all of this process's threads, including libuv's pool where scrypt runs). */
@@ -228,6 +229,36 @@ describe("login", () => {
       directory: openDirectory(dataDir),
     });
     assert.equal(bob.username, "bob");
+  });
+
+  it("login takes over an unlock started ahead for the same key file, user and password, and only that", async () => {
+    const dataDir = tempDataDir("login-ahead");
+    await bulkRegister({ dataDir, scryptN: TEST_SCRYPT_N });
+    const aliceKey = join(dataDir, "keys", "alice.key");
+    const original = readFileSync(aliceKey);
+    // Started ahead, then the file is damaged: a login that reads the file itself would fail, one that took over
+    // the unlock started before succeeds.
+    unlockAhead(aliceKey, "alice", "pass1");
+    writeFileSync(aliceKey, "not a key file");
+    const alice = await login({ dataDir, username: "Alice", password: "pass1" });
+    assert.equal(alice.username, "alice");
+    assert.equal(takeUnlockAhead(aliceKey, "alice", "pass1"), undefined); // handed out once
+    // Any other password, user or file: the login does its own unlock (and so finds the damage).
+    for (const [path, user, password] of [
+      [aliceKey, "alice", "wrong"],
+      [join(dataDir, "keys", "bob.key"), "alice", "pass1"],
+      [aliceKey, "bob", "pass1"],
+    ] as const) {
+      writeFileSync(aliceKey, original);
+      unlockAhead(path, user, password);
+      writeFileSync(aliceKey, "not a key file");
+      await rejectsCode(login({ dataDir, username: "alice", password: "pass1" }), "DAMAGED", /damaged/);
+      assert.equal(takeUnlockAhead(path, user, password), undefined); // forgotten by that login all the same
+    }
+    // A wrong password started ahead is reported by the login that takes it over, as its own would be.
+    writeFileSync(aliceKey, original);
+    unlockAhead(aliceKey, "alice", "nope");
+    await rejectsCode(login({ dataDir, username: "alice", password: "nope" }), "WRONG_PASSWORD", /./);
   });
 
   it("a key file that disagrees with users.json is DAMAGED", async () => {
