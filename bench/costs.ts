@@ -7,6 +7,11 @@
  * the key unlock (readKeyFile on alice's key file: one scrypt with the file's parameters, on libuv's thread pool).
  * What is left is what ChatNode itself adds. When NODE_EXTRA_CA_CERTS is set (every node start then reads a CA
  * bundle), the start-up and the node boot are measured again without it.
+ *
+ * scrypt's time is part memory: its V array (128·N·r bytes, 32 MiB at N = 2^15, r = 8) is fresh memory, above
+ * glibc's mmap threshold, so every page of it faults on first touch. The phase also times touching that many
+ * bytes of fresh memory, one write per 4 KiB page: on a machine where a page fault is costly (a VM), that share of
+ * the unlock is the machine's, not the KDF's arithmetic.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -42,6 +47,9 @@ export interface StartupResult {
   unlockSamplesMs: number[];
   /** The key file's scrypt parameters (what unlockMs derived with). */
   unlockScrypt: { N: number; r: number; p: number } | null;
+  /** Touching as many bytes of fresh memory as that scrypt's V array, one write a page: the page faults alone; median. */
+  unlockMemoryTouchMs: number | null;
+  unlockMemoryTouchSamplesMs: number[] | null;
   /** medianMs − nodeBootMs − unlockMs: what ChatNode itself adds. */
   overheadMs: number;
   /** Whether NODE_EXTRA_CA_CERTS was set in this environment (the "without" figures are null otherwise). */
@@ -133,6 +141,14 @@ function nodeBoot(env: NodeJS.ProcessEnv): Promise<Timing> {
       resolve({ error: e.message });
     });
   });
+}
+
+/** Allocates `bytes` of fresh memory and writes one byte in every 4 KiB: what faulting its pages in costs. */
+function touchFreshMemory(bytes: number): Timing {
+  const t0 = performance.now();
+  const block = Buffer.allocUnsafeSlow(bytes);
+  for (let at = 0; at < bytes; at += 4096) block[at] = 1;
+  return { ms: performance.now() - t0 };
 }
 
 /** Wall time of one awaited readKeyFile (file read, scrypt on the thread pool, AES-GCM open). */
@@ -232,11 +248,15 @@ export async function startup(
     const key = new Series();
     const cliBare = new Series();
     const bootBare = new Series();
+    const touch = new Series();
+    const scrypt = scryptOf(keyPath);
+    const scryptBytes = scrypt ? 128 * scrypt.N * scrypt.r : 0;
     // Warm-up plus `runs` rounds, the measurements interleaved so that a drift in the machine's load falls on all.
     for (let i = 0; i <= runs; i++) {
       if (cliBuilt && !cli.failedWarmUp) cli.add(await timeToReady(cliArgs, env, 10_000));
       boot.add(await nodeBoot(env));
       key.add(await unlock(keyPath, username, password));
+      if (scryptBytes > 0) touch.add(touchFreshMemory(scryptBytes));
       if (extraCa) {
         if (cliBuilt && !cliBare.failedWarmUp) cliBare.add(await timeToReady(cliArgs, bareEnv, 10_000));
         bootBare.add(await nodeBoot(bareEnv));
@@ -268,7 +288,9 @@ export async function startup(
       nodeBootSamplesMs: boot.samples,
       unlockMs,
       unlockSamplesMs: key.samples,
-      unlockScrypt: scryptOf(keyPath),
+      unlockScrypt: scrypt,
+      unlockMemoryTouchMs: scryptBytes > 0 ? touch.median : null,
+      unlockMemoryTouchSamplesMs: scryptBytes > 0 ? touch.samples : null,
       overheadMs: medianMs - boot.median - unlockMs,
       extraCaCerts: extraCa,
       withoutExtraCaMs,
@@ -288,6 +310,10 @@ export async function startup(
     log(
       `  key unlock (readKeyFile${sc ? `, scrypt N=2^${Math.log2(sc.N)} r=${sc.r} p=${sc.p}` : ""}): ${fmt(key)}`,
     );
+    if (result.unlockMemoryTouchMs !== null)
+      log(
+        `  of which page faults: touching ${scryptBytes / 2 ** 20} MiB of fresh memory (scrypt's V array) alone: ${fmt(touch)}`,
+      );
     log(
       `  start-up ÷ (node boot + unlock): ${(medianMs / (boot.median + unlockMs)).toFixed(2)}×; ChatNode's overhead ${result.overheadMs.toFixed(0)} ms`,
     );

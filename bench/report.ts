@@ -362,6 +362,13 @@ function startupRows(s: StartupResult): string[] {
     `| key unlock: \`readKeyFile\`${sc ? `, scrypt N=2^${Math.log2(sc.N)} r=${sc.r} p=${sc.p}` : ""} | ${n0(s.unlockMs)} ms ${n(s.unlockSamplesMs)} | ${share(s.unlockMs)} |`,
     `| ChatNode's own overhead (start-up − node boot − key unlock) | ${n0(s.overheadMs)} ms | ${share(s.overheadMs)} |`,
   ];
+  // Older results lack the field.
+  if (s.unlockMemoryTouchMs != null && sc)
+    rows.splice(
+      3,
+      0,
+      `| of the unlock: page faults, touching ${(128 * sc.N * sc.r) / 2 ** 20} MiB of fresh memory (scrypt's V array) | ${n0(s.unlockMemoryTouchMs)} ms ${n(s.unlockMemoryTouchSamplesMs)} | ${pct(ratio(s.unlockMemoryTouchMs, s.unlockMs))} of the key unlock; the KDF's arithmetic is the rest |`,
+    );
   if (s.withoutExtraCaMs !== null && s.nodeBootWithoutExtraCaMs !== null) {
     const fixed = s.nodeBootWithoutExtraCaMs + s.unlockMs;
     rows.push(
