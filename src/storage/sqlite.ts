@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type Database from "better-sqlite3";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
+import { type Checkpointer, walCheckpointer } from "./checkpointer.ts";
 import { StoreError } from "./errors.ts";
 import { assertKnownVersion, migrate, schemaVersion } from "./migrations.ts";
 import type {
@@ -31,6 +32,9 @@ function sqlite(): typeof Database {
   return driver;
 }
 
+/** SQLite's default for wal_autocheckpoint, restored if the checkpoint worker fails. */
+const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
+
 /** "CNOD" in the SQLite header's application id: marks the file as a ChatNode database. */
 const APPLICATION_ID = 0x434e4f44;
 
@@ -52,11 +56,30 @@ export function openSqliteStore(path: string | ":memory:"): Store {
   }
   try {
     prepareDatabase(db, path);
-    return sqliteStore(db, path);
+    return sqliteStore(db, path, path === ":memory:" ? undefined : checkpointOffTheLoop(db, path));
   } catch (error) {
     db.close();
     throw translate(error, path);
   }
+}
+
+/** SQLite's automatic checkpoints off, a worker's on (src/storage/checkpointer.ts); back to SQLite's if it fails. */
+function checkpointOffTheLoop(db: Database.Database, path: string): Checkpointer {
+  db.pragma("wal_autocheckpoint = 0");
+  return walCheckpointer({
+    path,
+    driverPath: createRequire(import.meta.url).resolve("better-sqlite3"),
+    busyTimeoutMs: BUSY_TIMEOUT_MS,
+    onFailure: () => {
+      if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+    },
+    truncate: () => {
+      // Busy (the worker mid-checkpoint past the busy timeout, or another process): the next report tries again.
+      try {
+        if (db.open) db.pragma("wal_checkpoint(TRUNCATE)");
+      } catch {}
+    },
+  });
 }
 
 function createPrivateFile(path: string): void {
@@ -98,7 +121,7 @@ function prepareDatabase(db: Database.Database, path: string): void {
   assertKnownVersion(version, path);
   db.pragma("journal_mode = WAL");
   // WAL + NORMAL: a commit is appended to the -wal file with write() but not fsync()ed (the WAL is synced at
-  // checkpoints). Once write() returns the data is in the OS page cache, so a crash of this process - kill -9
+  // checkpoints, which a worker thread runs: src/storage/checkpointer.ts). Once write() returns the data is in the OS page cache, so a crash of this process - kill -9
   // included - loses nothing committed; the next open replays the WAL. An OS crash or power loss may lose the last
   // commits (never corrupting the file), possibly after we ACKed them. FULL would close that window with an fsync
   // per commit, but better-sqlite3 runs on the event loop, so every received message would stall UDP handling and
@@ -145,7 +168,7 @@ interface PeerRow {
 const NEXT_SEQ = `(SELECT coalesce(max(m), 0) + 1 FROM (
   SELECT max(seq) AS m FROM outgoing UNION ALL SELECT max(seq) FROM received))`;
 
-function sqliteStore(db: Database.Database, path: string): Store {
+function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpointer): Store {
   // Prepared once: better-sqlite3 statements are reusable, and preparing is most of a small query's cost.
   const insertOutgoing = db.prepare<{ msgId: string; kind: string; text: string; sentAt: number }>(
     `INSERT INTO outgoing (msg_id, seq, kind, text, sent_at) VALUES (@msgId, ${NEXT_SEQ}, @kind, @text, @sentAt)
@@ -252,6 +275,13 @@ function sqliteStore(db: Database.Database, path: string): Store {
     }
   }
 
+  /** A write: on its own it is a commit, which the checkpointer hears of; inside a transaction it waits for that. */
+  function written<T>(operation: () => T): T {
+    const result = guarded(operation);
+    if (!db.inTransaction) checkpointer?.committed();
+    return result;
+  }
+
   function recipientsOf(msgId: MsgId): OutgoingRecipient[] {
     return selectRecipients.all(msgId).map(toRecipient);
   }
@@ -274,7 +304,7 @@ function sqliteStore(db: Database.Database, path: string): Store {
   return {
     location: path,
     addOutgoing(message) {
-      guarded(() =>
+      written(() =>
         inTransaction.immediate(() => {
           assertDistinctRecipients(message);
           const { msgId, kind, text, sentAt } = message;
@@ -288,7 +318,7 @@ function sqliteStore(db: Database.Database, path: string): Store {
     },
     setRecipientState(msgId, peer, state, at, reason) {
       const kept = state === "failed" ? (reason ?? null) : null;
-      guarded(() => updateRecipient.run({ msgId, peer, state, reason: kept, at }));
+      written(() => updateRecipient.run({ msgId, peer, state, reason: kept, at }));
     },
     getOutgoing(msgId) {
       return guarded(() => {
@@ -308,7 +338,7 @@ function sqliteStore(db: Database.Database, path: string): Store {
         sentAt: m.sentAt,
         receivedAt: m.receivedAt,
       };
-      return guarded(() => insertReceived.run(row).changes === 1);
+      return written(() => insertReceived.run(row).changes === 1);
     },
     hasReceived(from, msgId) {
       return guarded(() => selectHasReceived.get(from, msgId) !== undefined);
@@ -321,13 +351,13 @@ function sqliteStore(db: Database.Database, path: string): Store {
       return guarded(() => selectHistory.all(n).reverse().map(historyEntryOf));
     },
     savePeerState(peer, json) {
-      guarded(() => upsertPeerState.run(peer, json));
+      written(() => upsertPeerState.run(peer, json));
     },
     loadPeerStates() {
       return guarded(() => new Map(selectPeerStates.all().map((row) => [row.peer, row.json])));
     },
     setMeta(key, value) {
-      guarded(() => upsertMeta.run(key, value));
+      written(() => upsertMeta.run(key, value));
     },
     getMeta(key) {
       return guarded(() => selectMeta.get(key));
@@ -339,14 +369,14 @@ function sqliteStore(db: Database.Database, path: string): Store {
         lastSeen: record.lastSeen ?? null,
         rttMs: record.rttMs ?? null,
       };
-      guarded(() => upsertPeerRow.run(row));
+      written(() => upsertPeerRow.run(row));
     },
     peers() {
       return guarded(() => selectPeers.all().map(toPeerRecord));
     },
     transaction<T>(work: () => T): T {
       let result: T | undefined;
-      guarded(() =>
+      written(() =>
         inTransaction.immediate(() => {
           result = work();
           // better-sqlite3 refuses a promise too, but only after checking its own return value, which is void here.
@@ -356,6 +386,7 @@ function sqliteStore(db: Database.Database, path: string): Store {
       return result as T;
     },
     close() {
+      checkpointer?.close();
       if (db.open) db.close();
     },
   };

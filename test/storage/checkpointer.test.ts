@@ -1,0 +1,156 @@
+/**
+ * WAL checkpoints on a worker thread (src/storage/checkpointer.ts), against a real SQLite file whose own
+ * connection never checkpoints: whatever reaches the database file got there through the worker.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { CHECKPOINT_EVERY_MS, WAL_FRAMES_MAX, walCheckpointer } from "../../src/storage/checkpointer.ts";
+import { openSqliteStore } from "../../src/storage/sqlite.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "chatnode-checkpoint-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const DRIVER = createRequire(import.meta.url).resolve("better-sqlite3");
+
+/** A WAL database whose connection never checkpoints on its own, and a manual clock. */
+function setup(name: string) {
+  const path = join(dir, `${name}.sqlite`);
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("wal_autocheckpoint = 0");
+  db.exec("CREATE TABLE t (x BLOB)");
+  const insert = db.prepare("INSERT INTO t (x) VALUES (?)");
+  const clock = { now: 0 };
+  return { path, db, insert, clock };
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("storage: WAL checkpoints on a worker thread", () => {
+  it("copies committed pages into the database file, at most once per interval", async () => {
+    const { path, db, insert, clock } = setup("copies");
+    let truncated = 0;
+    const checkpointer = walCheckpointer({
+      path,
+      driverPath: DRIVER,
+      busyTimeoutMs: 2000,
+      onFailure: (e) => assert.fail(`worker failed: ${e}`),
+      truncate: () => truncated++,
+      now: () => clock.now,
+    });
+    try {
+      const before = statSync(path).size;
+      // Within the first interval: commits, but no checkpoint yet.
+      for (let i = 0; i < 100; i++) {
+        insert.run(Buffer.alloc(4000, i));
+        checkpointer.committed();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(checkpointer.done, 0);
+      assert.equal(statSync(path).size, before);
+      clock.now += CHECKPOINT_EVERY_MS;
+      insert.run(Buffer.alloc(4000, 1));
+      checkpointer.committed();
+      await until(() => checkpointer.done === 1, "the first checkpoint");
+      assert.ok(statSync(path).size > before + 100 * 4000, `${statSync(path).size}`);
+      assert.equal(truncated, 0);
+      // Everything is readable through a fresh connection (the WAL is still there, and the copy agrees).
+      const reader = new Database(path, { readonly: true });
+      assert.deepEqual(reader.prepare("SELECT count(*) AS n FROM t").get(), { n: 101 });
+      reader.close();
+    } finally {
+      checkpointer.close();
+      db.close();
+    }
+  });
+
+  it("asks the main connection to truncate a WAL that grew past WAL_FRAMES_MAX frames", async () => {
+    const { path, db, insert, clock } = setup("truncate");
+    let truncated = 0;
+    const checkpointer = walCheckpointer({
+      path,
+      driverPath: DRIVER,
+      busyTimeoutMs: 2000,
+      onFailure: (e) => assert.fail(`worker failed: ${e}`),
+      truncate: () => {
+        truncated++;
+        db.pragma("wal_checkpoint(TRUNCATE)");
+      },
+      now: () => clock.now,
+    });
+    try {
+      // One commit per page: more frames than WAL_FRAMES_MAX before the worker is asked once.
+      for (let i = 0; i <= WAL_FRAMES_MAX; i++) {
+        insert.run(Buffer.alloc(3000, i));
+        checkpointer.committed();
+      }
+      clock.now += CHECKPOINT_EVERY_MS;
+      insert.run(Buffer.alloc(3000, 1));
+      checkpointer.committed();
+      await until(() => truncated === 1, "the truncation");
+      assert.equal(statSync(`${path}-wal`).size, 0);
+    } finally {
+      checkpointer.close();
+      db.close();
+    }
+  });
+
+  it("a worker that cannot work reports one failure and is not asked again", async () => {
+    const { path, db, insert, clock } = setup("failure");
+    const failures: unknown[] = [];
+    const checkpointer = walCheckpointer({
+      path,
+      driverPath: join(dir, "no-such-driver.js"),
+      busyTimeoutMs: 2000,
+      onFailure: (e) => failures.push(e),
+      truncate: () => assert.fail("no truncation without a worker"),
+      now: () => clock.now,
+    });
+    try {
+      clock.now += CHECKPOINT_EVERY_MS;
+      insert.run(Buffer.alloc(10));
+      checkpointer.committed();
+      await until(() => failures.length === 1, "the failure");
+      clock.now += CHECKPOINT_EVERY_MS;
+      checkpointer.committed();
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(failures.length, 1);
+      assert.equal(checkpointer.done, 0);
+    } finally {
+      checkpointer.close();
+      db.close();
+    }
+  });
+
+  it("a store keeps its WAL bounded under a long burst of commits, and everything stays readable", async () => {
+    const path = join(dir, "store.sqlite");
+    const store = openSqliteStore(path);
+    const deadline = Date.now() + 1_500;
+    let n = 0;
+    while (Date.now() < deadline) {
+      store.setMeta(`k${n % 50}`, "x".repeat(2000) + n);
+      n++;
+      // Let the worker's answers in now and then, as a node's event loop would.
+      if (n % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // The frames in the WAL are bounded by WAL_FRAMES_MAX plus what the last interval added.
+    assert.ok(
+      statSync(`${path}-wal`).size < 2 * WAL_FRAMES_MAX * 4096,
+      `${statSync(`${path}-wal`).size} bytes`,
+    );
+    assert.equal(store.getMeta(`k${(n - 1) % 50}`), "x".repeat(2000) + (n - 1));
+    store.close();
+  });
+});
