@@ -140,6 +140,17 @@ export function describeError(error: unknown): { message: string; exitCode: numb
   return { message: `internal error: ${message}`, exitCode: EXIT_FAILURE };
 }
 
+/** Exits once stdout and stderr have written what they hold (a pipe is asynchronous on some systems). */
+function exitWhenFlushed(code: number): void {
+  let waiting = 2;
+  const flushed = () => {
+    waiting--;
+    if (waiting === 0) process.exit(code);
+  };
+  process.stdout.write("", flushed);
+  process.stderr.write("", flushed);
+}
+
 async function main(): Promise<void> {
   let chatCode: number | undefined;
   const program = buildProgram((code) => {
@@ -149,8 +160,9 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Already printed by commander. Help and --version exit 0; its usage errors exit 2 rather than 1.
-      process.exitCode = error.exitCode === 0 ? 0 : error.exitCode === 1 ? EXIT_USAGE : error.exitCode;
+      // Already printed by commander. Help and --version exit 0; its usage errors exit 2 rather than 1. Exit rather
+      // than return: a key unlock started ahead (src/cli/bin.ts) would hold the process until its scrypt ends.
+      exitWhenFlushed(error.exitCode === 0 ? 0 : error.exitCode === 1 ? EXIT_USAGE : error.exitCode);
       return;
     }
     const { message, exitCode } = describeError(error);

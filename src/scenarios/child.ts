@@ -44,9 +44,9 @@ function installExitHook(): void {
 
 /**
  * How to run child-node: the .ts source through tsx's loader next to this file, or the bundle
- * dist/scenarios/child-node.js with plain node (this code is then inside the bundle dist/cli/main.js). Worked out
- * once, when this module loads: under tsx, import.meta.resolve blocks on tsx's loader thread for a noticeable
- * time, which must not happen while other scenarios' timers are running.
+ * dist/scenarios/child-node.js with plain node (this code is then in a file of dist/chunks/, beside
+ * dist/scenarios/). Worked out once, when this module loads: under tsx, import.meta.resolve blocks on tsx's loader
+ * thread for a noticeable time, which must not happen while other scenarios' timers are running.
  */
 const CHILD_COMMAND: readonly string[] = (() => {
   const here = fileURLToPath(import.meta.url);

@@ -18,7 +18,8 @@
  * running beside a busy writer never achieves: under sustained load the file would grow without end. So when the
  * worker reports a WAL longer than WAL_FRAMES_MAX, the main connection runs one TRUNCATE checkpoint itself. The
  * worker has copied almost everything by then, so that stall is mostly two fsyncs, once per WAL_FRAMES_MAX frames
- * (32 MiB of 4 KiB pages) where SQLite's own checkpoint stalls once per 1,000.
+ * (32 MiB of 4 KiB pages) where SQLite's own checkpoint stalls once per 1,000. The caller makes it give up at once
+ * rather than wait for a reader in another process; then it is tried again WAL_FRAMES_MAX frames later.
  */
 import { Worker } from "node:worker_threads";
 
@@ -35,7 +36,8 @@ export const WAL_FRAMES_MAX = 8192;
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.driver);
-const db = new Database(workerData.path, { timeout: workerData.timeoutMs });
+// fileMustExist: a database moved aside or deleted after its store closed is not created again, empty.
+const db = new Database(workerData.path, { timeout: workerData.timeoutMs, fileMustExist: true });
 parentPort.on("message", (request) => {
   if (request === "close") {
     db.close();
@@ -54,16 +56,19 @@ export interface CheckpointerOptions {
   busyTimeoutMs: number;
   /** Called once if the worker fails: the caller turns SQLite's automatic checkpoints back on. */
   onFailure: (error: unknown) => void;
-  /** Runs a TRUNCATE checkpoint on the caller's connection (the WAL grew past WAL_FRAMES_MAX). */
-  truncate: () => void;
+  /** Runs a TRUNCATE checkpoint on the caller's connection (the WAL grew past WAL_FRAMES_MAX); false if busy. */
+  truncate: () => boolean;
   now?: () => number;
 }
 
 export interface Checkpointer {
   /** Tells it a transaction was committed. Cheap: a clock read, and now and then a message to the worker. */
   committed(): void;
-  /** Ends the worker (after the checkpoint it may be running) without waiting. */
-  close(): void;
+  /**
+   * Ends the worker (after the checkpoint it may be running) without waiting. True if a worker was started: its
+   * connection then outlives the caller's, so the caller should leave the WAL empty before it closes.
+   */
+  close(): boolean;
   /** Checkpoints completed so far (for tests). */
   readonly done: number;
 }
@@ -76,6 +81,9 @@ export function walCheckpointer(options: CheckpointerOptions): Checkpointer {
   let running = false;
   let lastAt = now();
   let done = 0;
+  let started = false;
+  /** A WAL longer than this is truncated by the caller; raised after a truncation found the WAL busy. */
+  let truncateAbove = WAL_FRAMES_MAX;
 
   function fail(error: unknown): void {
     if (failed || closed) return;
@@ -90,8 +98,11 @@ export function walCheckpointer(options: CheckpointerOptions): Checkpointer {
     try {
       worker = new Worker(WORKER_SOURCE, {
         eval: true,
+        // Plain CommonJS: none of the parent's loader flags (tsx under the tests), which would only slow its start.
+        execArgv: [],
         workerData: { path: options.path, driver: options.driverPath, timeoutMs: options.busyTimeoutMs },
       });
+      started = true;
     } catch (error) {
       fail(error);
       return undefined;
@@ -117,15 +128,19 @@ export function walCheckpointer(options: CheckpointerOptions): Checkpointer {
       w.once("message", (result: { log?: number }) => {
         running = false;
         done++;
-        if (!closed && (result.log ?? 0) > WAL_FRAMES_MAX) options.truncate();
+        const frames = result.log ?? 0;
+        if (frames <= WAL_FRAMES_MAX) truncateAbove = WAL_FRAMES_MAX; // the WAL started over meanwhile
+        if (closed || frames <= truncateAbove) return;
+        truncateAbove = options.truncate() ? WAL_FRAMES_MAX : frames + WAL_FRAMES_MAX;
       });
       w.postMessage("checkpoint");
     },
     close() {
-      if (closed) return;
+      if (closed) return started;
       closed = true;
       worker?.postMessage("close");
       worker = undefined;
+      return started;
     },
     get done() {
       return done;

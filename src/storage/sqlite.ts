@@ -73,13 +73,25 @@ function checkpointOffTheLoop(db: Database.Database, path: string): Checkpointer
     onFailure: () => {
       if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
     },
-    truncate: () => {
-      // Busy (the worker mid-checkpoint past the busy timeout, or another process): the next report tries again.
-      try {
-        if (db.open) db.pragma("wal_checkpoint(TRUNCATE)");
-      } catch {}
-    },
+    // Not waiting for a reader in another process (a backup, the sqlite3 shell): busy now, tried again later.
+    truncate: () => truncateWal(db, 0),
   });
+}
+
+/**
+ * Copies the whole WAL back into the database and empties it; false if a reader (or a checkpoint) of another
+ * connection kept it from finishing within `busyTimeoutMs`. Never throws: what is left stays in the WAL, safely.
+ */
+function truncateWal(db: Database.Database, busyTimeoutMs: number): boolean {
+  if (!db.open) return false;
+  try {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    return (db.pragma("wal_checkpoint(TRUNCATE)") as Array<{ busy: number }>)[0]?.busy === 0;
+  } catch {
+    return false;
+  } finally {
+    if (db.open) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
 }
 
 function createPrivateFile(path: string): void {
@@ -386,7 +398,11 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
       return result as T;
     },
     close() {
-      checkpointer?.close();
+      // With a checkpoint worker's connection still open, this one is not the last, so its close would not copy the
+      // WAL back: the worker's would, a moment later. Empty the WAL first, so that the file is whole once close
+      // returns (to be copied, moved aside or deleted).
+      // If a reader elsewhere keeps that from finishing, the worker's close or the next open copies the rest back.
+      if (checkpointer?.close()) truncateWal(db, BUSY_TIMEOUT_MS);
       if (db.open) db.close();
     },
   };

@@ -3,7 +3,7 @@
  * connection never checkpoints: whatever reaches the database file got there through the worker.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { CHECKPOINT_EVERY_MS, WAL_FRAMES_MAX, walCheckpointer } from "../../src/storage/checkpointer.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
+import { until } from "../helpers/udp-cluster.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "chatnode-checkpoint-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,14 +30,6 @@ function setup(name: string) {
   return { path, db, insert, clock };
 }
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe("storage: WAL checkpoints on a worker thread", () => {
   it("copies committed pages into the database file, at most once per interval", async () => {
     const { path, db, insert, clock } = setup("copies");
@@ -46,7 +39,10 @@ describe("storage: WAL checkpoints on a worker thread", () => {
       driverPath: DRIVER,
       busyTimeoutMs: 2000,
       onFailure: (e) => assert.fail(`worker failed: ${e}`),
-      truncate: () => truncated++,
+      truncate: () => {
+        truncated++;
+        return true;
+      },
       now: () => clock.now,
     });
     try {
@@ -62,7 +58,7 @@ describe("storage: WAL checkpoints on a worker thread", () => {
       clock.now += CHECKPOINT_EVERY_MS;
       insert.run(Buffer.alloc(4000, 1));
       checkpointer.committed();
-      await until(() => checkpointer.done === 1, "the first checkpoint");
+      await until(() => checkpointer.done === 1, 10_000, "the first checkpoint");
       assert.ok(statSync(path).size > before + 100 * 4000, `${statSync(path).size}`);
       assert.equal(truncated, 0);
       // Everything is readable through a fresh connection (the WAL is still there, and the copy agrees).
@@ -86,6 +82,7 @@ describe("storage: WAL checkpoints on a worker thread", () => {
       truncate: () => {
         truncated++;
         db.pragma("wal_checkpoint(TRUNCATE)");
+        return true;
       },
       now: () => clock.now,
     });
@@ -98,12 +95,86 @@ describe("storage: WAL checkpoints on a worker thread", () => {
       clock.now += CHECKPOINT_EVERY_MS;
       insert.run(Buffer.alloc(3000, 1));
       checkpointer.committed();
-      await until(() => truncated === 1, "the truncation");
+      await until(() => truncated === 1, 10_000, "the truncation");
       assert.equal(statSync(`${path}-wal`).size, 0);
     } finally {
       checkpointer.close();
       db.close();
     }
+  });
+
+  it("a truncation that finds the WAL busy is tried again only after as many frames more", async () => {
+    const { path, db, insert, clock } = setup("busy");
+    const calls: number[] = [];
+    const checkpointer = walCheckpointer({
+      path,
+      driverPath: DRIVER,
+      busyTimeoutMs: 2000,
+      onFailure: (e) => assert.fail(`worker failed: ${e}`),
+      truncate: () => {
+        calls.push(checkpointer.done);
+        return false; // as if a reader in another process held the WAL
+      },
+      now: () => clock.now,
+    });
+    const commitsThenReport = async (commits: number) => {
+      for (let i = 0; i < commits; i++) insert.run(Buffer.alloc(3000, i));
+      clock.now += CHECKPOINT_EVERY_MS;
+      const before = checkpointer.done;
+      insert.run(Buffer.alloc(10));
+      checkpointer.committed();
+      await until(() => checkpointer.done === before + 1, 10_000, "a checkpoint");
+    };
+    try {
+      await commitsThenReport(WAL_FRAMES_MAX + 1);
+      assert.equal(calls.length, 1);
+      await commitsThenReport(10); // still long, but no longer than when it was found busy
+      assert.equal(calls.length, 1);
+      await commitsThenReport(WAL_FRAMES_MAX);
+      assert.equal(calls.length, 2);
+    } finally {
+      checkpointer.close();
+      db.close();
+    }
+  });
+
+  it("the worker never creates a database that is not there", async () => {
+    const path = join(dir, "gone.sqlite");
+    const failures: unknown[] = [];
+    const clock = { now: 0 };
+    const checkpointer = walCheckpointer({
+      path,
+      driverPath: DRIVER,
+      busyTimeoutMs: 2000,
+      onFailure: (e) => failures.push(e),
+      truncate: () => true,
+      now: () => clock.now,
+    });
+    clock.now += CHECKPOINT_EVERY_MS;
+    checkpointer.committed();
+    await until(() => failures.length === 1, 10_000, "the failure");
+    assert.equal(existsSync(path), false);
+    checkpointer.close();
+  });
+
+  it("a store closed after its worker started leaves the whole history in the database file itself", async () => {
+    const path = join(dir, "whole.sqlite");
+    const store = openSqliteStore(path);
+    const until500 = Date.now() + 500;
+    for (let n = 0; Date.now() < until500; n++) {
+      store.setMeta("k", `v${n}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    store.setMeta("last", "written just before close");
+    store.close();
+    // The file alone, without its -wal: what a copy or a move right after close would take.
+    const copy = join(dir, "whole-copy.sqlite");
+    copyFileSync(path, copy);
+    const reader = new Database(copy, { readonly: true });
+    assert.deepEqual(reader.prepare("SELECT value FROM meta WHERE key = 'last'").get(), {
+      value: "written just before close",
+    });
+    reader.close();
   });
 
   it("a worker that cannot work reports one failure and is not asked again", async () => {
@@ -121,7 +192,7 @@ describe("storage: WAL checkpoints on a worker thread", () => {
       clock.now += CHECKPOINT_EVERY_MS;
       insert.run(Buffer.alloc(10));
       checkpointer.committed();
-      await until(() => failures.length === 1, "the failure");
+      await until(() => failures.length === 1, 10_000, "the failure");
       clock.now += CHECKPOINT_EVERY_MS;
       checkpointer.committed();
       await new Promise((r) => setTimeout(r, 100));
