@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { CHECKPOINT_EVERY_MS, WAL_FRAMES_MAX, walCheckpointer } from "../../src/storage/checkpointer.ts";
+import {
+  CHECKPOINT_EVERY_MS,
+  type CheckpointerOptions,
+  WAL_FRAMES_MAX,
+  walCheckpointer,
+} from "../../src/storage/checkpointer.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
 import { until } from "../helpers/udp-cluster.ts";
 
@@ -27,23 +32,37 @@ function setup(name: string) {
   db.exec("CREATE TABLE t (x BLOB)");
   const insert = db.prepare("INSERT INTO t (x) VALUES (?)");
   const clock = { now: 0 };
-  return { path, db, insert, clock };
+  return {
+    path,
+    db,
+    insert,
+    clock,
+    checkpointer: (options: Partial<CheckpointerOptions>) => start(path, clock, options),
+  };
+}
+
+/** A checkpointer on `path` with the manual clock; a worker failure fails the test unless `onFailure` says else. */
+function start(path: string, clock: { now: number }, options: Partial<CheckpointerOptions>) {
+  return walCheckpointer({
+    path,
+    driverPath: DRIVER,
+    busyTimeoutMs: 2000,
+    onFailure: (e) => assert.fail(`worker failed: ${e}`),
+    truncate: () => true,
+    now: () => clock.now,
+    ...options,
+  });
 }
 
 describe("storage: WAL checkpoints on a worker thread", () => {
   it("copies committed pages into the database file, at most once per interval", async () => {
-    const { path, db, insert, clock } = setup("copies");
+    const { path, db, insert, clock, checkpointer: startOn } = setup("copies");
     let truncated = 0;
-    const checkpointer = walCheckpointer({
-      path,
-      driverPath: DRIVER,
-      busyTimeoutMs: 2000,
-      onFailure: (e) => assert.fail(`worker failed: ${e}`),
+    const checkpointer = startOn({
       truncate: () => {
         truncated++;
         return true;
       },
-      now: () => clock.now,
     });
     try {
       const before = statSync(path).size;
@@ -72,19 +91,14 @@ describe("storage: WAL checkpoints on a worker thread", () => {
   });
 
   it("asks the main connection to truncate a WAL that grew past WAL_FRAMES_MAX frames", async () => {
-    const { path, db, insert, clock } = setup("truncate");
+    const { path, db, insert, clock, checkpointer: startOn } = setup("truncate");
     let truncated = 0;
-    const checkpointer = walCheckpointer({
-      path,
-      driverPath: DRIVER,
-      busyTimeoutMs: 2000,
-      onFailure: (e) => assert.fail(`worker failed: ${e}`),
+    const checkpointer = startOn({
       truncate: () => {
         truncated++;
         db.pragma("wal_checkpoint(TRUNCATE)");
         return true;
       },
-      now: () => clock.now,
     });
     try {
       // One commit per page: more frames than WAL_FRAMES_MAX before the worker is asked once.
@@ -104,18 +118,13 @@ describe("storage: WAL checkpoints on a worker thread", () => {
   });
 
   it("a truncation that finds the WAL busy is tried again only after as many frames more", async () => {
-    const { path, db, insert, clock } = setup("busy");
+    const { db, insert, clock, checkpointer: startOn } = setup("busy");
     const calls: number[] = [];
-    const checkpointer = walCheckpointer({
-      path,
-      driverPath: DRIVER,
-      busyTimeoutMs: 2000,
-      onFailure: (e) => assert.fail(`worker failed: ${e}`),
+    const checkpointer = startOn({
       truncate: () => {
         calls.push(checkpointer.done);
         return false; // as if a reader in another process held the WAL
       },
-      now: () => clock.now,
     });
     const commitsThenReport = async (commits: number) => {
       for (let i = 0; i < commits; i++) insert.run(Buffer.alloc(3000, i));
@@ -142,14 +151,7 @@ describe("storage: WAL checkpoints on a worker thread", () => {
     const path = join(dir, "gone.sqlite");
     const failures: unknown[] = [];
     const clock = { now: 0 };
-    const checkpointer = walCheckpointer({
-      path,
-      driverPath: DRIVER,
-      busyTimeoutMs: 2000,
-      onFailure: (e) => failures.push(e),
-      truncate: () => true,
-      now: () => clock.now,
-    });
+    const checkpointer = start(path, clock, { onFailure: (e) => failures.push(e) });
     clock.now += CHECKPOINT_EVERY_MS;
     checkpointer.committed();
     await until(() => failures.length === 1, 10_000, "the failure");
@@ -178,15 +180,12 @@ describe("storage: WAL checkpoints on a worker thread", () => {
   });
 
   it("a worker that cannot work reports one failure and is not asked again", async () => {
-    const { path, db, insert, clock } = setup("failure");
+    const { db, insert, clock, checkpointer: startOn } = setup("failure");
     const failures: unknown[] = [];
-    const checkpointer = walCheckpointer({
-      path,
+    const checkpointer = startOn({
       driverPath: join(dir, "no-such-driver.js"),
-      busyTimeoutMs: 2000,
       onFailure: (e) => failures.push(e),
       truncate: () => assert.fail("no truncation without a worker"),
-      now: () => clock.now,
     });
     try {
       clock.now += CHECKPOINT_EVERY_MS;
