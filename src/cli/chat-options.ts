@@ -9,10 +9,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { type FaultConfig, parseFault } from "../faults/plan.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import type { OpenNodeOptions } from "../node/open-node.ts";
-
 import { PASSWORD_ENV } from "./login-ahead.ts";
-
-export { PASSWORD_ENV };
 
 /** A mistake of the person running the command: printed as one line, exit code 2 (130 when they cancelled). */
 export class UsageError extends Error {

@@ -133,11 +133,12 @@ function prepareDatabase(db: Database.Database, path: string): void {
   assertKnownVersion(version, path);
   db.pragma("journal_mode = WAL");
   // WAL + NORMAL: a commit is appended to the -wal file with write() but not fsync()ed (the WAL is synced at
-  // checkpoints, which a worker thread runs: src/storage/checkpointer.ts). Once write() returns the data is in the OS page cache, so a crash of this process - kill -9
-  // included - loses nothing committed; the next open replays the WAL. An OS crash or power loss may lose the last
-  // commits (never corrupting the file), possibly after we ACKed them. FULL would close that window with an fsync
-  // per commit, but better-sqlite3 runs on the event loop, so every received message would stall UDP handling and
-  // timers for a disk flush (0.1 ms to tens of ms). We judge that worse than the power-loss window.
+  // checkpoints, which a worker thread runs: src/storage/checkpointer.ts). Once write() returns the data is in the
+  // OS page cache, so a crash of this process - kill -9 included - loses nothing committed; the next open replays
+  // the WAL. An OS crash or power loss may lose the last commits (never corrupting the file), possibly after we
+  // ACKed them. FULL would close that window with an fsync per commit, but better-sqlite3 runs on the event loop,
+  // so every received message would stall UDP handling and timers for a disk flush (0.1 ms to tens of ms). We
+  // judge that worse than the power-loss window.
   db.pragma("synchronous = NORMAL");
   db.pragma("foreign_keys = ON");
   migrate(db, path);
@@ -400,8 +401,8 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
     close() {
       // With a checkpoint worker's connection still open, this one is not the last, so its close would not copy the
       // WAL back: the worker's would, a moment later. Empty the WAL first, so that the file is whole once close
-      // returns (to be copied, moved aside or deleted).
-      // If a reader elsewhere keeps that from finishing, the worker's close or the next open copies the rest back.
+      // returns (to be copied, moved aside or deleted). If a reader elsewhere keeps that from finishing, the
+      // worker's close or the next open copies the rest back.
       if (checkpointer?.close()) truncateWal(db, BUSY_TIMEOUT_MS);
       if (db.open) db.close();
     },
