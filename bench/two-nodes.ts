@@ -1,6 +1,6 @@
 import type { EngineConfig } from "../src/engine/config.ts";
-import { MAC_BYTES, SIGNATURE_BYTES } from "../src/engine/types.ts";
-import { DATA_FIXED_BYTES } from "../src/engine/wire.ts";
+import { MAC_BYTES } from "../src/engine/types.ts";
+import { DATA_FIXED_BYTES, DATA_PROOF_MAX_BYTES } from "../src/engine/wire.ts";
 /**
  * Two real nodes in two processes over loopback: node 0 sends 200-byte messages closed-loop to node 1 (broadcast,
  * then private), with the same loss injected on every datagram in both directions. Reports delivered msgs/s,
@@ -122,10 +122,12 @@ export function pointFrom(
 /** HELLO is fixed-size: header 20 + epoch 4 + floor 4 + timestamp 8 + flags 1 + echo 8 + MAC 16. */
 const HELLO_DATAGRAM_BYTES = 61;
 
-/** A DATA datagram: fixed fields 61 (header 20, epoch, seq, floor, flags, fragment, msgId, sentAt, length) + payload + signature 64. */
-/** A DATA datagram carrying `payload` bytes: fixed fields, payload, MAC, signature (docs/PROTOCOL.md §3). */
+/**
+ * The largest DATA datagram carrying `payload` bytes: fixed fields, payload, MAC, and the batch signature of a full
+ * batch (index, size, a 4-hash audit path, the signature; docs/PROTOCOL.md §3).
+ */
 export function dataDatagramBytes(payload: number): number {
-  return DATA_FIXED_BYTES + payload + MAC_BYTES + SIGNATURE_BYTES;
+  return DATA_FIXED_BYTES + payload + MAC_BYTES + DATA_PROOF_MAX_BYTES;
 }
 
 export async function twoNodes(

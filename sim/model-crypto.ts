@@ -5,7 +5,8 @@
  * the crypto tests and by `npm run sim -- --real-crypto`.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import type { CryptoPort } from "../src/engine/ports.ts";
+import { signBatch, statementOf } from "../src/crypto/batch-signature.ts";
+import type { BatchProof, CryptoPort } from "../src/engine/ports.ts";
 import type { PeerId } from "../src/engine/types.ts";
 
 export interface ModelKeys {
@@ -45,14 +46,18 @@ export class ModelCrypto implements CryptoPort {
     return this.directory.has(peer);
   }
 
-  sign(bytes: Uint8Array): Uint8Array {
-    return Buffer.concat([hmac(this.self.secret, bytes), Buffer.alloc(32)]);
+  /** The real batch construction (Merkle tree, audit paths), with an HMAC in place of Ed25519. */
+  signBatch(messages: readonly Uint8Array[]): BatchProof[] {
+    return signBatch(messages, (statement) =>
+      Buffer.concat([hmac(this.self.secret, statement), Buffer.alloc(32)]),
+    );
   }
 
-  verify(author: PeerId, bytes: Uint8Array, signature: Uint8Array): boolean {
+  verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean {
     const keys = this.directory.get(author);
-    if (!keys || signature.length !== 64) return false;
-    return equal(Buffer.concat([hmac(keys.secret, bytes), Buffer.alloc(32)]), signature);
+    const statement = statementOf(message, proof);
+    if (!keys || !statement || proof.signature.length !== 64) return false;
+    return equal(Buffer.concat([hmac(keys.secret, statement), Buffer.alloc(32)]), proof.signature);
   }
 
   private pairKey(from: ModelKeys, to: ModelKeys): Buffer {

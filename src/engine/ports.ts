@@ -9,6 +9,20 @@ export interface Rng {
 }
 
 /**
+ * A message's share of its author's batch signature (docs/PROTOCOL.md §6.1): its place in the RFC 9162 Merkle tree
+ * over the batch, the sibling hashes from it up to the root, and the Ed25519 signature over that root.
+ */
+export interface BatchProof {
+  /** 0 … size − 1. */
+  readonly index: number;
+  /** How many messages the batch has: 1 … MAX_BATCH_LEAVES. */
+  readonly size: number;
+  /** 32 bytes each, from the message's leaf up; as many as the tree's shape gives this index. */
+  readonly path: readonly Uint8Array[];
+  readonly signature: Uint8Array;
+}
+
+/**
  * Everything cryptographic the engine needs, injected. The real implementation is src/crypto/port.ts
  * (Ed25519, HPKE, HMAC keyed from X25519); the simulator may use the same with keys made from seeds.
  * None of these may throw for bad input: they return false / undefined.
@@ -18,10 +32,10 @@ export interface CryptoPort {
   readonly selfId: PeerId;
   /** Whether `peer` is in the directory (we hold its public keys). */
   knows(peer: PeerId): boolean;
-  /** Ed25519 signature (64 bytes) by this node over `bytes`. */
-  sign(bytes: Uint8Array): Uint8Array;
-  /** Whether `signature` is `author`'s Ed25519 signature over `bytes`. */
-  verify(author: PeerId, bytes: Uint8Array, signature: Uint8Array): boolean;
+  /** Signs 1 to MAX_BATCH_LEAVES messages with one Ed25519 signature by this node: one proof per message. */
+  signBatch(messages: readonly Uint8Array[]): BatchProof[];
+  /** Whether `proof` shows that `author` signed `message` (in a batch of its own or of many). */
+  verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean;
   /** A 16-byte MAC over `bytes` with the key for the direction self → peer. */
   mac(peer: PeerId, bytes: Uint8Array): Uint8Array;
   /** Whether `tag` is the MAC over `bytes` with the key for the direction peer → self. */

@@ -9,8 +9,11 @@ import type { MessageKind, Millis, MsgId } from "./types.ts";
 export interface OutFrame {
   seq: number;
   msgId: MsgId;
-  /** The signed datagram, sent unchanged on every try. */
-  bytes: Uint8Array;
+  /**
+   * The signed datagram, sent unchanged on every try. Undefined from the moment the frame is queued until the
+   * runtime first polls a transmission: the frames queued in between are signed together, as one batch.
+   */
+  bytes: Uint8Array | undefined;
   tries: number;
   firstSentAt: Millis;
   lastSentAt: Millis;

@@ -8,6 +8,10 @@ export interface EngineStats {
   bytesOut: number;
   /** DATA frames sent for the first time. */
   framesSent: number;
+  /** Batch signatures made: one Ed25519 signature each, over up to 16 messages (fragments). */
+  batchSignatures: number;
+  /** Messages (fragments) those signatures covered: a broadcast to many peers counts once. */
+  messagesSigned: number;
   retransmits: number;
   /** Retransmits sent early because a later frame was acknowledged first (part of `retransmits`). */
   earlyRetransmits: number;
@@ -33,6 +37,8 @@ export function newStats(): EngineStats {
     bytesIn: 0,
     bytesOut: 0,
     framesSent: 0,
+    batchSignatures: 0,
+    messagesSigned: 0,
     retransmits: 0,
     earlyRetransmits: 0,
     framesAcked: 0,

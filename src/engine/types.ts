@@ -12,6 +12,8 @@ export type MessageKind = "broadcast" | "private";
 export const KEY_ID_BYTES = 8;
 export const MSG_ID_BYTES = 16;
 export const SIGNATURE_BYTES = 64;
+/** The most messages one batch signature covers (docs/PROTOCOL.md §6.1): an audit path is at most 4 hashes. */
+export const MAX_BATCH_LEAVES = 16;
 export const MAC_BYTES = 16;
 /** No datagram we send is larger: it fits the IPv6 minimum MTU (1280) with room for IP and UDP headers. */
 export const MAX_DATAGRAM_BYTES = 1200;

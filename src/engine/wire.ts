@@ -1,15 +1,18 @@
 /**
- * The ChatNode wire format, version 2 (docs/PROTOCOL.md describes it byte by byte).
+ * The ChatNode wire format, version 3 (docs/PROTOCOL.md describes it byte by byte).
  * Every datagram starts with a 20-byte header: magic "CN", version, type, sender key id, recipient key id.
  * Every datagram carries a MAC with the pairwise, per-direction key over every byte before it. DATA also carries
- * its author's Ed25519 signature over the message part alone (author, flags, fragment, msgId, sentAt, payload):
- * the same for every recipient of a broadcast, so a broadcast to N peers costs one signature, not N. Decoding
- * never throws: it returns a value or a reason code.
+ * its author's batch signature over the message part alone (author, flags, fragment, msgId, sentAt, payload):
+ * the message's audit path in the Merkle tree of up to 16 messages signed together, then the Ed25519 signature
+ * over that tree's root. A broadcast to N peers is one message in one batch, and a burst of messages is one
+ * signature, not one each. Decoding never throws: it returns a value or a reason code.
  */
+import type { BatchProof } from "./ports.ts";
 import {
   fromHex,
   KEY_ID_BYTES,
   MAC_BYTES,
+  MAX_BATCH_LEAVES,
   MAX_DATAGRAM_BYTES,
   MSG_ID_BYTES,
   type MsgId,
@@ -20,7 +23,7 @@ import {
 
 export const MAGIC_0 = 0x43; // 'C'
 export const MAGIC_1 = 0x4e; // 'N'
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 export const PacketType = { Data: 1, Ack: 2, Hello: 3 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
@@ -28,8 +31,14 @@ export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 export const HEADER_BYTES = 4 + 2 * KEY_ID_BYTES;
 /** DATA fields after the common header, before the payload. */
 export const DATA_FIXED_BYTES = HEADER_BYTES + 4 + 4 + 4 + 1 + 1 + 1 + MSG_ID_BYTES + 8 + 2;
-/** The largest fragment payload that keeps a DATA datagram within MAX_DATAGRAM_BYTES. */
-export const MAX_FRAGMENT_PAYLOAD = MAX_DATAGRAM_BYTES - DATA_FIXED_BYTES - MAC_BYTES - SIGNATURE_BYTES;
+/** A SHA-256 in an audit path. */
+export const PATH_HASH_BYTES = 32;
+/** The longest audit path: a batch of MAX_BATCH_LEAVES (16) messages is a tree 4 levels deep. */
+export const MAX_PATH_HASHES = Math.ceil(Math.log2(MAX_BATCH_LEAVES));
+/** The batch signature after the MAC: leaf index, batch size, the path, the Ed25519 signature. */
+export const DATA_PROOF_MAX_BYTES = 1 + 1 + MAX_PATH_HASHES * PATH_HASH_BYTES + SIGNATURE_BYTES;
+/** The largest fragment payload that keeps a DATA datagram within MAX_DATAGRAM_BYTES, whatever its batch. */
+export const MAX_FRAGMENT_PAYLOAD = MAX_DATAGRAM_BYTES - DATA_FIXED_BYTES - MAC_BYTES - DATA_PROOF_MAX_BYTES;
 /** Where the message part of a DATA datagram starts (flags); before it: header, epoch, seq, floor. */
 const DATA_MESSAGE_OFFSET = HEADER_BYTES + 4 + 4 + 4;
 /** The header bytes the signature covers: magic, version, type and sender (the author), not the recipient. */
@@ -69,9 +78,9 @@ export interface DataPacket extends Header {
   /** The bytes the MAC covers (everything before it). */
   authed: Uint8Array;
   mac: Uint8Array;
-  /** The bytes the signature covers: the header without the recipient, then flags … payload (a copy). */
+  /** The bytes the batch signature covers: the header without the recipient, then flags … payload (a copy). */
   signed: Uint8Array;
-  signature: Uint8Array;
+  proof: BatchProof;
 }
 
 export interface AckRange {
@@ -242,7 +251,7 @@ function writeMessagePart(w: Writer, f: DataMessageFields): void {
   w.raw(f.payload);
 }
 
-/** The bytes a DATA signature covers: magic, version, type, author, then flags … payload. */
+/** The message a DATA's batch signature covers: magic, version, type, author, then flags … payload. */
 export function dataSignedBytes(f: DataMessageFields): Uint8Array {
   const w = new Writer(SIGNED_HEADER_BYTES + DATA_FIXED_BYTES - DATA_MESSAGE_OFFSET + f.payload.length);
   w.u8(MAGIC_0);
@@ -255,22 +264,26 @@ export function dataSignedBytes(f: DataMessageFields): Uint8Array {
 }
 
 /**
- * A whole DATA datagram: the fields, the MAC over them (`mac`, keyed sender → recipient) and the author's
- * `signature` over dataSignedBytes(f).
+ * A whole DATA datagram: the fields, the MAC over them (`mac`, keyed sender → recipient), then the author's batch
+ * signature `proof` for dataSignedBytes(f).
  */
 export function encodeData(
   f: DataFields,
-  signature: Uint8Array,
+  proof: BatchProof,
   mac: (authed: Uint8Array) => Uint8Array,
 ): Uint8Array {
-  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + SIGNATURE_BYTES);
+  const proofBytes = 2 + proof.path.length * PATH_HASH_BYTES + SIGNATURE_BYTES;
+  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + proofBytes);
   writeHeader(w, PacketType.Data, f.sender, f.recipient);
   w.u32(f.epoch);
   w.u32(f.seq);
   w.u32(f.floor);
   writeMessagePart(w, f);
   w.raw(mac(w.bytes.subarray(0, w.offset)));
-  w.raw(signature);
+  w.u8(proof.index);
+  w.u8(proof.size);
+  for (const hash of proof.path) w.raw(hash);
+  w.raw(proof.signature);
   return w.bytes;
 }
 
@@ -336,6 +349,23 @@ export function packetTypeOf(bytes: Uint8Array): number | undefined {
   return bytes[3];
 }
 
+/**
+ * How many hashes the audit path of leaf `index` in a batch of `size` has (RFC 9162 §2.1.3.1: one per level of
+ * the tree above the leaf, whose left subtrees are the largest power of two below their size); undefined for a
+ * position no batch has.
+ */
+export function auditPathLength(index: number, size: number): number | undefined {
+  if (size < 1 || size > MAX_BATCH_LEAVES || index >= size) return undefined;
+  let length = 0;
+  for (let from = 0, to = size; to - from > 1; length++) {
+    let half = 1;
+    while (half * 2 < to - from) half *= 2;
+    if (index < from + half) to = from + half;
+    else from += half;
+  }
+  return length;
+}
+
 /** Strictly decodes one datagram. Authentication is the caller's job: this only checks structure. */
 export function decode(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER_BYTES) return fail("too-short");
@@ -359,7 +389,7 @@ export function decode(bytes: Uint8Array): DecodeResult {
 }
 
 function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
-  if (r.bytes.length < DATA_FIXED_BYTES + MAC_BYTES + SIGNATURE_BYTES) return fail("too-short");
+  if (r.bytes.length < DATA_FIXED_BYTES + MAC_BYTES + 2 + SIGNATURE_BYTES) return fail("too-short");
   const epoch = r.u32();
   const seq = r.u32();
   const floor = r.u32();
@@ -369,13 +399,20 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
   const msgId = r.hex(MSG_ID_BYTES) as MsgId;
   const sentAt = r.u64();
   const length = r.u16();
-  if (r.remaining() !== length + MAC_BYTES + SIGNATURE_BYTES) return fail("bad-length");
+  if (r.remaining() < length + MAC_BYTES + 2 + SIGNATURE_BYTES) return fail("bad-length");
   if ((flags & ~DataFlags.Private) !== 0) return fail("bad-length");
   if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");
   if (sentAt > Number.MAX_SAFE_INTEGER) return fail("bad-length");
   const payload = r.raw(length);
   const authed = r.bytes.subarray(0, r.offset);
   const mac = r.raw(MAC_BYTES);
+  const index = r.u8();
+  const size = r.u8();
+  const hashes = auditPathLength(index, size);
+  if (hashes === undefined) return fail("bad-length");
+  if (r.remaining() !== hashes * PATH_HASH_BYTES + SIGNATURE_BYTES) return fail("bad-length");
+  const path: Uint8Array[] = [];
+  for (let i = 0; i < hashes; i++) path.push(r.raw(PATH_HASH_BYTES));
   const signature = r.raw(SIGNATURE_BYTES);
   const signed = new Uint8Array(SIGNED_HEADER_BYTES + authed.length - DATA_MESSAGE_OFFSET);
   signed.set(authed.subarray(0, SIGNED_HEADER_BYTES));
@@ -398,7 +435,7 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
       authed,
       mac,
       signed,
-      signature,
+      proof: { index, size, path, signature },
     },
   };
 }

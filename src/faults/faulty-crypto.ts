@@ -15,8 +15,8 @@ export function withWrongKeyFaults(
   return {
     selfId: inner.selfId,
     knows: (peer: PeerId) => inner.knows(peer),
-    sign: (bytes) => inner.sign(bytes),
-    verify: (author, bytes, signature) => inner.verify(author, bytes, signature),
+    signBatch: (messages) => inner.signBatch(messages),
+    verify: (author, message, proof) => inner.verify(author, message, proof),
     mac: (peer, bytes) => inner.mac(peer, bytes),
     verifyMac: (peer, bytes, tag) => inner.verifyMac(peer, bytes, tag),
     seal: (recipient, plaintext, aad) => {

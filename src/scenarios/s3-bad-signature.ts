@@ -8,6 +8,7 @@
  * (which take that same sequence number) must still arrive.
  */
 import { createHmac, randomBytes } from "node:crypto";
+import { signBatch } from "../crypto/batch-signature.ts";
 import { ed25519Signer, generateEd25519Seed } from "../crypto/ed25519.ts";
 import type { MsgId, PeerId } from "../engine/types.ts";
 import { dataSignedBytes, decode, encodeData, PacketType } from "../engine/wire.ts";
@@ -89,7 +90,9 @@ export const badSignature: Scenario = {
       payload: new TextEncoder().encode(FORGED_TEXT),
     };
     const attackerMacKey = randomBytes(32);
-    const forged = encodeData(fields, attacker.sign(dataSignedBytes(fields)), (authed) =>
+    const [proof] = signBatch([dataSignedBytes(fields)], attacker.sign);
+    if (!proof) throw new Error("a batch of one has one proof");
+    const forged = encodeData(fields, proof, (authed) =>
       createHmac("sha256", attackerMacKey).update(authed).digest().subarray(0, 16),
     );
     const badMacs = () => diffTotals(cluster.totalsOf(nodes), before).rejected["bad-mac"] ?? 0;

@@ -5,6 +5,7 @@ import { keyId } from "../../src/crypto/ed25519.ts";
 import { generateSecretKeys, type PublicKeys, publicKeysOf } from "../../src/crypto/keys.ts";
 import { createCryptoPort, type PeerKeyDirectory, staticKeyDirectory } from "../../src/crypto/port.ts";
 import { MAC_BYTES, type PeerId, SIGNATURE_BYTES } from "../../src/engine/types.ts";
+import { signedAlone, unsignedProof } from "../helpers/batch.ts";
 
 /** A deterministic byte source, as the simulator would inject. */
 function seededBytes(seed: number): (length: number) => Uint8Array {
@@ -38,12 +39,29 @@ describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
     assert.equal(alice.knows(strangerId), false);
   });
 
-  it("sign / verify over exact bytes; another author's signature fails", () => {
-    const signature = alice.sign(bytes);
-    assert.equal(signature.length, SIGNATURE_BYTES);
-    assert.equal(bob.verify(alice.selfId, bytes, signature), true);
-    assert.equal(bob.verify(carol.selfId, bytes, signature), false);
-    assert.equal(bob.verify(strangerId, bytes, signature), false);
+  it("signBatch / verify over exact bytes; another author's signature fails", () => {
+    const proof = signedAlone(alice, bytes);
+    assert.equal(proof.signature.length, SIGNATURE_BYTES);
+    assert.deepEqual([proof.index, proof.size, proof.path], [0, 1, []]);
+    assert.equal(bob.verify(alice.selfId, bytes, proof), true);
+    assert.equal(bob.verify(alice.selfId, bytes.subarray(1), proof), false);
+    assert.equal(bob.verify(carol.selfId, bytes, proof), false);
+    assert.equal(bob.verify(strangerId, bytes, proof), false);
+  });
+
+  it("a batch: one Ed25519 signature, every message verifies with its own proof and no other's", () => {
+    const messages = Array.from({ length: 11 }, (_, i) => new Uint8Array([i, i, i]));
+    const proofs = alice.signBatch(messages);
+    assert.equal(new Set(proofs.map((p) => Buffer.from(p.signature).toString("hex"))).size, 1);
+    messages.forEach((m, i) => {
+      const own = proofs[i] as (typeof proofs)[number];
+      assert.equal(bob.verify(alice.selfId, m, own), true, `message ${i}`);
+      const other = proofs[(i + 1) % messages.length] as (typeof proofs)[number];
+      assert.equal(bob.verify(alice.selfId, m, other), false, `message ${i} with the next one's proof`);
+      assert.equal(bob.verify(alice.selfId, m, { ...own, size: own.size + 1 }), false);
+    });
+    assert.throws(() => alice.signBatch([]), RangeError);
+    assert.throws(() => alice.signBatch(Array.from({ length: 17 }, () => bytes)), RangeError);
   });
 
   it("mac / verifyMac in both directions; a reflected tag fails", () => {
@@ -91,11 +109,11 @@ describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
     };
     const port = createCryptoPort({ identity: aliceSecrets, directory: changing });
     const id = bob.selfId;
-    assert.equal(port.verify(id, bytes, bob.sign(bytes)), true);
+    assert.equal(port.verify(id, bytes, signedAlone(bob, bytes)), true);
     const lying: PeerKeyDirectory = { publicKeysOf: () => publicKeysOf(carolSecrets) };
     const fooled = createCryptoPort({ identity: aliceSecrets, directory: lying });
     assert.equal(fooled.knows(id), false);
-    assert.equal(fooled.verify(id, bytes, carol.sign(bytes)), false);
+    assert.equal(fooled.verify(id, bytes, signedAlone(carol, bytes)), false);
     current = { ...current, x25519: publicKeysOf(carolSecrets).x25519 };
     // Same Ed25519 identity, new X25519 key: the cached MAC keys must not be reused.
     assert.equal(port.verifyMac(id, bytes, bob.mac(alice.selfId, bytes)), false);
@@ -109,7 +127,13 @@ describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
         fc.uint8Array({ maxLength: 120 }),
         fc.uint8Array({ maxLength: 120 }),
         (peer, junk, other) => {
-          alice.verify(peer, junk, other);
+          alice.verify(peer, junk, unsignedProof(other));
+          alice.verify(peer, junk, {
+            index: junk[0] ?? 0,
+            size: other[0] ?? 0,
+            path: [other],
+            signature: junk,
+          });
           alice.verifyMac(peer, junk, other);
           alice.mac(peer, junk);
           alice.seal(peer, junk, other);

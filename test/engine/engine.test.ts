@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG, giveUpBoundMs } from "../../src/engine/config.ts";
 import { Engine, SendError, type SendRequest } from "../../src/engine/engine.ts";
 import type { EngineEvent, RejectReason } from "../../src/engine/events.ts";
 import type { PeerSnapshot } from "../../src/engine/peer.ts";
-import type { CryptoPort } from "../../src/engine/ports.ts";
+import type { BatchProof, CryptoPort } from "../../src/engine/ports.ts";
 import { RECV_WINDOW } from "../../src/engine/recv-stream.ts";
 import {
   type Address,
@@ -34,6 +34,7 @@ import {
   type Packet,
   PacketType,
 } from "../../src/engine/wire.ts";
+import { signedAlone } from "../helpers/batch.ts";
 
 // ---- harness ----------------------------------------------------------------------------------------------------
 
@@ -61,11 +62,11 @@ class MisaddressingCrypto implements CryptoPort {
   knows(peer: PeerId): boolean {
     return this.inner.knows(peer);
   }
-  sign(bytes: Uint8Array): Uint8Array {
-    return this.inner.sign(bytes);
+  signBatch(messages: readonly Uint8Array[]): BatchProof[] {
+    return this.inner.signBatch(messages);
   }
-  verify(author: PeerId, bytes: Uint8Array, signature: Uint8Array): boolean {
-    return this.inner.verify(author, bytes, signature);
+  verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean {
+    return this.inner.verify(author, message, proof);
   }
   mac(peer: PeerId, bytes: Uint8Array): Uint8Array {
     return this.inner.mac(peer, bytes);
@@ -348,7 +349,7 @@ function craftData(
     sentAt: 1,
     payload: f.payload ?? new TextEncoder().encode(f.text ?? ""),
   };
-  return encodeData(fields, author.crypto.sign(dataSignedBytes(fields)), (authed) =>
+  return encodeData(fields, signedAlone(author.crypto, dataSignedBytes(fields)), (authed) =>
     author.crypto.mac(recipient.id, authed),
   );
 }
@@ -864,26 +865,89 @@ describe("engine: authentication and replay", () => {
     );
   });
 
-  it("a broadcast to several peers is signed once per fragment, and each copy carries its own recipient and MAC", () => {
+  it("a broadcast to several peers is one batch signature, each copy with its own recipient and MAC", () => {
     const { net, a, b, c } = net3();
     net.settle();
-    let signs = 0;
-    const sign = a.crypto.sign.bind(a.crypto);
-    a.crypto.sign = (bytes) => {
-      signs++;
-      return sign(bytes);
+    const batches: number[] = [];
+    const signBatch = a.crypto.signBatch.bind(a.crypto);
+    a.crypto.signBatch = (messages) => {
+      batches.push(messages.length);
+      return signBatch(messages);
     };
-    const msgId = a.send({ kind: "broadcast", text: "x".repeat(3000) }); // 3 fragments
+    const msgId = a.send({ kind: "broadcast", text: "x".repeat(3000) }); // 4 fragments
     assert.ok(net.runUntil(() => deliveredTo(a, msgId, b) && deliveredTo(a, msgId, c), 1_000));
-    assert.equal(signs, 3);
+    assert.deepEqual(batches, [4], "one signature over the 4 fragments, not one per fragment or per peer");
     const copies = net.sent.filter((d) => isData(d) && d.src === a).map((d) => d.packet as DataPacket);
     const toB = copies.filter((p) => p.recipient === b.id);
     const toC = copies.filter((p) => p.recipient === c.id);
     assert.deepEqual(
-      toB.map((p) => p.signature),
-      toC.map((p) => p.signature),
+      toB.map((p) => p.proof),
+      toC.map((p) => p.proof),
     );
+    assert.deepEqual(
+      toB.map((p) => [p.proof.index, p.proof.size, p.proof.path.length]),
+      [
+        [0, 4, 2],
+        [1, 4, 2],
+        [2, 4, 2],
+        [3, 4, 2],
+      ],
+    );
+    assert.equal(new Set(toB.map((p) => Buffer.from(p.proof.signature).toString("hex"))).size, 1);
     assert.notDeepEqual(toB[0]?.mac, toC[0]?.mac);
+    assert.deepEqual([a.engine.stats().batchSignatures, a.engine.stats().messagesSigned], [1, 4]);
+  });
+
+  it("messages written together share a signature, 16 at most; the receiver checks each batch's once", () => {
+    const { net, a, b } = net3();
+    net.settle();
+    const batches: number[] = [];
+    const signBatch = a.crypto.signBatch.bind(a.crypto);
+    a.crypto.signBatch = (messages) => {
+      batches.push(messages.length);
+      return signBatch(messages);
+    };
+    // Written in one go, as a runtime's pump hands them over: signed when the first datagram is polled.
+    const ids = Array.from(
+      { length: 20 },
+      (_, i) => a.engine.send(net.now, { kind: "private", to: [b.id], text: `m${i}` }).msgId,
+    );
+    net.collectAll();
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 2_000));
+    assert.deepEqual(batches, [16, 4]);
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      ids.map((_, i) => `m${i}`),
+    );
+  });
+
+  it("a message whose audit path or batch position was altered is refused as bad-signature", () => {
+    const { net, a, b } = net3();
+    net.settle();
+    const tampered = new Set<number>();
+    net.tamper = (d) => {
+      if (!isData(d) || d.src !== a) return d.bytes;
+      const { index, path } = (d.packet as DataPacket).proof;
+      if (tampered.has(index)) return d.bytes;
+      tampered.add(index);
+      const out = Uint8Array.from(d.bytes);
+      // Past the MAC: index, size, then the path; the MAC does not cover them, the batch signature does.
+      const proofAt = d.bytes.length - 2 - path.length * 32 - 64;
+      if (index === 0) out[proofAt + 1] = 4; // "a batch of 4": the same path and root, another statement
+      if (index === 1) out[proofAt] = 0; // another position in the same batch
+      if (index === 2) out[proofAt + 2] = (out[proofAt + 2] as number) ^ 1; // a bit of the path
+      return out;
+    };
+    const sent = ["one", "two", "three"].map(
+      (text) => a.engine.send(net.now, { kind: "private", to: [b.id], text }).msgId,
+    );
+    net.collectAll();
+    assert.ok(net.runUntil(() => sent.every((id) => deliveredTo(a, id, b)), 5_000));
+    assert.equal(b.rejected("bad-signature").length, 3);
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      ["one", "two", "three"],
+    );
   });
 
   it("a private message sealed to the wrong key: decrypt-failed at the receiver, rejected-decrypt at the sender", () => {

@@ -3,7 +3,12 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { joinFragments, splitIntoFragments } from "../../src/engine/fragments.ts";
 import { MAC_BYTES, MAX_DATAGRAM_BYTES, MAX_TEXT_BYTES, SIGNATURE_BYTES } from "../../src/engine/types.ts";
-import { DATA_FIXED_BYTES, MAX_FRAGMENT_PAYLOAD, MAX_FRAGMENTS } from "../../src/engine/wire.ts";
+import {
+  DATA_FIXED_BYTES,
+  DATA_PROOF_MAX_BYTES,
+  MAX_FRAGMENT_PAYLOAD,
+  MAX_FRAGMENTS,
+} from "../../src/engine/wire.ts";
 
 /** HPKE adds a 32-byte encapsulated key and a 16-byte tag to a private message. */
 const PRIVATE_OVERHEAD = 48;
@@ -16,8 +21,13 @@ function body(length: number, seed: number): Uint8Array {
 
 describe("fragments: split and join", () => {
   it("a fragment payload fills a DATA datagram to exactly MAX_DATAGRAM_BYTES", () => {
-    assert.equal(MAX_FRAGMENT_PAYLOAD, 1059);
-    assert.equal(DATA_FIXED_BYTES + MAX_FRAGMENT_PAYLOAD + MAC_BYTES + SIGNATURE_BYTES, MAX_DATAGRAM_BYTES);
+    // The batch signature of a full batch: index, size, 4 path hashes, the Ed25519 signature.
+    assert.equal(DATA_PROOF_MAX_BYTES, 1 + 1 + 4 * 32 + SIGNATURE_BYTES);
+    assert.equal(MAX_FRAGMENT_PAYLOAD, 929);
+    assert.equal(
+      DATA_FIXED_BYTES + MAX_FRAGMENT_PAYLOAD + MAC_BYTES + DATA_PROOF_MAX_BYTES,
+      MAX_DATAGRAM_BYTES,
+    );
   });
 
   it("joins back to the same bytes for every size from 0 to 64 KiB + HPKE overhead (property)", () => {
@@ -37,24 +47,24 @@ describe("fragments: split and join", () => {
     );
   });
 
-  it("the edges: 0 bytes is one empty fragment; 1059 is one; 1060 is two", () => {
+  it("the edges: 0 bytes is one empty fragment; 929 is one; 930 is two", () => {
     assert.deepEqual(
       splitIntoFragments(new Uint8Array(0)).map((p) => p.length),
       [0],
     );
     assert.deepEqual(
-      splitIntoFragments(body(1059, 1)).map((p) => p.length),
-      [1059],
+      splitIntoFragments(body(929, 1)).map((p) => p.length),
+      [929],
     );
     assert.deepEqual(
-      splitIntoFragments(body(1060, 1)).map((p) => p.length),
-      [1059, 1],
+      splitIntoFragments(body(930, 1)).map((p) => p.length),
+      [929, 1],
     );
   });
 
-  it("the largest private message (64 KiB sealed) takes 62 fragments, well under 255", () => {
-    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES + PRIVATE_OVERHEAD, 0)).length, 62);
-    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES, 0)).length, 62);
+  it("the largest private message (64 KiB sealed) takes 71 fragments, well under 255", () => {
+    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES + PRIVATE_OVERHEAD, 0)).length, 71);
+    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES, 0)).length, 71);
   });
 
   it("255 full fragments are allowed; one byte more throws RangeError", () => {

@@ -2,11 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { signBatch } from "../../src/crypto/batch-signature.ts";
 import { ed25519Signer, keyId } from "../../src/crypto/ed25519.ts";
 import { deriveMacKeys, macTag } from "../../src/crypto/mac.ts";
 import { X25519PrivateKey, X25519PublicKey } from "../../src/crypto/x25519.ts";
+import type { BatchProof } from "../../src/engine/ports.ts";
 import {
   MAC_BYTES,
+  MAX_BATCH_LEAVES,
   MAX_DATAGRAM_BYTES,
   type MsgId,
   type PeerId,
@@ -16,6 +19,7 @@ import {
 import {
   type AckFields,
   type AckPacket,
+  auditPathLength,
   DATA_FIXED_BYTES,
   type DataFields,
   type DataPacket,
@@ -31,6 +35,7 @@ import {
   MAX_ACK_RANGES,
   MAX_ACK_REJECTS,
   MAX_FRAGMENT_PAYLOAD,
+  PATH_HASH_BYTES,
   PacketType,
 } from "../../src/engine/wire.ts";
 import { RFC7748_DH, RFC8032_ED25519 } from "../crypto/vectors.ts";
@@ -50,8 +55,18 @@ const A = "0123456789abcdef" as PeerId;
 const B = "fedcba9876543210" as PeerId;
 const M = "00112233445566778899aabbccddeeff" as MsgId;
 
-/** A deterministic stand-in for the signature and the MAC: the codec only places them. */
-const fakeSign = (bytes: Uint8Array) => new Uint8Array(SIGNATURE_BYTES).fill(bytes.length & 0xff);
+/**
+ * A deterministic stand-in for the batch signature and the MAC: the codec only places them. The batch's shape
+ * follows the message's length, so the property runs cover every size from 1 to 16 and every position.
+ */
+function fakeProof(signed: Uint8Array): BatchProof {
+  const size = (signed.length % MAX_BATCH_LEAVES) + 1;
+  const index = (signed.length * 7) % size;
+  const hashes = auditPathLength(index, size) ?? 0;
+  const path = Array.from({ length: hashes }, (_, i) => new Uint8Array(PATH_HASH_BYTES).fill(i + 1));
+  return { index, size, path, signature: new Uint8Array(SIGNATURE_BYTES).fill(signed.length & 0xff) };
+}
+const proofBytes = (proof: BatchProof) => 2 + proof.path.length * PATH_HASH_BYTES + SIGNATURE_BYTES;
 const fakeMac = (bytes: Uint8Array) => new Uint8Array(MAC_BYTES).fill((bytes.length * 7) & 0xff);
 
 /** Plain objects (fast-check's default null prototype would fail deepStrictEqual against decoded packets). */
@@ -111,7 +126,7 @@ const helloFields: fc.Arbitrary<HelloFields> = fc.record(
 );
 
 function encodeData(f: DataFields): Uint8Array {
-  return encodeDataWith(f, fakeSign(dataSignedBytes(f)), fakeMac);
+  return encodeDataWith(f, fakeProof(dataSignedBytes(f)), fakeMac);
 }
 
 function sampleData(payload = new Uint8Array([104, 105])): Uint8Array {
@@ -173,20 +188,21 @@ describe("wire: round trips", () => {
     fc.assert(
       fc.property(dataFields, (f) => {
         const bytes = encodeData(f);
-        assert.equal(bytes.length, DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + SIGNATURE_BYTES);
+        const expected = fakeProof(dataSignedBytes(f));
+        assert.equal(bytes.length, DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + proofBytes(expected));
         assert.ok(bytes.length <= MAX_DATAGRAM_BYTES);
         const r = decode(bytes);
         assert.ok(r.ok);
         const p = r.packet as DataPacket;
         assert.equal(p.type, PacketType.Data);
-        const { authed, mac, signed, signature, type: _t, ...fields } = p;
+        const { authed, mac, signed, proof, type: _t, ...fields } = p;
         assert.deepEqual({ ...fields, payload: new Uint8Array(fields.payload) }, f);
-        const macAt = bytes.length - SIGNATURE_BYTES - MAC_BYTES;
+        const macAt = bytes.length - proofBytes(expected) - MAC_BYTES;
         assert.deepEqual(authed, bytes.subarray(0, macAt));
         assert.deepEqual(mac, fakeMac(authed));
         assert.deepEqual(signed, new Uint8Array([...bytes.subarray(0, 12), ...bytes.subarray(32, macAt)]));
         assert.deepEqual(signed, dataSignedBytes(f));
-        assert.deepEqual(signature, fakeSign(signed));
+        assert.deepEqual(proof, expected);
       }),
       { numRuns: 300 },
     );
@@ -261,10 +277,10 @@ describe("wire: round trips", () => {
 });
 
 describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
-  it("common header: 'C' 'N', version 2, type, sender id, recipient id — 20 bytes", () => {
+  it("common header: 'C' 'N', version 3, type, sender id, recipient id — 20 bytes", () => {
     const bytes = sampleData();
     assert.equal(HEADER_BYTES, 20);
-    assert.deepEqual([...bytes.subarray(0, 4)], [0x43, 0x4e, 0x02, 0x01]);
+    assert.deepEqual([...bytes.subarray(0, 4)], [0x43, 0x4e, 0x03, 0x01]);
     assert.equal(toHex(bytes.subarray(4, 12)), A);
     assert.equal(toHex(bytes.subarray(12, 20)), B);
     assert.equal(sampleAck()[3], 2);
@@ -272,7 +288,10 @@ describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
   });
 
   it("DATA fields sit at their documented offsets, big-endian", () => {
-    const bytes = encodeData({
+    const path = [1, 2, 3].map((n) => new Uint8Array(PATH_HASH_BYTES).fill(n));
+    const signature = new Uint8Array(SIGNATURE_BYTES).fill(9);
+    const proof = { index: 2, size: 5, path, signature };
+    const fields: DataFields = {
       sender: A,
       recipient: B,
       epoch: 0x01020304,
@@ -284,7 +303,8 @@ describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
       msgId: M,
       sentAt: 0x0001020304050607,
       payload: new Uint8Array([0xaa, 0xbb, 0xcc]),
-    });
+    };
+    const bytes = encodeDataWith(fields, proof, fakeMac);
     assert.equal(DATA_FIXED_BYTES, 61);
     assert.equal(u32At(bytes, 20), 0x01020304);
     assert.equal(u32At(bytes, 24), 0x05060708);
@@ -295,7 +315,12 @@ describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
     assert.deepEqual([...bytes.subarray(59, 61)], [0, 3]);
     assert.deepEqual([...bytes.subarray(61, 64)], [0xaa, 0xbb, 0xcc]);
     assert.deepEqual(bytes.subarray(64, 80), fakeMac(bytes.subarray(0, 64)));
-    assert.equal(bytes.length, 61 + 3 + 16 + 64);
+    // Leaf 2 of a batch of 5: the tree splits 4 + 1, then 2 + 2, then 1 + 1, so its path has 3 hashes.
+    assert.deepEqual([bytes[80], bytes[81]], [2, 5]);
+    assert.equal(auditPathLength(2, 5), 3);
+    assert.deepEqual(bytes.subarray(82, 178), new Uint8Array([...path[0]!, ...path[1]!, ...path[2]!]));
+    assert.deepEqual(bytes.subarray(178), signature);
+    assert.equal(bytes.length, 61 + 3 + 16 + 2 + 3 * 32 + 64);
   });
 
   it("ACK fields sit at their documented offsets, big-endian", () => {
@@ -343,10 +368,10 @@ describe("wire: layout (as docs/PROTOCOL.md tabulates it)", () => {
 });
 
 describe("wire: malformed datagrams map to their reason", () => {
-  it("too-short: under the 20-byte header, a DATA under 141 bytes, an ACK under 46", () => {
+  it("too-short: under the 20-byte header, a DATA under 143 bytes, an ACK under 46", () => {
     assert.equal(reasonOf(new Uint8Array(0)), "too-short");
     assert.equal(reasonOf(sampleData().subarray(0, 19)), "too-short");
-    assert.equal(reasonOf(sampleData(new Uint8Array(0)).subarray(0, 140)), "too-short");
+    assert.equal(reasonOf(sampleData(new Uint8Array(0)).subarray(0, 142)), "too-short");
     assert.equal(reasonOf(sampleAck(0, 0).subarray(0, 45)), "too-short");
     assert.equal(reasonOf(sampleAck(0, 0)), "ok");
     assert.equal(sampleAck(0, 0).length, 46);
@@ -364,7 +389,8 @@ describe("wire: malformed datagrams map to their reason", () => {
     assert.equal(reasonOf(patched(sampleData(), 1, 0x4f)), "bad-magic");
     assert.equal(reasonOf(patched(sampleData(), 2, 0)), "unknown-version");
     assert.equal(reasonOf(patched(sampleData(), 2, 1)), "unknown-version");
-    assert.equal(reasonOf(patched(sampleData(), 2, 3)), "unknown-version");
+    assert.equal(reasonOf(patched(sampleData(), 2, 2)), "unknown-version");
+    assert.equal(reasonOf(patched(sampleData(), 2, 4)), "unknown-version");
     assert.equal(reasonOf(patched(sampleData(), 3, 0)), "unknown-type");
     assert.equal(reasonOf(patched(sampleData(), 3, 4)), "unknown-type");
   });
@@ -378,6 +404,28 @@ describe("wire: malformed datagrams map to their reason", () => {
     assert.equal(reasonOf(patched(d, 32, 0x80)), "bad-length");
     assert.equal(reasonOf(patched(d, 51, 0x00, 0x20)), "bad-length"); // sentAt = 2^53 + ...
     assert.equal(reasonOf(patched(d, 51, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)), "ok");
+  });
+
+  it("DATA bad-length: a batch position no batch has (size 0 or over 16, index ≥ size), a path one hash short or long", () => {
+    const at = (index: number, size: number) => {
+      const hashes = auditPathLength(index, size) ?? 0;
+      const path = Array.from({ length: hashes }, () => new Uint8Array(PATH_HASH_BYTES));
+      const f = decode(sampleData()).ok ? (decode(sampleData()) as { packet: DataPacket }).packet : undefined;
+      assert.ok(f);
+      return encodeDataWith(f, { index, size, path, signature: new Uint8Array(SIGNATURE_BYTES) }, fakeMac);
+    };
+    assert.equal(reasonOf(at(0, 1)), "ok");
+    assert.equal(reasonOf(at(15, 16)), "ok");
+    assert.equal(reasonOf(at(0, 0)), "bad-length");
+    assert.equal(reasonOf(at(0, 17)), "bad-length");
+    assert.equal(reasonOf(at(3, 3)), "bad-length");
+    const good = at(2, 5); // 3 path hashes
+    const short = new Uint8Array(good.length - PATH_HASH_BYTES);
+    short.set(good.subarray(0, short.length));
+    assert.equal(reasonOf(short), "bad-length");
+    const long = new Uint8Array(good.length + PATH_HASH_BYTES);
+    long.set(good);
+    assert.equal(reasonOf(long), "bad-length");
   });
 
   it("DATA bad-fragment: fragCount 0, or fragIndex ≥ fragCount", () => {
@@ -507,7 +555,9 @@ describe("wire: the worked example of docs/PROTOCOL.md §12", () => {
       sentAt: 1_700_000_000_123,
       payload: new TextEncoder().encode("hi"),
     };
-    const bytes = encodeDataWith(f, sender.sign(dataSignedBytes(f)), (authed) => macTag(keys.send, authed));
+    const [proof] = signBatch([dataSignedBytes(f)], sender.sign);
+    assert.ok(proof);
+    const bytes = encodeDataWith(f, proof, (authed) => macTag(keys.send, authed));
     const doc = readFileSync(new URL("../../docs/PROTOCOL.md", import.meta.url), "utf8");
     const section = doc.slice(doc.indexOf("## 12. Worked example"));
     const dump = section.slice(
@@ -519,6 +569,6 @@ describe("wire: the worked example of docs/PROTOCOL.md §12", () => {
       .split("\n")
       .flatMap((line) => line.slice(6).trim().split(/\s+/));
     assert.equal(toHex(bytes), documented.join(""));
-    assert.equal(bytes.length, 143);
+    assert.equal(bytes.length, 145);
   });
 });

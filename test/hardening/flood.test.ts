@@ -14,6 +14,7 @@ import { dataSignedBytes, encodeData, encodeHello } from "../../src/engine/wire.
 import { DEFAULT_ADMISSION } from "../../src/node/admission.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
+import { signedAlone, unsignedProof } from "../helpers/batch.ts";
 import { freePorts } from "../helpers/udp-cluster.ts";
 import { addressOf, closeSocket, udpSocket } from "./helpers/capture.ts";
 import { contactOf, cryptoFor, newPeerSpec, type PeerSpec } from "./helpers/spec.ts";
@@ -51,9 +52,11 @@ function forgedData(claim: PeerSpec, valid = false): Uint8Array {
     sentAt: Date.now(),
     payload: new TextEncoder().encode(`forged ${"x".repeat(Math.floor(Math.random() * 800))}`),
   };
-  if (!valid) return encodeData(fields, randomBytes(64), () => randomBytes(16));
+  if (!valid) return encodeData(fields, unsignedProof(randomBytes(64)), () => randomBytes(16));
   const crypto = cryptoFor(claim, [claim, bob]);
-  return encodeData(fields, crypto.sign(dataSignedBytes(fields)), (authed) => crypto.mac(bob.id, authed));
+  return encodeData(fields, signedAlone(crypto, dataSignedBytes(fields)), (authed) =>
+    crypto.mac(bob.id, authed),
+  );
 }
 
 function forgedHello(claim: PeerSpec): Uint8Array {

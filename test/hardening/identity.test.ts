@@ -22,6 +22,7 @@ import { registerUser } from "../../src/identity/register.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openNode } from "../../src/node/open-node.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
+import { signedAlone } from "../helpers/batch.ts";
 import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
 import { closeSocket, udpSocket } from "./helpers/capture.ts";
 
@@ -102,7 +103,9 @@ describe("identity", { timeout: 60_000 }, () => {
         sentAt: Date.now(),
         payload,
       };
-      return encodeData(fields, malloryPort.sign(dataSignedBytes(fields)), (b) => malloryPort.mac(B, b));
+      return encodeData(fields, signedAlone(malloryPort, dataSignedBytes(fields)), (b) =>
+        malloryPort.mac(B, b),
+      );
     };
     const hello = encodeHello(
       {
