@@ -74,19 +74,20 @@ function checkpointOffTheLoop(db: Database.Database, path: string): Checkpointer
       if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
     },
     // Not waiting for a reader in another process (a backup, the sqlite3 shell): busy now, tried again later.
-    truncate: () => truncateWal(db, 0),
+    restart: () => checkpointWal(db, "RESTART", 0),
   });
 }
 
 /**
- * Copies the whole WAL back into the database and empties it; false if a reader (or a checkpoint) of another
- * connection kept it from finishing within `busyTimeoutMs`. Never throws: what is left stays in the WAL, safely.
+ * Copies the whole WAL back into the database, then has the next commit write it from its beginning (RESTART) or
+ * empties the file (TRUNCATE); false if a reader (or a checkpoint) of another connection kept it from finishing
+ * within `busyTimeoutMs`. Never throws: what is left stays in the WAL, safely.
  */
-function truncateWal(db: Database.Database, busyTimeoutMs: number): boolean {
+function checkpointWal(db: Database.Database, mode: "RESTART" | "TRUNCATE", busyTimeoutMs: number): boolean {
   if (!db.open) return false;
   try {
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-    return (db.pragma("wal_checkpoint(TRUNCATE)") as Array<{ busy: number }>)[0]?.busy === 0;
+    return (db.pragma(`wal_checkpoint(${mode})`) as Array<{ busy: number }>)[0]?.busy === 0;
   } catch {
     return false;
   } finally {
@@ -403,7 +404,7 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
       // WAL back: the worker's would, a moment later. Empty the WAL first, so that the file is whole once close
       // returns (to be copied, moved aside or deleted). If a reader elsewhere keeps that from finishing, the
       // worker's close or the next open copies the rest back.
-      if (checkpointer?.close()) truncateWal(db, BUSY_TIMEOUT_MS);
+      if (checkpointer?.close()) checkpointWal(db, "TRUNCATE", BUSY_TIMEOUT_MS);
       if (db.open) db.close();
     },
   };
