@@ -378,7 +378,11 @@ export class Cluster {
         new Engine({
           crypto,
           rng: engineRng,
-          deliveryLog: { has: (from, msgId) => store.delivered.has(deliveryKey(from, msgId)) },
+          deliveryLog: {
+            has: (from, msgId) => store.delivered.has(deliveryKey(from, msgId)),
+            hasAnyFrom: (from) =>
+              [...store.delivered].some((key) => key.startsWith(deliveryKey(from, "" as MsgId))),
+          },
           now: this.now,
           epoch: node.epoch,
           peers: this.nodes.filter((n) => n !== node).map((n) => ({ id: n.id, address: n.address })),

@@ -189,6 +189,7 @@ export class Engine {
       text,
       sentAt: request.sentAt ?? now,
       order: ++this.messageOrder,
+      resent: request.msgId !== undefined,
     };
     for (const peer of recipients) {
       const framesNeeded = Math.ceil(text.length / 1000) + 1;
@@ -236,7 +237,7 @@ export class Engine {
         epoch: this.epoch,
         seq,
         floor,
-        flags: isPrivate ? DataFlags.Private : 0,
+        flags: (isPrivate ? DataFlags.Private : 0) | (message.resent ? DataFlags.Resent : 0),
         fragIndex,
         fragCount: parts.length,
         msgId: message.msgId,
@@ -454,6 +455,9 @@ export class Engine {
   private newEpoch(peer: PeerState, epoch: number, floor: number): RecvStream {
     if (peer.recv) this.deliver(peer, peer.recv.drainComplete());
     const stream = new RecvStream(epoch, floor);
+    // A new epoch of a stream we kept: the old epoch's datagrams are stale-epoch, so the new one is as sound as the
+    // old. No stream at all (first contact, or our state was lost): sound only if nothing came from them before.
+    stream.checksLog = peer.recv ? peer.recv.checksLog : this.deliveryLog.hasAnyFrom(peer.id);
     peer.recv = stream;
     this.dirty.add(peer.id);
     return stream;
@@ -467,7 +471,11 @@ export class Engine {
     for (const m of messages) {
       this.dirty.add(peer.id);
       if (!m.body) continue;
-      if (peer.wasDelivered(m.msgId) || this.deliveryLog.has(peer.id, m.msgId)) {
+      // The durable log (a database read per message) only for a message its sender says it sent before, or on a
+      // stream that cannot rule out replays (RecvStream.checksLog). Otherwise a message under a seq never
+      // delivered is a first sending, which the recent msgIds kept in memory cover.
+      const askLog = (m.flags & DataFlags.Resent) !== 0 || (peer.recv?.checksLog ?? true);
+      if (peer.wasDelivered(m.msgId) || (askLog && this.deliveryLog.has(peer.id, m.msgId))) {
         this.counters.duplicates++;
         this.events.push({ type: "duplicate", from: peer.id, msgId: m.msgId });
         continue;
@@ -727,7 +735,7 @@ export class Engine {
     peer.nextHelloAt = 0;
   }
 
-  private park(peer: PeerState, message: ParkedMessage): void {
+  private park(peer: PeerState, message: Omit<ParkedMessage, "resent">): void {
     if (peer.parked.some((m) => m.msgId === message.msgId)) return;
     // Kept in the order the messages were written (not the order they failed, which jitter shuffles), so that
     // offline delivery re-sends them in their sender's order.
@@ -737,6 +745,7 @@ export class Engine {
       text: message.text,
       sentAt: message.sentAt,
       order: message.order,
+      resent: true,
     };
     let at = peer.parked.length;
     while (at > 0 && (peer.parked[at - 1] as ParkedMessage).order > parked.order) at--;

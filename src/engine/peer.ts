@@ -12,6 +12,12 @@ export interface ParkedMessage {
   sentAt: number;
   /** Position in the order messages were written (engine-wide). */
   order: number;
+  /**
+   * Queued to its recipients before (it failed and was parked, or the runtime re-sends it after a restart): a
+   * recipient may hold it already, so its DATA says so (DataFlags.Resent) and the recipient checks its durable
+   * delivery log, which a first sending never needs.
+   */
+  resent: boolean;
 }
 
 /** What survives a restart of one peer's state (the outbox, kept by the runtime, holds the rest). */

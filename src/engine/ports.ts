@@ -47,9 +47,16 @@ export interface CryptoPort {
 }
 
 /**
- * The durable record of what this node has delivered, asked before delivering a message again. It lets a message
- * that its sender re-sent under a new sequence number (after a give-up or a restart) be recognised as a duplicate.
+ * The durable record of what this node has delivered, asked before delivering a message its sender marked as
+ * re-sent (DataFlags.Resent: after a give-up or a restart, under a new sequence number), so that it is recognised as
+ * a duplicate. A runtime should also refuse to store a message twice, which covers a sender that re-sends without
+ * the mark.
  */
 export interface DeliveryLog {
   has(from: PeerId, msgId: MsgId): boolean;
+  /**
+   * Whether anything from `from` was ever delivered here. Asked once when a receive stream starts without saved
+   * state: if nothing was, no replayed datagram can bring back an old message, and a first sending needs no check.
+   */
+  hasAnyFrom(from: PeerId): boolean;
 }

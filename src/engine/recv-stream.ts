@@ -44,12 +44,21 @@ export interface RecvSnapshot {
   held: [number, string, number, number, number, number, string][];
   complete: [number, number, string, number, number, string | null][];
   rejects: [number, number][];
+  /** Absent in snapshots written before it existed: those streams were restored from their own, so false. */
+  checksLog?: boolean;
 }
 
 export class RecvStream {
   private readonly held = new Map<number, HeldFrame>();
   private readonly complete = new Map<number, CompleteMessage>();
   private rejects: AckReject[] = [];
+  /**
+   * Whether every message of this stream is checked against the durable delivery log. A stream that began with
+   * no saved state, for a sender something was already delivered from (this node lost its state), cannot tell a
+   * replayed old datagram from a new one by its seq: until proven otherwise, it asks the log. Otherwise only
+   * messages their sender marks as re-sent are checked (engine.ts, deliver).
+   */
+  checksLog = false;
 
   constructor(
     public epoch: number,
@@ -214,6 +223,7 @@ export class RecvStream {
         m.body ? toHex(m.body) : null,
       ]),
       rejects: this.rejects.map((r) => [r.seq, r.code]),
+      checksLog: this.checksLog,
     };
   }
 
@@ -239,6 +249,7 @@ export class RecvStream {
         body: body === null ? null : fromHex(body),
       });
     stream.rejects = s.rejects.map(([seq, code]) => ({ seq, code: code as AckReject["code"] }));
+    stream.checksLog = s.checksLog ?? false;
     return stream;
   }
 }

@@ -48,7 +48,8 @@ export const MAX_ACK_RANGES = 32;
 export const MAX_ACK_REJECTS = 16;
 const HELLO_BYTES = HEADER_BYTES + 4 + 4 + 8 + 1 + 8 + MAC_BYTES;
 
-export const DataFlags = { Private: 1 } as const;
+/** Private: the payload is an HPKE ciphertext. Resent: queued to this recipient before (a give-up, a restart). */
+export const DataFlags = { Private: 1, Resent: 2 } as const;
 export const HelloFlags = { ReplyWanted: 1 } as const;
 
 /** Why a received message was refused after it was authenticated; the sender is told through the ACK. */
@@ -400,7 +401,7 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
   const sentAt = r.u64();
   const length = r.u16();
   if (r.remaining() < length + MAC_BYTES + 2 + SIGNATURE_BYTES) return fail("bad-length");
-  if ((flags & ~DataFlags.Private) !== 0) return fail("bad-length");
+  if ((flags & ~(DataFlags.Private | DataFlags.Resent)) !== 0) return fail("bad-length");
   if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");
   if (sentAt > Number.MAX_SAFE_INTEGER) return fail("bad-length");
   const payload = r.raw(length);

@@ -97,7 +97,10 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const engine = new Engine({
       crypto: withWrongKeyFaults(this.options.crypto, () => this.faults, this.rng, this.faultCounters),
       rng: this.rng,
-      deliveryLog: { has: (from, msgId) => this.store.hasReceived(from, msgId) },
+      deliveryLog: {
+        has: (from, msgId) => this.store.hasReceived(from, msgId),
+        hasAnyFrom: (from) => this.store.hasReceivedFrom(from),
+      },
       now,
       epoch,
       peers: [...this.contactsById.values()].map((c) => ({

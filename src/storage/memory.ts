@@ -117,6 +117,11 @@ export function createMemoryStore(): Store {
       assertOpen();
       return received.has(receivedKey(from, msgId));
     },
+    hasReceivedFrom(from) {
+      assertOpen();
+      for (const message of received.values()) if (message.from === from) return true;
+      return false;
+    },
     history(limit) {
       assertOpen();
       if (!(limit >= 1)) return [];

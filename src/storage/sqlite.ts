@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type Database from "better-sqlite3";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
-import { type Checkpointer, walCheckpointer } from "./checkpointer.ts";
+import { type Checkpointer, WAL_FRAMES_MAX, walCheckpointer } from "./checkpointer.ts";
 import { StoreError } from "./errors.ts";
 import { assertKnownVersion, migrate, schemaVersion } from "./migrations.ts";
 import type {
@@ -141,6 +141,9 @@ function prepareDatabase(db: Database.Database, path: string): void {
   // so every received message would stall UDP handling and timers for a disk flush (0.1 ms to tens of ms). We
   // judge that worse than the power-loss window.
   db.pragma("synchronous = NORMAL");
+  // The WAL is started over in place (checkpointer.ts), so its file keeps its largest size: past this, the first
+  // commit after a restart cuts it back.
+  db.pragma(`journal_size_limit = ${WAL_FRAMES_MAX * 4096}`);
   db.pragma("foreign_keys = ON");
   migrate(db, path);
 }
@@ -238,6 +241,8 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
     "SELECT 1 FROM received WHERE from_peer = ? AND msg_id = ?",
   );
   selectHasReceived.pluck();
+  const selectHasReceivedFrom = db.prepare<[string], 1>("SELECT 1 FROM received WHERE from_peer = ? LIMIT 1");
+  selectHasReceivedFrom.pluck();
   // Written as one compound rather than a view: SQLite then merges the two seq indexes newest first and stops
   // after `limit` rows (a view over UNION ALL would be scanned whole and sorted).
   const selectHistory = db.prepare<[number], HistoryRow>(
@@ -356,6 +361,9 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
     },
     hasReceived(from, msgId) {
       return guarded(() => selectHasReceived.get(from, msgId) !== undefined);
+    },
+    hasReceivedFrom(from) {
+      return guarded(() => selectHasReceivedFrom.get(from) !== undefined);
     },
     history(limit) {
       if (!db.open) throw closed(path);

@@ -64,6 +64,8 @@ export interface Store {
   /** Stores a received message; false (and nothing changed) if the same (from, msgId) is already stored. */
   addReceived(message: ReceivedMessage): boolean;
   hasReceived(from: PeerId, msgId: MsgId): boolean;
+  /** Whether any message from `from` is stored. */
+  hasReceivedFrom(from: PeerId): boolean;
   /**
    * The newest `limit` messages sent or received, oldest first, in the order they were stored (not by their
    * timestamps, which come from different clocks). Outgoing entries carry their recipients' current state.

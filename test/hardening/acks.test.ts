@@ -280,7 +280,7 @@ describe("liveness and epochs", { timeout: 30_000 }, () => {
       new Engine({
         crypto: createCryptoPort({ identity: self.secrets, directory }),
         rng: new Sfc32Rng(address.length),
-        deliveryLog: { has: () => false },
+        deliveryLog: { has: () => false, hasAnyFrom: () => false },
         now: t,
         epoch: 7,
         peers: [{ id: other.contact.id, address }],

@@ -232,6 +232,8 @@ export function storeContract(name: string, open: () => Store): void {
         assert.equal(store.hasReceived(BOB, msg(1)), true);
         assert.equal(store.hasReceived(CAROL, msg(1)), false);
         assert.equal(store.hasReceived(ALICE, msg(2)), false);
+        assert.equal(store.hasReceivedFrom(BOB), true);
+        assert.equal(store.hasReceivedFrom(CAROL), false);
       }),
     );
 
