@@ -38,6 +38,7 @@ import {
   encodeHello,
   HelloFlags,
   type HelloPacket,
+  MAX_FRAGMENT_PAYLOAD,
   MAX_FRAGMENTS,
   PacketType,
   RejectCode,
@@ -192,7 +193,8 @@ export class Engine {
       resent: request.msgId !== undefined,
     };
     for (const peer of recipients) {
-      const framesNeeded = Math.ceil(text.length / 1000) + 1;
+      // 64 bytes cover any sealing overhead (HPKE's is 48): an upper bound on the fragments the body will take.
+      const framesNeeded = Math.ceil((text.length + 64) / MAX_FRAGMENT_PAYLOAD);
       if (peer.send.frames.size + framesNeeded > this.config.queueFramesMax)
         throw new SendError("queue-full", `too many messages waiting for ${peer.id}; try again later`);
     }

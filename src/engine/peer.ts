@@ -116,6 +116,7 @@ export function parsePeerSnapshot(json: string): PeerSnapshot {
     if (typeof r !== "object" || !u32(r.epoch) || !u32(r.next) || !u32(r.floor)) fail("recv");
     if (!Array.isArray(r?.held) || !Array.isArray(r?.complete) || !Array.isArray(r?.rejects))
       fail("recv lists");
+    if (r?.checksLog !== undefined && typeof r.checksLog !== "boolean") fail("recv checksLog");
   }
   return value as PeerSnapshot;
 }

@@ -55,8 +55,9 @@ export class RecvStream {
   /**
    * Whether every message of this stream is checked against the durable delivery log. A stream that began with
    * no saved state, for a sender something was already delivered from (this node lost its state), cannot tell a
-   * replayed old datagram from a new one by its seq: until proven otherwise, it asks the log. Otherwise only
-   * messages their sender marks as re-sent are checked (engine.ts, deliver).
+   * replayed old datagram from a new one by its seq, so it always asks the log, and so do the streams of the
+   * sender's later epochs (engine.ts, newEpoch). Otherwise only messages their sender marks as re-sent are checked
+   * (engine.ts, deliver).
    */
   checksLog = false;
 

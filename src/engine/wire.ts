@@ -400,6 +400,7 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
   const msgId = r.hex(MSG_ID_BYTES) as MsgId;
   const sentAt = r.u64();
   const length = r.u16();
+  if (length > MAX_FRAGMENT_PAYLOAD) return fail("bad-length");
   if (r.remaining() < length + MAC_BYTES + 2 + SIGNATURE_BYTES) return fail("bad-length");
   if ((flags & ~(DataFlags.Private | DataFlags.Resent)) !== 0) return fail("bad-length");
   if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");

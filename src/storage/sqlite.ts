@@ -141,9 +141,10 @@ function prepareDatabase(db: Database.Database, path: string): void {
   // so every received message would stall UDP handling and timers for a disk flush (0.1 ms to tens of ms). We
   // judge that worse than the power-loss window.
   db.pragma("synchronous = NORMAL");
-  // The WAL is started over in place (checkpointer.ts), so its file keeps its largest size: past this, the first
-  // commit after a restart cuts it back.
-  db.pragma(`journal_size_limit = ${WAL_FRAMES_MAX * 4096}`);
+  // The WAL is started over in place (checkpointer.ts), so its file keeps its largest size: past twice the frames
+  // that trigger a restart (4 KiB pages and their 24-byte frame headers), the first commit after one cuts it back.
+  // At the usual size, nothing is cut and grown again.
+  db.pragma(`journal_size_limit = ${2 * WAL_FRAMES_MAX * (4096 + 24)}`);
   db.pragma("foreign_keys = ON");
   migrate(db, path);
 }

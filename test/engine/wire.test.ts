@@ -429,6 +429,16 @@ describe("wire: malformed datagrams map to their reason", () => {
     assert.equal(reasonOf(long), "bad-length");
   });
 
+  it("DATA bad-length: a payload over MAX_FRAGMENT_PAYLOAD, even in a batch of one that leaves it room", () => {
+    const f = (decode(sampleData()) as { packet: DataPacket }).packet;
+    const alone = { index: 0, size: 1, path: [], signature: new Uint8Array(SIGNATURE_BYTES) };
+    const fits = encodeDataWith({ ...f, payload: new Uint8Array(MAX_FRAGMENT_PAYLOAD) }, alone, fakeMac);
+    const over = encodeDataWith({ ...f, payload: new Uint8Array(MAX_FRAGMENT_PAYLOAD + 1) }, alone, fakeMac);
+    assert.ok(over.length < MAX_DATAGRAM_BYTES);
+    assert.equal(reasonOf(fits), "ok");
+    assert.equal(reasonOf(over), "bad-length");
+  });
+
   it("DATA bad-fragment: fragCount 0, or fragIndex ≥ fragCount", () => {
     assert.equal(reasonOf(patched(sampleData(), 33, 0, 0)), "bad-fragment");
     assert.equal(reasonOf(patched(sampleData(), 33, 1, 1)), "bad-fragment");
