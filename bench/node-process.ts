@@ -128,10 +128,14 @@ function resolve(msgId: MsgId, failed: boolean): void {
   }
 }
 
+/**
+ * Refills once the acknowledgements being reported now are all counted: a microtask runs right after the node's
+ * pump that reported them, as an application answering `delivered` would, without waiting a loop turn.
+ */
 function scheduleRefill(r: RunState): void {
   if (r.refillScheduled) return;
   r.refillScheduled = true;
-  setImmediate(() => {
+  queueMicrotask(() => {
     r.refillScheduled = false;
     refill(r);
   });

@@ -480,6 +480,26 @@ describe("engine: reliability", () => {
     assert.ok(deliveredTo(a, msgId, b));
   });
 
+  it("an ACK with ranges (a hole: the path loses datagrams) goes out twice; a plain cumulative ACK once", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    let lost = 0;
+    net.tamper = (d) => (isData(d) && d.src === a && lost++ === 0 ? undefined : d.bytes);
+    const ids = ["one", "two", "three"].map(
+      (text) => a.engine.send(net.now, { kind: "private", to: [b.id], text }).msgId,
+    );
+    net.collectAll();
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 1_000));
+    const acks = net.sent.filter((d) => isAck(d) && d.src === b).map((d) => d.packet as AckPacket);
+    const withRanges = acks.filter((p) => p.ranges.length > 0);
+    assert.ok(withRanges.length >= 2);
+    assert.equal(withRanges.length % 2, 0, "every ACK with ranges has its copy");
+    assert.deepEqual(withRanges[0], withRanges[1]);
+    const plain = acks.filter((p) => p.ranges.length === 0);
+    assert.ok(plain.length >= 1);
+    assert.equal(b.engine.stats().acksSent, withRanges.length / 2 + plain.length);
+  });
+
   it("a lost ACK makes the sender retransmit; the copy is re-acknowledged, never redelivered", () => {
     const { net, a, b } = net2();
     net.settle();
