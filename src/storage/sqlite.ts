@@ -182,6 +182,9 @@ interface PeerRow {
   rttMs: number | null;
 }
 
+/** The seq of the outgoing message @msgId: recipients are keyed by it (migrations.ts, version 2). */
+const SEQ_OF_OUTGOING = "(SELECT seq FROM outgoing WHERE msg_id = @msgId)";
+
 /** The next value of the counter shared by outgoing and received: each max() is one step down its seq index. */
 const NEXT_SEQ = `(SELECT coalesce(max(m), 0) + 1 FROM (
   SELECT max(seq) AS m FROM outgoing UNION ALL SELECT max(seq) FROM received))`;
@@ -199,8 +202,8 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
     reason: string | null;
     updatedAt: number;
   }>(
-    `INSERT INTO outgoing_recipients (msg_id, peer, state, reason, updated_at)
-     VALUES (@msgId, @peer, @state, @reason, @updatedAt)`,
+    `INSERT INTO outgoing_recipients (seq, peer, state, reason, updated_at)
+     VALUES (${SEQ_OF_OUTGOING}, @peer, @state, @reason, @updatedAt)`,
   );
   // A delivered recipient stays delivered: a late failure report must not undo a delivery.
   const updateRecipient = db.prepare<{
@@ -211,19 +214,19 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
     at: number;
   }>(
     `UPDATE outgoing_recipients SET state = @state, reason = @reason, updated_at = @at
-     WHERE msg_id = @msgId AND peer = @peer AND state <> 'delivered'`,
+     WHERE seq = ${SEQ_OF_OUTGOING} AND peer = @peer AND state <> 'delivered'`,
   );
   const selectOutgoing = db.prepare<[string], OutgoingRow>(
     "SELECT msg_id AS msgId, kind, text, sent_at AS sentAt FROM outgoing WHERE msg_id = ?",
   );
   const selectRecipients = db.prepare<[string], RecipientRow>(
     `SELECT peer, state, reason, updated_at AS updatedAt FROM outgoing_recipients
-     WHERE msg_id = ? ORDER BY rowid`,
+     WHERE seq = (SELECT seq FROM outgoing WHERE msg_id = ?) ORDER BY rowid`,
   );
   // The subquery's WHERE matches the partial index's, so SQLite reads that small index only.
   const selectUnfinished = db.prepare<[], OutgoingRow>(
     `SELECT msg_id AS msgId, kind, text, sent_at AS sentAt FROM outgoing
-     WHERE msg_id IN (SELECT msg_id FROM outgoing_recipients WHERE state <> 'delivered')
+     WHERE seq IN (SELECT seq FROM outgoing_recipients WHERE state <> 'delivered')
      ORDER BY seq`,
   );
   const insertReceived = db.prepare<{

@@ -16,7 +16,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { isStoreError, type StoreErrorCode } from "../../src/storage/errors.ts";
-import { SCHEMA_VERSION } from "../../src/storage/migrations.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/storage/migrations.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { msg, outgoing, peer, received, storeContract } from "./store-contract.ts";
@@ -59,6 +59,57 @@ function assertOpenFails(path: string, code: StoreErrorCode): void {
 function mode(path: string): number {
   return statSync(path).mode & 0o777;
 }
+
+describe("sqlite store: schema migrations", () => {
+  it("a version 1 database (recipients keyed by msg_id) opens as the current schema with its outbox intact", () => {
+    const path = freshPath();
+    const v1 = new Database(path);
+    v1.exec(MIGRATIONS[0]?.sql ?? "");
+    v1.pragma("user_version = 1");
+    const addOut = v1.prepare(
+      "INSERT INTO outgoing (msg_id, seq, kind, text, sent_at) VALUES (?, ?, 'broadcast', ?, 5)",
+    );
+    const addTo = v1.prepare(
+      "INSERT INTO outgoing_recipients (msg_id, peer, state, reason, updated_at) VALUES (?, ?, ?, ?, 6)",
+    );
+    addOut.run(msg(1), 1, "first");
+    addOut.run(msg(2), 3, "second");
+    // Recipients in the order given, which is not the peers' order, nor all in one state.
+    addTo.run(msg(1), peer(3), "delivered", null);
+    addTo.run(msg(1), peer(1), "failed", "gave up after 30 tries");
+    addTo.run(msg(2), peer(2), "pending", null);
+    addTo.run(msg(2), peer(1), "delivered", null);
+    v1.close();
+
+    const store = openSqliteStore(path);
+    try {
+      assert.deepEqual(
+        store.getOutgoing(msg(1))?.recipients.map((r) => [r.peer, r.state, r.reason]),
+        [
+          [peer(3), "delivered", undefined],
+          [peer(1), "failed", "gave up after 30 tries"],
+        ],
+      );
+      assert.deepEqual(
+        store.unfinishedOutgoing().map((m) => m.msgId),
+        [msg(1), msg(2)],
+      );
+      store.setRecipientState(msg(2), peer(2), "delivered", 7);
+      store.setRecipientState(msg(1), peer(1), "delivered", 8);
+      assert.deepEqual(store.unfinishedOutgoing(), []);
+      store.addOutgoing(outgoing(4, [peer(1)]));
+      assert.deepEqual(
+        store.history(10).map((e) => e.msgId),
+        [msg(1), msg(2), msg(4)],
+      );
+    } finally {
+      store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+    db.close();
+  });
+});
 
 describe("sqlite store", () => {
   it("keeps everything across close and reopen, and carries on the history order", () => {

@@ -114,7 +114,7 @@ export function readDb(path: string): DbView {
     const rows = db
       .prepare<[], { text: string; open: number }>(
         `SELECT o.text AS text, (SELECT count(*) FROM outgoing_recipients r
-           WHERE r.msg_id = o.msg_id AND r.state <> 'delivered') AS open FROM outgoing o`,
+           WHERE r.seq = o.seq AND r.state <> 'delivered') AS open FROM outgoing o`,
       )
       .all();
     for (const row of rows) outgoing.set(row.text, row.open);
