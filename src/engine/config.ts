@@ -8,6 +8,8 @@ export interface EngineConfig extends RtoConfig {
   giveUpMs: Millis;
   /** Frames in flight (sent, not yet acknowledged) per peer. */
   windowFrames: number;
+  /** Tries of a frame sent as one datagram; every later try sends two copies (docs/PROTOCOL.md §9.7). */
+  singleCopyTries: number;
   /** Frames queued per peer beyond the window before `send` refuses. */
   queueFramesMax: number;
   /** Interval of the HELLO heartbeat to every peer. */
@@ -33,6 +35,7 @@ export const DEFAULT_CONFIG: EngineConfig = {
   triesMax: 30,
   giveUpMs: 10_000,
   windowFrames: 64,
+  singleCopyTries: 2,
   queueFramesMax: 8192,
   heartbeatMs: 5_000,
   offlineAfterMs: 16_000,

@@ -53,7 +53,9 @@ export const totalLoss: Scenario = {
     const atFailure = diffTotals(cluster.totalsOf(nodes), before);
     check.equal("failure code", "timeout", failure?.code ?? "none");
     check.equal("failure reason", `gave up after ${config.triesMax} tries`, failure?.reason ?? "none");
-    check.equal("retransmissions before giving up", config.triesMax - 1, atFailure.retransmits);
+    // Every try after the first is a retransmission; from the third on, each is two copies (PROTOCOL.md §9.7).
+    const copies = Math.max(0, config.triesMax - config.singleCopyTries);
+    check.equal("retransmissions before giving up", config.triesMax - 1 + copies, atFailure.retransmits);
     check.atLeast(
       "ms from send to give-up (shortest possible schedule)",
       shortestScheduleMs(config),

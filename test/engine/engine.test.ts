@@ -591,10 +591,11 @@ describe("engine: reliability", () => {
     const { net, a, b } = net2();
     net.settle();
     const copies: Millis[] = [];
-    // The first 14 copies of the first message (seq 0) are lost; nothing else is.
+    // The first 14 tries of the first message (seq 0) are lost; nothing else is. A try from the third on is two
+    // copies at the same moment (PROTOCOL.md §9.7): one entry here.
     net.tamper = (d) => {
       if (!isData(d) || d.src !== a || (d.packet as DataPacket).seq !== 0) return d.bytes;
-      copies.push(d.at);
+      if (copies.at(-1) !== d.at) copies.push(d.at);
       return copies.length <= 14 ? undefined : d.bytes;
     };
     const stuck = a.send({ kind: "broadcast", text: "unlucky" });
@@ -614,6 +615,23 @@ describe("engine: reliability", () => {
     assert.ok(lastGap > 4 * rto, `the backoff had grown: ${lastGap} ms`);
   });
 
+  it("a frame lost twice is sent as two copies from its third try on; a first retransmit is one", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    const tries: number[] = [];
+    net.tamper = (d) => {
+      if (!isData(d) || d.src !== a) return d.bytes;
+      tries.push(d.at);
+      return new Set(tries).size <= 3 ? undefined : d.bytes; // the first three tries are lost
+    };
+    const msgId = a.send({ kind: "broadcast", text: "persistent" });
+    assert.ok(net.runUntil(() => deliveredTo(a, msgId, b), 2_000));
+    const perTry = [...new Set(tries)].map((at) => tries.filter((t) => t === at).length);
+    assert.deepEqual(perTry.slice(0, 4), [1, 1, 2, 2]);
+    assert.equal(b.messages().length, 1);
+    assert.equal(a.engine.stats().retransmits, tries.length - 1);
+  });
+
   it("a silent peer still gets a doubling wait between tries, up to rtoMsMax", () => {
     const { net, a, b } = net2();
     net.settle();
@@ -621,9 +639,11 @@ describe("engine: reliability", () => {
     a.send({ kind: "broadcast", text: "anyone?" });
     net.runFor(3_000);
     // From the second copy on: the first wait may use the RTO from before the HELLO reply still in flight.
+    // One entry per try: from the third on, a try is two copies sent at the same moment.
     const copies = net.sent
       .filter((d) => isData(d) && between(d, a, b))
       .map((d) => d.at)
+      .filter((at, i, all) => i === 0 || at !== all[i - 1])
       .slice(1);
     const gaps = copies.slice(1).map((t, i) => t - (copies[i] as number));
     const linear = a.engine.config.linearTimeouts;
