@@ -3,7 +3,8 @@
  * reported, and before any datagram that acknowledges it leaves: a crash at any point loses nothing and shows
  * nothing twice.
  */
-import { createSocket, type Socket } from "node:dgram";
+import { createSocket, type Socket, type SocketOptions } from "node:dgram";
+import { lookup as dnsLookup } from "node:dns";
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import { Engine } from "../engine/engine.ts";
@@ -29,6 +30,17 @@ const EPOCH_KEY = "epoch";
  * of 256, the receive window). A timer on time waits one turn.
  */
 const TIMER_LATE_MS = 5;
+
+/**
+ * dgram resolves the host of every send, even an IP literal, through dns.lookup, which answers a literal on the
+ * next tick: one deferred callback per datagram. Peers' addresses are IP literals, answered here at once; anything
+ * else still goes to dns.lookup.
+ */
+const ipLiteralLookup: NonNullable<SocketOptions["lookup"]> = (hostname, options, callback) => {
+  const family = isIP(hostname);
+  if (family === 0) return dnsLookup(hostname, options, callback);
+  callback(null, hostname, family);
+};
 const TIMEOUT_DEFER_TURNS = 8;
 
 export class ChatNode extends EventEmitter<ChatNodeEvents> {
@@ -74,7 +86,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     // Saved state is read and checked before the port is taken, so a damaged store leaves nothing behind.
     const restore = this.loadPeerStates();
     const epoch = await this.loadEpoch();
-    const socket = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4" });
+    const socket = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4", lookup: ipLiteralLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", (err: NodeJS.ErrnoException) => {
         socket.close();
