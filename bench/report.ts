@@ -214,7 +214,7 @@ export function markdown(r: BenchResults): string {
     );
     lines.push(`| Ed25519 verify | ${n0(l.verifyPerSec)} /s | ${se((x) => x.verifyPerSec)} |`);
     lines.push(
-      `| verify of a datagram already verified (retransmit; port's memory) | ${n0(l.verifyRepeatPerSec)} /s | ${se((x) => x.verifyRepeatPerSec)} |`,
+      `| verify of a message whose batch was already checked (another of its batch, or a retransmit; port's memory) | ${n0(l.verifyRepeatPerSec)} /s | ${se((x) => x.verifyRepeatPerSec)} |`,
     );
     lines.push(`| HPKE seal, 200-byte text | ${n0(l.sealPerSec)} /s | ${se((x) => x.sealPerSec)} |`);
     lines.push(`| HPKE open | ${n0(l.openPerSec)} /s | ${se((x) => x.openPerSec)} |`);
