@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { merkleSplit } from "../engine/wire.ts";
 
 /**
  * The Merkle Tree Hash of RFC 9162 §2.1 (Certificate Transparency v2, same as RFC 6962): SHA-256, a 0x00 prefix on
@@ -20,13 +21,6 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
 }
 
-/** The largest power of two strictly below n (n ≥ 2): where RFC 9162 splits a tree of n leaves. */
-function split(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
-
 /**
  * The root over `leaves` (already leaf-hashed, at least one), and for each leaf its audit path: the sibling
  * hashes from the leaf up to the root, in the order §2.1.3.1's PATH(m, D[n]) lists them.
@@ -36,7 +30,7 @@ export function merkleTree(leaves: readonly Uint8Array[]): { root: Uint8Array; p
   const paths: Uint8Array[][] = leaves.map(() => []);
   const build = (from: number, to: number): Uint8Array => {
     if (to - from === 1) return leaves[from] as Uint8Array;
-    const middle = from + split(to - from);
+    const middle = from + merkleSplit(to - from);
     const left = build(from, middle);
     const right = build(middle, to);
     // The subtrees' own paths were filled first: this level's sibling comes after them, nearer the root.

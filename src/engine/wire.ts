@@ -359,12 +359,18 @@ export function auditPathLength(index: number, size: number): number | undefined
   if (size < 1 || size > MAX_BATCH_LEAVES || index >= size) return undefined;
   let length = 0;
   for (let from = 0, to = size; to - from > 1; length++) {
-    let half = 1;
-    while (half * 2 < to - from) half *= 2;
-    if (index < from + half) to = from + half;
-    else from += half;
+    const middle = from + merkleSplit(to - from);
+    if (index < middle) to = middle;
+    else from = middle;
   }
   return length;
+}
+
+/** Where RFC 9162 splits a tree of n ≥ 2 leaves: its left subtree holds the largest power of two below n. */
+export function merkleSplit(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
 }
 
 /** Strictly decodes one datagram. Authentication is the caller's job: this only checks structure. */
