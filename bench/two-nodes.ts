@@ -29,6 +29,10 @@ export interface LoadPoint {
   cpuMicrosPerMsg: number;
   wireBytesPerMsg: { data: number; ack: number; hello: number; total: number; datagrams: number };
   retransmitsPerMsg: number;
+  /** The part of retransmitsPerMsg sent early (a later frame was acknowledged first); the rest are timeouts. */
+  earlyRetransmitsPerMsg: number;
+  /** Copies of frames the receiver already had (spurious retransmits and duplicated datagrams), per message. */
+  duplicateFramesPerMsg: number;
   /** The same link at a light, chat-like load (open loop, one message every LIGHT_PACE_MS): protocol latency without queueing. */
   light?: { msgsPerSec: number; latency: Summary; exactlyOnce: boolean; retransmitsPerMsg: number };
 }
@@ -74,6 +78,8 @@ export function pointFrom(
   let hello = 0;
   let datagrams = 0;
   let retransmits = 0;
+  let early = 0;
+  let duplicateFrames = 0;
   const latencies: number[] = [];
   for (const r of reports) {
     windowReceived += r.windowReceived;
@@ -87,6 +93,8 @@ export function pointFrom(
     cpu += r.cpuMicros * perSec;
     datagrams += s.datagramsOut * perSec;
     retransmits += s.retransmits * perSec;
+    early += s.earlyRetransmits * perSec;
+    duplicateFrames += s.duplicates * perSec;
     // Every bench DATA datagram has one size and HELLO has a fixed size: what is left of bytesOut is ACKs.
     const helloBytes = s.hellosSent * HELLO_DATAGRAM_BYTES;
     const frameBytes = (s.framesSent + s.retransmits) * dataBytes;
@@ -116,6 +124,8 @@ export function pointFrom(
       datagrams: per(datagrams),
     },
     retransmitsPerMsg: per(retransmits),
+    earlyRetransmitsPerMsg: per(early),
+    duplicateFramesPerMsg: per(duplicateFrames),
   };
 }
 
@@ -184,7 +194,7 @@ export async function twoNodes(
         options.log(
           `  2 nodes ${kind.padEnd(9)} loss ${(loss * 100).toFixed(0).padStart(2)}%: ${p.msgsPerSec.toFixed(0)} msg/s, ` +
             `p50 ${p.latency.p50.toFixed(2)} p99 ${p.latency.p99.toFixed(2)} max ${p.latency.max.toFixed(2)} ms, ` +
-            `exactly once ${p.exactlyOnce}; light load (${1000 / LIGHT_PACE_MS}/s): p50 ${light.latency.p50.toFixed(2)} p99 ${light.latency.p99.toFixed(2)} ms`,
+            `exactly once ${p.exactlyOnce}, retransmits ${p.retransmitsPerMsg.toFixed(2)}/msg (early ${p.earlyRetransmitsPerMsg.toFixed(2)}), duplicates ${p.duplicateFramesPerMsg.toFixed(2)}/msg; light load (${1000 / LIGHT_PACE_MS}/s): p50 ${light.latency.p50.toFixed(2)} p99 ${light.latency.p99.toFixed(2)} ms`,
         );
       }
     }

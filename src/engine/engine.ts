@@ -255,6 +255,7 @@ export class Engine {
         lastSentAt: now,
         deadline: now,
         txOrder: 0,
+        firstTxOrder: 0,
         timeouts: 0,
       };
       stream.add(frame);
@@ -530,8 +531,11 @@ export class Engine {
     let newest: OutFrame | undefined;
     for (const frame of acked) {
       ackedAny = true;
-      if (frame.txOrder > newestAckedTx) {
-        newestAckedTx = frame.txOrder;
+      // Which copy the ACK answers is known only for a frame sent once (RFC 8985 has the same ambiguity): for a
+      // frame sent more, only its first copy is sure to have been sent before what the ACK answers.
+      const order = frame.tries === 1 ? frame.txOrder : frame.firstTxOrder;
+      if (order > newestAckedTx) {
+        newestAckedTx = order;
         newest = frame;
       }
       // Sent once and acknowledged: that one copy reached the peer as a new frame, which it counted as hearing us.

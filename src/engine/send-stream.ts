@@ -20,6 +20,12 @@ export interface OutFrame {
   deadline: Millis;
   /** Order of the latest transmission across the whole stream: a later one ACKed first means this one was lost. */
   txOrder: number;
+  /**
+   * Order of the first transmission. An ACK of a frame sent more than once may answer any of its copies, and when
+   * it answers an early one (a timeout fired while the ACK was on its way), taking the latest copy's order would
+   * declare lost every frame sent since: RACK's loss rule counts such an ACK by this order instead.
+   */
+  firstTxOrder: number;
   /** Retransmissions forced by the timeout: the backoff doubles with these, not with early retransmits. */
   timeouts: number;
 }
@@ -95,14 +101,15 @@ export class SendStream {
   }
 
   markSent(frame: OutFrame, now: Millis, deadline: Millis): void {
+    frame.txOrder = ++this.txCounter;
     if (frame.tries === 0) {
       frame.firstSentAt = now;
+      frame.firstTxOrder = frame.txOrder;
       this.inFlight++;
     }
     frame.tries++;
     frame.lastSentAt = now;
     frame.deadline = deadline;
-    frame.txOrder = ++this.txCounter;
   }
 
   /** Removes a frame (acknowledged or abandoned). */

@@ -553,6 +553,41 @@ describe("engine: reliability", () => {
     );
   });
 
+  it("a late ACK of a timed-out frame's first copy does not make the frames sent after that copy look lost", () => {
+    const { net, a, b } = net2();
+    net.latency = () => 10;
+    net.settle();
+    // b's ACKs are held back, to be handed over by hand: the first one answers F's first copy only.
+    const held: Uint8Array[] = [];
+    net.tamper = (d) => {
+      if (!isAck(d) || d.src !== b) return d.bytes;
+      held.push(d.bytes);
+      return undefined;
+    };
+    const copiesOf = (id: MsgId) =>
+      net.sent.filter((d) => isData(d) && (d.packet as DataPacket).msgId === id).length;
+    const rto = a.peerInfo(b).rtoMs;
+    const f = a.send({ kind: "broadcast", text: "F" });
+    net.runFor(rto * 0.55); // past F's arrival (10 ms), short of its timeout (at most 1.25 RTO with jitter)
+    assert.equal(messagesWith(b, f).length, 1);
+    const ackOfF = held.length;
+    assert.ok(ackOfF > 0);
+    const g = a.send({ kind: "broadcast", text: "G" });
+    // F times out before G does: its second copy goes out after G's first.
+    assert.ok(net.runUntil(() => copiesOf(f) === 2, 1_000));
+    assert.equal(copiesOf(g), 1);
+    assert.equal(messagesWith(b, g).length, 1);
+    net.inject(a, b.address, held[ackOfF - 1] as Uint8Array);
+    assert.ok(deliveredTo(a, f, b));
+    assert.ok(!deliveredTo(a, g, b));
+    // The ACK may answer F's first copy, sent before G: it says nothing about G, which is not sent again early.
+    assert.equal(a.engine.stats().earlyRetransmits, 0);
+    assert.equal(copiesOf(g), 1);
+    net.heal();
+    assert.ok(net.runUntil(() => deliveredTo(a, g, b), 1_000));
+    assert.equal(messagesWith(b, f).length + messagesWith(b, g).length, 2);
+  });
+
   it("total loss ends in `failed` (timeout, 30 tries) within giveUpBoundMs, and the peer goes offline", () => {
     const { net, a, b } = net2();
     net.settle();
