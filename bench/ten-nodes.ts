@@ -4,7 +4,7 @@
  * reached every recipient exactly once.
  */
 import { ProcCluster } from "./procs.ts";
-import { dataDatagramBytes, type LoadPoint, type PhaseOptions, pointFrom } from "./two-nodes.ts";
+import { type LoadPoint, type PhaseOptions, pointFrom } from "./two-nodes.ts";
 
 export async function tenNodes(
   options: PhaseOptions & { losses: number[]; nodes: number },
@@ -28,15 +28,7 @@ export async function tenNodes(
         measureMs: options.measureMs,
         drainMs: options.drainMs,
       });
-      const p = pointFrom(
-        dataDatagramBytes(options.textBytes),
-        options.measureMs,
-        "broadcast",
-        loss,
-        reports,
-        drained,
-        drainMs,
-      );
+      const p = pointFrom(options.measureMs, "broadcast", loss, reports, drained, drainMs);
       points.push(p);
       options.log(
         `  ${options.nodes} nodes broadcast loss ${(loss * 100).toFixed(0).padStart(2)}%: ${p.msgsPerSec.toFixed(0)} deliveries/s, ` +

@@ -59,7 +59,6 @@ export interface PhaseOptions {
  * are turned into rates over each node's actual window before being divided by the delivery rate.
  */
 export function pointFrom(
-  dataBytes: number,
   measureMs: number,
   kind: LoadPoint["kind"],
   loss: number,
@@ -95,11 +94,10 @@ export function pointFrom(
     retransmits += s.retransmits * perSec;
     early += s.earlyRetransmits * perSec;
     duplicateFrames += s.duplicates * perSec;
-    // Every bench DATA datagram has one size and HELLO has a fixed size: what is left of bytesOut is ACKs.
+    // The engine counts DATA bytes; HELLO has a fixed size; what is left of bytesOut is ACKs.
     const helloBytes = s.hellosSent * HELLO_DATAGRAM_BYTES;
-    const frameBytes = (s.framesSent + s.retransmits) * dataBytes;
-    data += frameBytes * perSec;
-    ack += (s.bytesOut - helloBytes - frameBytes) * perSec;
+    data += s.dataBytesOut * perSec;
+    ack += (s.bytesOut - helloBytes - s.dataBytesOut) * perSec;
     hello += helloBytes * perSec;
   }
   const msgsPerSec = (windowReceived * 1000) / measureMs;
@@ -153,8 +151,6 @@ export async function twoNodes(
   });
   try {
     for (const kind of options.kinds ?? (["broadcast", "private"] as const)) {
-      // A private message's payload is the HPKE ciphertext: 32-byte encapsulated key + text + 16-byte tag.
-      const dataBytes = dataDatagramBytes(options.textBytes + (kind === "private" ? 48 : 0));
       for (const loss of options.losses) {
         await cluster.setFaults({ lossOut: loss, lossIn: 0 });
         const { reports, drained, drainMs } = await cluster.run({
@@ -165,7 +161,7 @@ export async function twoNodes(
           measureMs: options.measureMs,
           drainMs: options.drainMs,
         });
-        const p = pointFrom(dataBytes, options.measureMs, kind, loss, reports, drained, drainMs);
+        const p = pointFrom(options.measureMs, kind, loss, reports, drained, drainMs);
         const probe = await cluster.run({
           send: (i) => (i === 0 ? (kind === "broadcast" ? { kind } : { kind, to: 1 }) : null),
           inflight: options.inflight,
@@ -175,15 +171,7 @@ export async function twoNodes(
           measureMs: options.measureMs,
           drainMs: options.drainMs,
         });
-        const light = pointFrom(
-          dataBytes,
-          options.measureMs,
-          kind,
-          loss,
-          probe.reports,
-          probe.drained,
-          probe.drainMs,
-        );
+        const light = pointFrom(options.measureMs, kind, loss, probe.reports, probe.drained, probe.drainMs);
         p.light = {
           msgsPerSec: light.msgsPerSec,
           latency: light.latency,

@@ -804,6 +804,7 @@ export class Engine {
     if (next.frame && next.frame.bytes === undefined) this.signUnsigned();
     const bytes = next.frame ? (next.frame.bytes as Uint8Array) : next.bytes;
     this.counters.bytesOut += bytes.length;
+    if (next.frame) this.counters.dataBytesOut += bytes.length;
     return { to: next.to, bytes };
   }
 

@@ -6,6 +6,8 @@ export interface EngineStats {
   datagramsOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** The part of bytesOut that was DATA (first transmissions, retransmits and their copies); the rest is ACK and HELLO. */
+  dataBytesOut: number;
   /** DATA frames sent for the first time. */
   framesSent: number;
   /** Batch signatures made: one Ed25519 signature each, over up to 16 messages (fragments). */
@@ -36,6 +38,7 @@ export function newStats(): EngineStats {
     datagramsOut: 0,
     bytesIn: 0,
     bytesOut: 0,
+    dataBytesOut: 0,
     framesSent: 0,
     batchSignatures: 0,
     messagesSigned: 0,

@@ -547,6 +547,11 @@ describe("engine: reliability", () => {
     const stats = a.engine.stats();
     assert.equal(stats.earlyRetransmits, 1);
     assert.equal(stats.retransmits, 1, "the hole was filled before any RTO fired");
+    const dataBytes = net.sent
+      .filter((d) => isData(d) && d.src === a)
+      .reduce((n, d) => n + d.bytes.length, 0);
+    assert.equal(stats.dataBytesOut, dataBytes);
+    assert.ok(stats.bytesOut > stats.dataBytesOut, "HELLOs are counted in bytesOut only");
     assert.deepEqual(
       b.messages().map((m) => m.msgId),
       ids,
