@@ -43,6 +43,14 @@ const ipLiteralLookup: NonNullable<SocketOptions["lookup"]> = (hostname, options
 };
 const TIMEOUT_DEFER_TURNS = 8;
 
+/**
+ * Datagrams handled before a pump runs within the same loop turn. A turn reads up to 32 datagrams per socket; one
+ * pump (store transaction, then ACK) at its end makes a full window's sender wait for the whole burst, and the two
+ * sides work by turns. Pumping halfway lets the sender refill (and repair holes) while the rest is read: at 40%
+ * loss, full load, +5% goodput and a p99 about 6 ms lower (medians of five interleaved runs); every 8 was slower.
+ */
+const PUMP_EVERY_DATAGRAMS = 16;
+
 export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private readonly options: ChatNodeOptions;
   private readonly store: Store;
@@ -252,6 +260,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     if (!this.admission.admit(from, now, () => engine.peerAddresses())) return;
     this.datagramsHandled++;
     engine.handleDatagram(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+    if (++this.handledSincePump >= PUMP_EVERY_DATAGRAMS) return this.pump();
     // Datagrams that arrive together are handled before one pump, so they share ACKs and one store transaction.
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
@@ -263,6 +272,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   }
 
   private sendPumpScheduled = false;
+  /** Datagrams handed to the engine since the last pump. */
+  private handledSincePump = 0;
 
   private schedulePump(): void {
     if (this.sendPumpScheduled) return;
@@ -308,6 +319,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
 
   /** Persist, then report, then transmit, then re-arm the timer. The order is the durability guarantee. */
   private pump(rearm = true): void {
+    this.handledSincePump = 0;
     const engine = this.engine;
     if (!engine) return;
     const events: EngineEvent[] = [];
