@@ -15,6 +15,9 @@ import { MAX_ACK_RANGES, MAX_ACK_REJECTS } from "./wire.ts";
  */
 export const RECV_WINDOW = 256;
 
+/** The payload of a restored frame whose message is complete: the message's body holds the contents. */
+const NO_PAYLOAD = new Uint8Array(0);
+
 export interface HeldFrame {
   seq: number;
   msgId: MsgId;
@@ -201,20 +204,26 @@ export class RecvStream {
     return this.held.size;
   }
 
+  /**
+   * The stream's state, to save before anything it holds is acknowledged. The frames of a complete message are
+   * left out: the message carries their contents, and restore() puts back what the bookkeeping needs of them. Under
+   * loss, waiting messages pile up behind a hole and this is saved after every burst, so each copy of a payload
+   * counts (at 40% loss, full load: saving both copies cost a quarter of the goodput).
+   */
   snapshot(): RecvSnapshot {
+    const partOfComplete = (f: HeldFrame) => {
+      const m = this.complete.get(seqAdd(f.seq, -f.fragIndex));
+      // A message with a body was gathered from all its frames, held until it is delivered; a rejected one may
+      // lack some (an inconsistent fragment), so its frames are kept as they are.
+      return m?.body != null && m.msgId === f.msgId && m.count === f.fragCount && f.fragIndex < m.count;
+    };
     return {
       epoch: this.epoch,
       next: this.next,
       floor: this.floor,
-      held: [...this.held.values()].map((f) => [
-        f.seq,
-        f.msgId,
-        f.flags,
-        f.fragIndex,
-        f.fragCount,
-        f.sentAt,
-        toHex(f.payload),
-      ]),
+      held: [...this.held.values()]
+        .filter((f) => !partOfComplete(f))
+        .map((f) => [f.seq, f.msgId, f.flags, f.fragIndex, f.fragCount, f.sentAt, toHex(f.payload)]),
       complete: [...this.complete.values()].map((m) => [
         m.head,
         m.count,
@@ -240,7 +249,7 @@ export class RecvStream {
         sentAt,
         payload: fromHex(payload),
       });
-    for (const [head, count, msgId, flags, sentAt, body] of s.complete)
+    for (const [head, count, msgId, flags, sentAt, body] of s.complete) {
       stream.complete.set(head, {
         head,
         count,
@@ -249,6 +258,24 @@ export class RecvStream {
         sentAt,
         body: body === null ? null : fromHex(body),
       });
+      // Its frames, as they were held (snapshots written before this left them out still hold them): they are
+      // acknowledged in ranges and counted as duplicates like any held frame; their payloads are never read again.
+      if (body === null) continue;
+      for (let fragIndex = 0; fragIndex < count; fragIndex++) {
+        const seq = seqAdd(head, fragIndex);
+        // Below `next` the frames were dropped (an earlier rejected message spanned them); the message is a husk.
+        if (stream.held.has(seq) || seqLess(seq, stream.next)) continue;
+        stream.held.set(seq, {
+          seq,
+          msgId: msgId as MsgId,
+          flags,
+          fragIndex,
+          fragCount: count,
+          sentAt,
+          payload: NO_PAYLOAD,
+        });
+      }
+    }
     stream.rejects = s.rejects.map(([seq, code]) => ({ seq, code: code as AckReject["code"] }));
     stream.checksLog = s.checksLog ?? false;
     return stream;
