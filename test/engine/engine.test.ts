@@ -376,6 +376,25 @@ function batchSizesSignedBy(node: Node): number[] {
 // ---- tests ------------------------------------------------------------------------------------------------------
 
 describe("engine: delivery", () => {
+  it("a msgId is the send time in ms (48 bits) then 80 random bits: later ids sort after earlier ones", () => {
+    const { a } = net2();
+    const at = (now: number) => a.engine.send(now, { kind: "broadcast", text: "t" }).msgId;
+    const times = [0, 1, 255, 256, 1_764_000_000_000, 1_764_000_000_001, 2 ** 48 - 1];
+    const ids = times.map(at);
+    assert.deepEqual(
+      ids.map((id) => Number.parseInt(id.slice(0, 12), 16)),
+      times,
+    );
+    assert.deepEqual([...ids].sort(), ids);
+    const sameMs = [at(5_000), at(5_000), at(5_000)];
+    assert.equal(new Set(sameMs.map((id) => id.slice(12))).size, 3, "the random part differs");
+    assert.equal(
+      Number.parseInt(at(2 ** 50).slice(0, 12), 16),
+      2 ** 48 - 1,
+      "a clock past 2^48 ms is clamped",
+    );
+  });
+
   it("a broadcast reaches every peer exactly once and the sender hears `delivered` from each", () => {
     const { net, a, b, c } = net3();
     net.settle();
