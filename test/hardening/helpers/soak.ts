@@ -22,6 +22,11 @@ export interface SoakOptions {
   intervalMs: number;
   concurrency: number;
   seed: number;
+  /**
+   * Loss injected on every datagram each node sends (0 to 1). Under loss a receiver holds messages behind a hole,
+   * acknowledged and saved but not yet shown, which a kill then catches in its saved state.
+   */
+  loss?: number;
   log?: (line: string) => void;
 }
 
@@ -54,6 +59,7 @@ async function soakRun(run: number, o: SoakOptions): Promise<RunResult> {
     sendCount: o.messages,
     intervalMs: o.intervalMs,
     config: { heartbeatMs: 250 },
+    ...(o.loss && { faults: { lossOut: o.loss } }),
   }));
   const shown = [new Map<string, number>(), new Map<string, number>()];
   const procs: Array<PeerProcess | undefined> = [undefined, undefined];
