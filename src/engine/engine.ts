@@ -270,7 +270,7 @@ export class Engine {
         lastSentAt: now,
         deadline: now,
         txOrder: 0,
-        firstTxOrder: 0,
+        answerableTxOrder: 0,
         timeouts: 0,
       };
       stream.add(frame);
@@ -341,11 +341,17 @@ export class Engine {
    * (`due`), not from when the timer ran, so a late event loop does not stretch every try of the give-up schedule;
    * at least half the wait still separates two tries, so a long stall does not burn several tries at once.
    */
-  private transmitFrame(peer: PeerState, frame: OutFrame, now: Millis, due: Millis = now): void {
+  private transmitFrame(
+    peer: PeerState,
+    frame: OutFrame,
+    now: Millis,
+    due: Millis = now,
+    earlierCopiesLost = false,
+  ): void {
     const wait = peer.rtt.backoff(frame.timeouts, this.unitRandom());
     if (frame.tries > 0) this.counters.retransmits++;
     else this.counters.framesSent++;
-    peer.send.markSent(frame, now, Math.max(due + wait, now + wait / 2));
+    peer.send.markSent(frame, now, Math.max(due + wait, now + wait / 2), earlierCopiesLost);
     const message = peer.send.messages.get(frame.msgId);
     if (message && frame.tries > message.triesMax) message.triesMax = frame.tries;
     this.counters.datagramsOut++;
@@ -546,13 +552,9 @@ export class Engine {
     let newest: OutFrame | undefined;
     for (const frame of acked) {
       ackedAny = true;
-      // Which copy the ACK answers is known only for a frame sent once (RFC 8985 has the same ambiguity): for a
-      // frame sent more, only its first copy is sure to have been sent before what the ACK answers.
-      const order = frame.tries === 1 ? frame.txOrder : frame.firstTxOrder;
-      if (order > newestAckedTx) {
-        newestAckedTx = order;
-        newest = frame;
-      }
+      // RACK's clock: the copy the ACK surely answers, or one sent before it (OutFrame.answerableTxOrder).
+      if (frame.answerableTxOrder > newestAckedTx) newestAckedTx = frame.answerableTxOrder;
+      if (!newest || frame.txOrder > newest.txOrder) newest = frame;
       // Sent once and acknowledged: that one copy reached the peer as a new frame, which it counted as hearing us.
       if (frame.tries === 1 && (peer.heardUsAt ?? -Infinity) < frame.lastSentAt)
         peer.heardUsAt = frame.lastSentAt;
@@ -610,7 +612,7 @@ export class Engine {
       if (frame.txOrder >= newestAckedTx) continue;
       if (frame.tries >= this.config.triesMax) continue;
       this.counters.earlyRetransmits++;
-      this.transmitFrame(peer, frame, now);
+      this.transmitFrame(peer, frame, now, now, true);
     }
   }
 

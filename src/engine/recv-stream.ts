@@ -157,9 +157,12 @@ export class RecvStream {
         break;
       }
       if (!seqLess(this.next, this.floor)) break;
-      // Skip straight to the next frame we hold (or the floor), so a large floor costs no loop per seq.
+      // Skip straight to the next frame or complete message we hold (or the floor), so a large floor costs no loop
+      // per seq. (A complete message's frames are held too, but a snapshot need not say so: see snapshot().)
       let target = this.floor;
       for (const seq of this.held.keys()) if (seqLess(seq, target) && !seqLess(seq, this.next)) target = seq;
+      for (const head of this.complete.keys())
+        if (seqLess(head, target) && !seqLess(head, this.next)) target = head;
       this.next = target;
     }
     return out;

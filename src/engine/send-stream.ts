@@ -21,11 +21,13 @@ export interface OutFrame {
   /** Order of the latest transmission across the whole stream: a later one ACKed first means this one was lost. */
   txOrder: number;
   /**
-   * Order of the first transmission. An ACK of a frame sent more than once may answer any of its copies, and when
-   * it answers an early one (a timeout fired while the ACK was on its way), taking the latest copy's order would
-   * declare lost every frame sent since: RACK's loss rule counts such an ACK by this order instead.
+   * Order of the oldest copy that an ACK of this frame may be answering. An ACK does not say which copy it answers
+   * (RFC 8985 §6.2 has the same ambiguity): after a retransmit on timeout it may answer the copy before, which was
+   * only slow, and taking the latest copy's order would then declare lost every frame sent in between. An early
+   * retransmit is sent because a copy sent after the previous one was acknowledged, so that previous copy is lost
+   * (datagrams on one path do not overtake each other): from then on an ACK answers the new copy.
    */
-  firstTxOrder: number;
+  answerableTxOrder: number;
   /** Retransmissions forced by the timeout: the backoff doubles with these, not with early retransmits. */
   timeouts: number;
 }
@@ -100,11 +102,12 @@ export class SendStream {
     return undefined;
   }
 
-  markSent(frame: OutFrame, now: Millis, deadline: Millis): void {
+  /** `earlierCopiesLost`: an early retransmit, sent because the previous copy was overtaken (see answerableTxOrder). */
+  markSent(frame: OutFrame, now: Millis, deadline: Millis, earlierCopiesLost: boolean): void {
     frame.txOrder = ++this.txCounter;
+    if (frame.tries === 0 || earlierCopiesLost) frame.answerableTxOrder = frame.txOrder;
     if (frame.tries === 0) {
       frame.firstSentAt = now;
-      frame.firstTxOrder = frame.txOrder;
       this.inFlight++;
     }
     frame.tries++;

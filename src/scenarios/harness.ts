@@ -587,7 +587,7 @@ export function unexpectedFailure(
 ): string | undefined {
   for (const e of log.since(mark, "failed", nodes)) {
     if (!expected(e))
-      return `${e.node} reported message ${e.msgId.slice(0, 8)} to ${e.to} failed (${e.code}: ${e.reason})`;
+      return `${e.node} reported message …${e.msgId.slice(-8)} to ${e.to} failed (${e.code}: ${e.reason})`;
   }
   return undefined;
 }

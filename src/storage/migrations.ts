@@ -85,6 +85,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outgoing_recipients_unfinished ON outgoing_recipients (seq) WHERE state <> 'delivered';
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- No table changes: peer_state.json now leaves out the frames of a complete message waiting for its turn (the
+      -- message holds their contents; src/engine/recv-stream.ts). A build that knows only version 2 would restore
+      -- such a stream without them and could skip the message; at version 3 it refuses the file (DB_TOO_NEW).
+      SELECT 1;
+    `,
+  },
 ];
 
 /** The schema version this code writes: the last migration's number. */

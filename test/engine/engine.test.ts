@@ -612,6 +612,36 @@ describe("engine: reliability", () => {
     assert.equal(messagesWith(b, f).length + messagesWith(b, g).length, 2);
   });
 
+  it("an early retransmit lost again is sent early again when a copy sent after it is acknowledged", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    const copies = new Map<MsgId, number>();
+    const lose = new Map<MsgId, number>(); // how many first copies of each message are lost
+    net.tamper = (d) => {
+      if (!isData(d) || d.src !== a) return d.bytes;
+      const id = (d.packet as DataPacket).msgId;
+      const n = (copies.get(id) ?? 0) + 1;
+      copies.set(id, n);
+      return n <= (lose.get(id) ?? 0) ? undefined : d.bytes;
+    };
+    const [x, y, z] = ["X", "Y", "Z"].map(
+      (text) => a.engine.send(net.now, { kind: "broadcast", text }).msgId,
+    );
+    lose.set(x as MsgId, 2);
+    lose.set(y as MsgId, 1);
+    net.collectAll();
+    assert.ok(net.runUntil(() => [x, y, z].every((id) => deliveredTo(a, id as MsgId, b)), 1_000));
+    // Z's ACK sends X and Y again early; Y's second copy, sent after X's, is acknowledged: X's is lost, and goes
+    // again at once (its third try, two copies), not at its timeout.
+    const stats = a.engine.stats();
+    assert.equal(stats.earlyRetransmits, 3);
+    assert.equal(stats.retransmits, 4);
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      ["X", "Y", "Z"],
+    );
+  });
+
   it("total loss ends in `failed` (timeout, 30 tries) within giveUpBoundMs, and the peer goes offline", () => {
     const { net, a, b } = net2();
     net.settle();
