@@ -233,13 +233,13 @@ export function markdown(r: BenchResults): string {
     );
   lines.push("", "## Two nodes, two processes", "");
   lines.push(
-    "| kind | loss | msgs/s | ÷ verify | ÷ udx | ÷ own 0% | p50 ms | p99 ms | max ms | p50 ÷ dgram RTT | retransmits/msg | exactly once | light load p50 / p99 / max ms | light p50 ÷ dgram RTT |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    "| kind | loss | msgs/s | ÷ verify | ÷ udx | ÷ own 0% | p50 ms | p99 ms | max ms | p50 ÷ dgram RTT | retransmits/msg (early) | duplicates/msg | exactly once | light load p50 / p99 / max ms | light p50 ÷ dgram RTT |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
   );
   for (const p of r.twoNodes) {
     const base = r.twoNodes.find((q) => q.kind === p.kind && q.loss === 0);
     lines.push(
-      `| ${p.kind} | ${(p.loss * 100).toFixed(0)}% | ${n0(p.msgsPerSec)} | ${pct(ratio(p.msgsPerSec, verify))} | ${pct(ratio(p.msgsPerSec, udx))} | ${pct(ratio(p.msgsPerSec, base?.msgsPerSec ?? Number.NaN))} | ${ms(p.latency.p50)} | ${ms(p.latency.p99)} | ${ms(p.latency.max)} | ${n0(ratio(p.latency.p50, rtt))}× | ${p.retransmitsPerMsg.toFixed(2)} | ${p.exactlyOnce ? "yes" : "NO"} | ${p.light ? `${ms(p.light.latency.p50)} / ${ms(p.light.latency.p99)} / ${ms(p.light.latency.max)}${p.light.exactlyOnce ? "" : " (NOT exactly once)"}` : "n/a"} | ${p.light ? `${n0(ratio(p.light.latency.p50, rtt))}×` : "n/a"} |`,
+      `| ${p.kind} | ${(p.loss * 100).toFixed(0)}% | ${n0(p.msgsPerSec)} | ${pct(ratio(p.msgsPerSec, verify))} | ${pct(ratio(p.msgsPerSec, udx))} | ${pct(ratio(p.msgsPerSec, base?.msgsPerSec ?? Number.NaN))} | ${ms(p.latency.p50)} | ${ms(p.latency.p99)} | ${ms(p.latency.max)} | ${n0(ratio(p.latency.p50, rtt))}× | ${p.retransmitsPerMsg.toFixed(2)} (${p.earlyRetransmitsPerMsg.toFixed(2)}) | ${p.duplicateFramesPerMsg.toFixed(2)} | ${p.exactlyOnce ? "yes" : "NO"} | ${p.light ? `${ms(p.light.latency.p50)} / ${ms(p.light.latency.p99)} / ${ms(p.light.latency.max)}${p.light.exactlyOnce ? "" : " (NOT exactly once)"}` : "n/a"} | ${p.light ? `${n0(ratio(p.light.latency.p50, rtt))}×` : "n/a"} |`,
     );
   }
   lines.push(
