@@ -30,6 +30,7 @@ const EPOCH_KEY = "epoch";
  * of 256, the receive window). A timer on time waits one turn.
  */
 const TIMER_LATE_MS = 5;
+const TIMEOUT_DEFER_TURNS = 8;
 
 /**
  * dgram resolves the host of every send, even an IP literal, through dns.lookup, which answers a literal on the
@@ -41,7 +42,6 @@ const ipLiteralLookup: NonNullable<SocketOptions["lookup"]> = (hostname, options
   if (family === 0) return dnsLookup(hostname, options, callback);
   callback(null, hostname, family);
 };
-const TIMEOUT_DEFER_TURNS = 8;
 
 /**
  * Datagrams handled before a pump runs within the same loop turn. A turn reads up to 32 datagrams per socket; one

@@ -219,9 +219,9 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
   const selectOutgoing = db.prepare<[string], OutgoingRow>(
     "SELECT msg_id AS msgId, kind, text, sent_at AS sentAt FROM outgoing WHERE msg_id = ?",
   );
-  const selectRecipients = db.prepare<[string], RecipientRow>(
+  const selectRecipients = db.prepare<{ msgId: string }, RecipientRow>(
     `SELECT peer, state, reason, updated_at AS updatedAt FROM outgoing_recipients
-     WHERE seq = (SELECT seq FROM outgoing WHERE msg_id = ?) ORDER BY rowid`,
+     WHERE seq = ${SEQ_OF_OUTGOING} ORDER BY rowid`,
   );
   // The subquery's WHERE matches the partial index's, so SQLite reads that small index only.
   const selectUnfinished = db.prepare<[], OutgoingRow>(
@@ -306,7 +306,7 @@ function sqliteStore(db: Database.Database, path: string, checkpointer?: Checkpo
   }
 
   function recipientsOf(msgId: MsgId): OutgoingRecipient[] {
-    return selectRecipients.all(msgId).map(toRecipient);
+    return selectRecipients.all({ msgId }).map(toRecipient);
   }
 
   function outgoingOf(row: OutgoingRow): OutgoingMessage {
