@@ -166,11 +166,12 @@ describe("interactive client in a terminal (tmux)", {
     await waitScreen("carol", (s) => s.endsWith("[carol] half typed line"), 3000, "the partial input");
     type("alice", "interrupting you");
     key("alice", "Enter");
+    // The message line and the redrawn prompt are separate writes: wait for both, then check their order.
     const s = await waitScreen(
       "carol",
-      (x) => x.includes("<alice> interrupting you"),
+      (x) => x.includes("<alice> interrupting you") && x.endsWith("[carol] half typed line"),
       5000,
-      "the interruption",
+      "the interruption, with the prompt redrawn below it",
     );
     const lines = s.split("\n");
     assert.equal(lines.at(-1), "[carol] half typed line", `prompt line intact:\n${s}`);
