@@ -1,8 +1,10 @@
 /**
  * The ceilings the node's figures are compared with, measured in the same run on the same machine:
- * Ed25519 sign and verify through src/crypto (the port the engine uses), raw node:dgram round trips on loopback
+ * Ed25519 sign and verify through src/crypto (libsodium, what the engine uses) and, for reference, through node:crypto
+ * (OpenSSL, the issue's named limit), raw node:dgram round trips on loopback
  * (one and 64 in flight), and udx-native reliable stream throughput for 200-byte messages.
  */
+import { createPrivateKey, createPublicKey, sign as opensslSign, verify as opensslVerify } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { ed25519Signer, ed25519Verifier } from "../src/crypto/ed25519.ts";
 import { generateSecretKeys, publicKeysOf } from "../src/crypto/keys.ts";
@@ -14,8 +16,12 @@ import { type Summary, summarize } from "./stats.ts";
 import { dataDatagramBytes } from "./two-nodes.ts";
 
 export interface Limits {
+  /** Ed25519 through src/crypto/ed25519.ts (libsodium): the verifier ChatNode uses, so the targets' limit. */
   signPerSec: number;
   verifyPerSec: number;
+  /** The same over node:crypto (OpenSSL), for reference: the slower of the two here. */
+  opensslSignPerSec: number;
+  opensslVerifyPerSec: number;
   /** Verifying a datagram already verified (a retransmitted copy): a SHA-256 and a lookup. */
   verifyRepeatPerSec: number;
   /** HPKE seal and open of a 200-byte private message (what a private message adds to a signed one). */
@@ -56,7 +62,7 @@ export function cryptoLimits(ms: number, textBytes: number) {
   const signer = ed25519Signer(a.ed25519Seed);
   const verifier = ed25519Verifier(signer.publicKey);
   if (!verifier) throw new Error("no verifier");
-  // The limits are the bare primitive (src/crypto/ed25519.ts over node:crypto), one signature per message, over
+  // The limits are the bare primitive (src/crypto/ed25519.ts over libsodium), one signature per message, over
   // exactly what a 200-byte broadcast's DATA has its author sign (its message part, docs/PROTOCOL.md §6.1), with
   // distinct msgIds: what signing every message alone would cost, whatever ChatNode's batches save.
   const distinct = 4096;
@@ -90,6 +96,11 @@ export function cryptoLimits(ms: number, textBytes: number) {
     const i = member++ % MAX_BATCH_LEAVES;
     bob.verify(alice.selfId, batch[i] as Uint8Array, proofs[i] as BatchProof);
   };
+  const openssl = opensslKeys(a.ed25519Seed);
+  const opensslVerifyNext = () => {
+    const i = next++ % distinct;
+    opensslVerify(null, signed[i] as Uint8Array, openssl.publicKey, signatures[i] as Uint8Array);
+  };
   const text = new Uint8Array(textBytes).fill(65);
   const aad = new Uint8Array(40);
   const sealed = bob.seal(alice.selfId, text, aad);
@@ -98,10 +109,22 @@ export function cryptoLimits(ms: number, textBytes: number) {
   return {
     signPerSec: rate(ms, 3, () => signer.sign(one)),
     verifyPerSec: rate(ms, 3, verifyNext),
+    opensslSignPerSec: rate(ms / 2, 2, () => opensslSign(null, one, openssl.privateKey)),
+    opensslVerifyPerSec: rate(ms / 2, 2, opensslVerifyNext),
     verifyRepeatPerSec: rate(ms / 2, 2, verifyMember),
     sealPerSec: rate(ms / 2, 2, () => bob.seal(alice.selfId, text, aad)),
     openPerSec: rate(ms / 2, 2, () => alice.open(sealed, aad)),
   };
+}
+
+/** The same Ed25519 key as node:crypto KeyObjects (PKCS#8 and SPKI around the raw 32 bytes, OID 1.3.101.112). */
+function opensslKeys(seed: Uint8Array) {
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]),
+    format: "der",
+    type: "pkcs8",
+  });
+  return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 
 /** Ping-pong of `bytes`-byte datagrams between two sockets in this process, `window` in flight. */
@@ -220,7 +243,7 @@ export async function measureLimits(
 ): Promise<Limits> {
   const c = cryptoLimits(ms, textBytes);
   log(
-    `  Ed25519 sign ${c.signPerSec.toFixed(0)}/s, verify ${c.verifyPerSec.toFixed(0)}/s (a message of a batch already checked ${c.verifyRepeatPerSec.toFixed(0)}/s); HPKE seal ${c.sealPerSec.toFixed(0)}/s, open ${c.openPerSec.toFixed(0)}/s`,
+    `  Ed25519 sign ${c.signPerSec.toFixed(0)}/s, verify ${c.verifyPerSec.toFixed(0)}/s (libsodium; node:crypto sign ${c.opensslSignPerSec.toFixed(0)}/s, verify ${c.opensslVerifyPerSec.toFixed(0)}/s; a message of a batch already checked ${c.verifyRepeatPerSec.toFixed(0)}/s); HPKE seal ${c.sealPerSec.toFixed(0)}/s, open ${c.openPerSec.toFixed(0)}/s`,
   );
   const window1 = await dgramRoundTrips(ms, 1, dataDatagramBytes(textBytes));
   const window64 = await dgramRoundTrips(ms, 64, dataDatagramBytes(textBytes));

@@ -23,6 +23,8 @@ export interface BenchResults {
     engineConfig: Record<string, number>;
     textBytes: number;
     node: string;
+    /** node:crypto's OpenSSL (absent in results written before it was recorded). */
+    openssl?: string;
     cpus: number;
     cpuModel: string;
     loadAvgStart: number[];
@@ -65,6 +67,8 @@ export function meanLimits(a: Limits | null, b: Limits | null): Limits | null {
   return {
     signPerSec: m(a.signPerSec, b.signPerSec),
     verifyPerSec: m(a.verifyPerSec, b.verifyPerSec),
+    opensslSignPerSec: m(a.opensslSignPerSec, b.opensslSignPerSec),
+    opensslVerifyPerSec: m(a.opensslVerifyPerSec, b.opensslVerifyPerSec),
     verifyRepeatPerSec: m(a.verifyRepeatPerSec, b.verifyRepeatPerSec),
     sealPerSec: m(a.sealPerSec, b.sealPerSec),
     openPerSec: m(a.openPerSec, b.openPerSec),
@@ -210,9 +214,14 @@ export function markdown(r: BenchResults): string {
       : "";
   if (l) {
     lines.push(
-      `| Ed25519 sign (src/crypto, node:crypto) | ${n0(l.signPerSec)} /s | ${se((x) => x.signPerSec)} |`,
+      `| Ed25519 sign (src/crypto: libsodium, what ChatNode uses) | ${n0(l.signPerSec)} /s | ${se((x) => x.signPerSec)} |`,
     );
-    lines.push(`| Ed25519 verify | ${n0(l.verifyPerSec)} /s | ${se((x) => x.verifyPerSec)} |`);
+    lines.push(
+      `| Ed25519 verify (libsodium; the targets' limit) | ${n0(l.verifyPerSec)} /s | ${se((x) => x.verifyPerSec)} |`,
+    );
+    lines.push(
+      `| Ed25519 sign / verify through node:crypto (OpenSSL ${r.meta.openssl ?? "?"}), for reference | ${n0(l.opensslSignPerSec)} / ${n0(l.opensslVerifyPerSec)} /s | ${se((x) => x.opensslVerifyPerSec)} (verify) |`,
+    );
     lines.push(
       `| verify of a message whose batch was already checked (another of its batch, or a retransmit; port's memory) | ${n0(l.verifyRepeatPerSec)} /s | ${se((x) => x.verifyRepeatPerSec)} |`,
     );

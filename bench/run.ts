@@ -113,6 +113,7 @@ async function main(): Promise<number> {
       engineConfig,
       textBytes: TEXT_BYTES,
       node: process.version,
+      openssl: process.versions.openssl,
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? "unknown",
       loadAvgStart: loadavg(),

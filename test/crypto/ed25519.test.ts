@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ed25519Signer, ed25519Verifier, generateEd25519Seed, keyId } from "../../src/crypto/ed25519.ts";
@@ -82,5 +88,49 @@ describe("ed25519: rejections", () => {
 
   it("refuses a seed that is not 32 bytes (programming error)", () => {
     assert.throws(() => ed25519Signer(new Uint8Array(31)), RangeError);
+  });
+});
+
+describe("ed25519: agrees with OpenSSL (node:crypto), the other RFC 8032 implementation at hand", () => {
+  const spki = (publicKey: Uint8Array) =>
+    createPublicKey({
+      key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), publicKey]),
+      format: "der",
+      type: "spki",
+    });
+  const pkcs8 = (seed: Uint8Array) =>
+    createPrivateKey({
+      key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]),
+      format: "der",
+      type: "pkcs8",
+    });
+
+  it("same public key, same signature, and each verifies the other's (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (seed, message) => {
+          const signer = ed25519Signer(seed);
+          const opensslPublic = createPublicKey(pkcs8(seed)).export({ format: "der", type: "spki" });
+          assert.deepEqual(Buffer.from(signer.publicKey), opensslPublic.subarray(12));
+          const signature = signer.sign(message);
+          assert.deepEqual(Buffer.from(signature), nodeSign(null, message, pkcs8(seed)));
+          assert.equal(nodeVerify(null, message, spki(signer.publicKey), signature), true);
+          assert.equal(ed25519Verifier(signer.publicKey)?.verify(message, signature), true);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe("ed25519: keys that are not points of the prime-order group are refused up front", () => {
+  it("small-order points (the identity, a point of order 8) and a non-canonical encoding give no verifier", () => {
+    const identity = hex("0100000000000000000000000000000000000000000000000000000000000000");
+    const orderEight = hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+    // y = p + 1 encodes the identity point non-canonically.
+    const nonCanonical = hex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    for (const key of [identity, orderEight, nonCanonical]) assert.equal(ed25519Verifier(key), undefined);
   });
 });

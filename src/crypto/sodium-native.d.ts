@@ -1,0 +1,16 @@
+/**
+ * The part of sodium-native (libsodium bindings; no type declarations ship with it) that ChatNode calls. Each
+ * function writes into the buffers it is given and throws only on wrong buffer sizes, which the callers rule out.
+ */
+declare module "sodium-native" {
+  const sodium: {
+    crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+    crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
+    crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+    crypto_core_ed25519_is_valid_point(point: Uint8Array): boolean;
+    crypto_sign_PUBLICKEYBYTES: number;
+    crypto_sign_SECRETKEYBYTES: number;
+    crypto_sign_BYTES: number;
+  };
+  export default sodium;
+}
