@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { concatBytes, i2osp, utf8 } from "./bytes.ts";
+import { bytesEqual, concatBytes, i2osp, utf8 } from "./bytes.ts";
 import { hkdfExpand, hkdfExtract } from "./hkdf.ts";
 import { X25519_KEY_BYTES, X25519PrivateKey, X25519PublicKey } from "./x25519.ts";
 
@@ -100,16 +100,34 @@ export interface KeySchedule {
   readonly exporterSecret: Uint8Array;
 }
 
-/** KeySchedule<ROLE>(mode_base, shared_secret, info, default_psk = "", default_psk_id = "") (section 5.1). */
-export function keySchedule(sharedSecret: Uint8Array, info: Uint8Array): KeySchedule {
+/**
+ * The key schedule's context for `info`: `mode ‖ psk_id_hash ‖ info_hash`. With the default PSK it depends on
+ * `info` alone, which is the same for every private message, so the last one is kept (two HMACs saved per message).
+ */
+let lastContext: { info: Uint8Array; context: Uint8Array } | undefined;
+
+function keyScheduleContext(info: Uint8Array): Uint8Array {
+  if (lastContext && bytesEqual(lastContext.info, info)) return lastContext.context;
   const pskIdHash = labeledExtract(HPKE_SUITE_ID, EMPTY, "psk_id_hash", EMPTY);
   const infoHash = labeledExtract(HPKE_SUITE_ID, EMPTY, "info_hash", info);
   const context = concatBytes(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  lastContext = { info: Uint8Array.from(info), context };
+  return context;
+}
+
+/**
+ * KeySchedule<ROLE>(mode_base, shared_secret, info, default_psk = "", default_psk_id = "") (section 5.1). The exporter
+ * secret is derived only when read: single-shot seal and open never use it.
+ */
+export function keySchedule(sharedSecret: Uint8Array, info: Uint8Array): KeySchedule {
+  const context = keyScheduleContext(info);
   const secret = labeledExtract(HPKE_SUITE_ID, sharedSecret, "secret", EMPTY);
   return {
     key: labeledExpand(HPKE_SUITE_ID, secret, "key", context, N_K),
     baseNonce: labeledExpand(HPKE_SUITE_ID, secret, "base_nonce", context, N_N),
-    exporterSecret: labeledExpand(HPKE_SUITE_ID, secret, "exp", context, N_H),
+    get exporterSecret() {
+      return labeledExpand(HPKE_SUITE_ID, secret, "exp", context, N_H);
+    },
   };
 }
 

@@ -33,6 +33,16 @@ describe("hpke: RFC 9180 appendix A.2.1 known answers (base mode, X25519 / HKDF-
     assert.equal(toHexString(schedule.exporterSecret), V.exporterSecret);
   });
 
+  it("the key schedule still gives the vector's key after another info was used (its context is kept per info)", () => {
+    const other = keySchedule(hex(V.sharedSecret), new TextEncoder().encode("another info"));
+    assert.notEqual(toHexString(other.key), V.key);
+    const info = hex(V.info);
+    assert.equal(toHexString(keySchedule(hex(V.sharedSecret), info).key), V.key);
+    info.fill(0); // the kept context must not alias the caller's bytes
+    assert.notEqual(toHexString(keySchedule(hex(V.sharedSecret), info).key), V.key);
+    assert.equal(toHexString(keySchedule(hex(V.sharedSecret), hex(V.info)).baseNonce), V.baseNonce);
+  });
+
   it("seal of sequence number 0 gives enc || ct, and open returns the plaintext", () => {
     const sealed = seal(hex(V.pkRm), hex(V.info), hex(V.aad), hex(V.pt), hex(V.ikmE));
     assert.ok(sealed);

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { createPrivateKey, createPublicKey, diffieHellman } from "node:crypto";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { X25519PrivateKey, X25519PublicKey, x25519 } from "../../src/crypto/x25519.ts";
 import { hex, RFC7748_DH, RFC7748_ITERATED, RFC7748_X25519, toHexString } from "./vectors.ts";
 
@@ -51,5 +53,37 @@ describe("x25519: rejections", () => {
   it("wrong-length keys are refused without throwing", () => {
     assert.equal(X25519PublicKey.fromRaw(new Uint8Array(31)), undefined);
     assert.equal(x25519(new Uint8Array(31), new Uint8Array(32)), undefined);
+  });
+});
+
+describe("x25519: agrees with OpenSSL (node:crypto), the other RFC 7748 implementation at hand", () => {
+  const jwk = (raw: Uint8Array) => Buffer.from(raw).toString("base64url");
+  it("same public key and same shared secret for random scalars (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (a, b) => {
+          const alice = X25519PrivateKey.fromRaw(a);
+          const bob = X25519PrivateKey.fromRaw(b);
+          const opensslAlice = createPrivateKey({
+            key: { kty: "OKP", crv: "X25519", d: jwk(a), x: "" },
+            format: "jwk",
+          });
+          assert.equal(opensslAlice.export({ format: "jwk" }).x, jwk(alice.publicKey));
+          const opensslBob = createPublicKey({
+            key: { kty: "OKP", crv: "X25519", x: jwk(bob.publicKey) },
+            format: "jwk",
+          });
+          const bobPublic = X25519PublicKey.fromRaw(bob.publicKey);
+          assert.ok(bobPublic);
+          assert.deepEqual(
+            Buffer.from(alice.dh(bobPublic) ?? []),
+            diffieHellman({ privateKey: opensslAlice, publicKey: opensslBob }),
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
