@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import sodium from "sodium-native";
 import { KEY_ID_BYTES, type PeerId, SIGNATURE_BYTES, toHex } from "../engine/types.ts";
 import { toBytes } from "./bytes.ts";
+import { sodium } from "./sodium.ts";
 
 /**
  * Ed25519 (RFC 8032, pure variant) over libsodium (sodium-native). Every receiver checks every author's signatures,
@@ -37,13 +37,13 @@ export function ed25519Signer(seed: Uint8Array): Ed25519Signer {
     throw new RangeError(`an Ed25519 seed is ${ED25519_SEED_BYTES} bytes`);
   const publicKey = new Uint8Array(ED25519_PUBLIC_KEY_BYTES);
   // libsodium's secret key is the seed followed by the public key.
-  const secretKey = new Uint8Array(sodium.crypto_sign_SECRETKEYBYTES);
-  sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed);
+  const secretKey = new Uint8Array(sodium().crypto_sign_SECRETKEYBYTES);
+  sodium().crypto_sign_seed_keypair(publicKey, secretKey, seed);
   return {
     publicKey,
     sign(message) {
       const signature = new Uint8Array(ED25519_SIGNATURE_BYTES);
-      sodium.crypto_sign_detached(signature, message, secretKey);
+      sodium().crypto_sign_detached(signature, message, secretKey);
       return signature;
     },
   };
@@ -56,12 +56,12 @@ export function ed25519Signer(seed: Uint8Array): Ed25519Signer {
 export function ed25519Verifier(publicKey: Uint8Array): Ed25519Verifier | undefined {
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return undefined;
   const raw = toBytes(publicKey);
-  if (!sodium.crypto_core_ed25519_is_valid_point(raw)) return undefined;
+  if (!sodium().crypto_core_ed25519_is_valid_point(raw)) return undefined;
   return {
     publicKey: raw,
     verify: (message, signature) =>
       signature.length === ED25519_SIGNATURE_BYTES &&
-      sodium.crypto_sign_verify_detached(signature, message, raw),
+      sodium().crypto_sign_verify_detached(signature, message, raw),
   };
 }
 

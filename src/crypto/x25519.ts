@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import sodium from "sodium-native";
 import { toBytes } from "./bytes.ts";
+import { sodium } from "./sodium.ts";
 
 /**
  * X25519 (RFC 7748) over libsodium (sodium-native), with keys as raw 32-byte strings: the same library as Ed25519
@@ -25,7 +25,7 @@ export class X25519PrivateKey {
 
   private constructor(private readonly scalar: Uint8Array) {
     this.publicKey = new Uint8Array(X25519_KEY_BYTES);
-    sodium.crypto_scalarmult_base(this.publicKey, scalar);
+    sodium().crypto_scalarmult_base(this.publicKey, scalar);
   }
 
   /** Throws RangeError for a key that is not 32 bytes: a programming error, not hostile input. */
@@ -43,7 +43,7 @@ export class X25519PrivateKey {
   dh(peer: X25519PublicKey): Uint8Array | undefined {
     const shared = new Uint8Array(X25519_KEY_BYTES);
     try {
-      sodium.crypto_scalarmult(shared, this.scalar, peer.raw);
+      sodium().crypto_scalarmult(shared, this.scalar, peer.raw);
     } catch {
       return undefined;
     }
