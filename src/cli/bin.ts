@@ -7,4 +7,14 @@
 import { startLoginAhead } from "./login-ahead.ts";
 
 startLoginAhead(process.argv.slice(2), process.env);
-await import("./main.ts");
+try {
+  await import("./main.ts");
+} catch (error) {
+  // The program did not load: a native addon (libsodium, SQLite) missing or without a build for this platform. main.ts
+  // reports every later failure itself.
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`chatnode: ${message.split("\n")[0]}\n`);
+  if (process.env.CHATNODE_DEBUG && error instanceof Error && error.stack)
+    process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+}

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { KeyFileError } from "../crypto/errors.ts";
+import { CryptoLibraryError, KeyFileError } from "../crypto/errors.ts";
 import { IdentityError } from "../identity/errors.ts";
 import { ChatNodeError } from "../node/errors.ts";
 import { StoreError } from "../storage/errors.ts";
@@ -133,6 +133,7 @@ export function describeError(error: unknown): { message: string; exitCode: numb
   if (error instanceof KeyFileError || error instanceof ChatNodeError) {
     return { message: error.message, exitCode: EXIT_USAGE };
   }
+  if (error instanceof CryptoLibraryError) return { message: error.message, exitCode: EXIT_FAILURE };
   if (error instanceof StoreError) {
     return { message: error.message, exitCode: error.code === "DB_LOCKED" ? EXIT_USAGE : EXIT_FAILURE };
   }

@@ -18,3 +18,8 @@ export class KeyFileError extends Error {
     super(message);
   }
 }
+
+/** libsodium (the sodium-native addon) is missing or has no build for this platform: nothing can sign or verify. */
+export class CryptoLibraryError extends Error {
+  override readonly name = "CryptoLibraryError";
+}

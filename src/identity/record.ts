@@ -72,12 +72,13 @@ export function validateHost(host: unknown): string {
 }
 
 /** Any fixed scalar will do: a low-order point gives an all-zero X25519 result for every (clamped) scalar. */
-const PROBE = X25519PrivateKey.fromRaw(new Uint8Array(32).fill(0x42));
+let probe: X25519PrivateKey | undefined;
 
 /** Whether a key can ever give a shared secret: refusing low-order keys at import is clearer than failing later. */
 function usableX25519(raw: Uint8Array): boolean {
   const key = X25519PublicKey.fromRaw(raw);
-  return key !== undefined && PROBE.dh(key) !== undefined;
+  probe ??= X25519PrivateKey.fromRaw(new Uint8Array(32).fill(0x42));
+  return key !== undefined && probe.dh(key) !== undefined;
 }
 
 function bindingMessage(keys: PublicKeys): Uint8Array {
