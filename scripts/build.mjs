@@ -2,9 +2,9 @@
  * Builds dist/: the `chatnode` bin (dist/cli/main.js) and the scenario child process (dist/scenarios/child-node.js),
  * bundled as ES modules with commander inside: the two small entry files and the chunks they share in dist/chunks/.
  * Start-up time is the reason: Node otherwise resolves, reads and compiles some 60 small modules one by one, and
- * imports commander through the CommonJS interop, about 70 ms of every start. better-sqlite3 and sodium-native (native addons) stay
- * in node_modules. The banner gives commander's bundled CommonJS code the `require` that ES modules lack. Type
- * checking is `npm run typecheck`'s job; esbuild only strips types.
+ * imports commander through the CommonJS interop, about 70 ms of every start. better-sqlite3 and sodium-native
+ * (native addons) stay in node_modules. The banner gives commander's bundled CommonJS code the `require` that ES
+ * modules lack. Type checking is `npm run typecheck`'s job; esbuild only strips types.
  * Plain JavaScript so that `npm ci` (prepare) can run it with nothing but esbuild installed.
  */
 import { rmSync } from "node:fs";

@@ -10,8 +10,8 @@ startLoginAhead(process.argv.slice(2), process.env);
 try {
   await import("./main.ts");
 } catch (error) {
-  // The program did not load: a native addon (libsodium, SQLite) missing or without a build for this platform. main.ts
-  // reports every later failure itself.
+  // The program did not load: a native addon it imports (SQLite) missing or without a build for this platform.
+  // main.ts reports every later failure itself, libsodium's included (it loads on first use).
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`chatnode: ${message.split("\n")[0]}\n`);
   if (process.env.CHATNODE_DEBUG && error instanceof Error && error.stack)

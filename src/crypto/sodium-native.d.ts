@@ -11,9 +11,7 @@ declare module "sodium-native" {
     crypto_scalarmult_base(publicKey: Uint8Array, secretKey: Uint8Array): void;
     /** Throws when the result is all zeros (a low-order peer key). */
     crypto_scalarmult(shared: Uint8Array, secretKey: Uint8Array, publicKey: Uint8Array): void;
-    crypto_sign_PUBLICKEYBYTES: number;
     crypto_sign_SECRETKEYBYTES: number;
-    crypto_sign_BYTES: number;
   };
   export default sodium;
 }
