@@ -7,7 +7,6 @@ declare module "sodium-native" {
     crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
     crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
     crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
-    crypto_core_ed25519_is_valid_point(point: Uint8Array): boolean;
     crypto_scalarmult_base(publicKey: Uint8Array, secretKey: Uint8Array): void;
     /** Throws when the result is all zeros (a low-order peer key). */
     crypto_scalarmult(shared: Uint8Array, secretKey: Uint8Array, publicKey: Uint8Array): void;

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensurePrivateDirectory, writeFileAtomic } from "../crypto/atomic-file.ts";
+import { CryptoLibraryError } from "../crypto/errors.ts";
 import type { PublicKeys } from "../crypto/keys.ts";
 import type { PeerKeyDirectory } from "../crypto/port.ts";
 import type { PeerId } from "../engine/types.ts";
@@ -174,6 +175,8 @@ export class Directory implements PeerKeyDirectory {
         ids.add(record.keyId);
         users.push(record);
       } catch (error) {
+        // Without libsodium no entry can be checked: that is not the file's fault.
+        if (error instanceof CryptoLibraryError) throw error;
         throw damaged(`entry ${index + 1}: ${(error as Error).message}`);
       }
     }

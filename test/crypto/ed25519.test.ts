@@ -5,7 +5,9 @@ import {
   createPublicKey,
   sign as nodeSign,
   verify as nodeVerify,
+  randomBytes,
 } from "node:crypto";
+import { createRequire } from "node:module";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ed25519Signer, ed25519Verifier, generateEd25519Seed, keyId } from "../../src/crypto/ed25519.ts";
@@ -125,12 +127,76 @@ describe("ed25519: agrees with OpenSSL (node:crypto), the other RFC 8032 impleme
   });
 });
 
-describe("ed25519: keys that are not points of the prime-order group are refused up front", () => {
-  it("small-order points (the identity, a point of order 8) and a non-canonical encoding give no verifier", () => {
+describe("ed25519: odd keys, and the records an OpenSSL-era build accepted", () => {
+  const sodium = createRequire(import.meta.url)("sodium-native");
+  const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;
+  const littleEndian = (bytes: Uint8Array) => BigInt(`0x${Buffer.from(bytes).reverse().toString("hex")}`);
+  const scalarBytes = (n: bigint) => Buffer.from(n.toString(16).padStart(64, "0"), "hex").reverse();
+  const randomScalar = () => {
+    const out = Buffer.alloc(32);
+    sodium.crypto_core_ed25519_scalar_reduce(out, randomBytes(64));
+    return out;
+  };
+  const basePoint = (scalar: Uint8Array) => {
+    const out = Buffer.alloc(32);
+    sodium.crypto_scalarmult_ed25519_base_noclamp(out, scalar);
+    return out;
+  };
+  const opensslVerify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) =>
+    nodeVerify(
+      null,
+      message,
+      createPublicKey({
+        key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), publicKey]),
+        format: "der",
+        type: "spki",
+      }),
+      signature,
+    );
+  const orderEight = hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+
+  it("under the identity key, R = sB with S = s passes OpenSSL's check for any message; libsodium's refuses it", () => {
     const identity = hex("0100000000000000000000000000000000000000000000000000000000000000");
-    const orderEight = hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+    const s = randomScalar();
+    const forged = Buffer.concat([basePoint(s), s]);
+    const message = new TextEncoder().encode("anything at all");
+    assert.equal(opensslVerify(identity, message, forged), true);
+    assert.equal(ed25519Verifier(identity)?.verify(message, forged), false);
+  });
+
+  it("a small-order or non-canonical key verifies nothing", () => {
     // y = p + 1 encodes the identity point non-canonically.
     const nonCanonical = hex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
-    for (const key of [identity, orderEight, nonCanonical]) assert.equal(ed25519Verifier(key), undefined);
+    const s = randomScalar();
+    const forged = Buffer.concat([basePoint(s), s]);
+    for (const key of [orderEight, nonCanonical]) {
+      const verifier = ed25519Verifier(key);
+      assert.ok(verifier);
+      assert.equal(verifier.verify(new Uint8Array(8), forged), false);
+    }
+  });
+
+  it("a mixed-order key (a key plus a point of order 8) verifies what OpenSSL verified, as before", () => {
+    // The signer knows a; the key is aB + T8. [S]B - [k](aB + T8) = R holds when k is a multiple of 8.
+    const a = randomScalar();
+    const key = Buffer.alloc(32);
+    sodium.crypto_core_ed25519_add(key, basePoint(a), orderEight);
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const message = randomBytes(40);
+      const r = randomScalar();
+      const R = basePoint(r);
+      const k = Buffer.alloc(32);
+      sodium.crypto_core_ed25519_scalar_reduce(
+        k,
+        createHash("sha512").update(R).update(key).update(message).digest(),
+      );
+      if ((k[0] as number) % 8 !== 0) continue;
+      const S = scalarBytes((littleEndian(r) + littleEndian(k) * littleEndian(a)) % GROUP_ORDER);
+      const signature = Buffer.concat([R, S]);
+      assert.equal(opensslVerify(key, message, signature), true);
+      assert.equal(ed25519Verifier(key)?.verify(message, signature), true);
+      return;
+    }
+    assert.fail("no challenge divisible by 8 in 1000 tries");
   });
 });
