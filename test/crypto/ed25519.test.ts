@@ -93,20 +93,21 @@ describe("ed25519: rejections", () => {
   });
 });
 
-describe("ed25519: agrees with OpenSSL (node:crypto), the other RFC 8032 implementation at hand", () => {
-  const spki = (publicKey: Uint8Array) =>
-    createPublicKey({
-      key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), publicKey]),
-      format: "der",
-      type: "spki",
-    });
-  const pkcs8 = (seed: Uint8Array) =>
-    createPrivateKey({
-      key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]),
-      format: "der",
-      type: "pkcs8",
-    });
+/** The raw Ed25519 keys as node:crypto (OpenSSL) KeyObjects: SPKI / PKCS#8 around them, OID 1.3.101.112. */
+const spki = (publicKey: Uint8Array) =>
+  createPublicKey({
+    key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), publicKey]),
+    format: "der",
+    type: "spki",
+  });
+const pkcs8 = (seed: Uint8Array) =>
+  createPrivateKey({
+    key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]),
+    format: "der",
+    type: "pkcs8",
+  });
 
+describe("ed25519: agrees with OpenSSL (node:crypto), the other RFC 8032 implementation at hand", () => {
   it("same public key, same signature, and each verifies the other's (property)", () => {
     fc.assert(
       fc.property(
@@ -143,16 +144,7 @@ describe("ed25519: odd keys, and the records an OpenSSL-era build accepted", () 
     return out;
   };
   const opensslVerify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) =>
-    nodeVerify(
-      null,
-      message,
-      createPublicKey({
-        key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), publicKey]),
-        format: "der",
-        type: "spki",
-      }),
-      signature,
-    );
+    nodeVerify(null, message, spki(publicKey), signature);
   const orderEight = hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
 
   it("under the identity key, R = sB with S = s passes OpenSSL's check for any message; libsodium's refuses it", () => {
