@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { createInterface } from "node:readline";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type FaultConfig, parseFault } from "../faults/plan.ts";
+import { DATA_DIR_DEFAULT_HELP } from "../identity/directory.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import type { OpenNodeOptions } from "../node/open-node.ts";
 import { PASSWORD_ENV } from "./login-ahead.ts";
@@ -105,10 +106,7 @@ export function addChatOptions(cmd: Command): Command {
         "address to listen on (default: the registered host; 0.0.0.0 for a LAN)",
       ).argParser(parseHostFlag),
     )
-    .option(
-      "--data-dir <dir>",
-      "where users, keys and messages live (default: $CHATNODE_HOME or ~/.chatnode)",
-    )
+    .option("--data-dir <dir>", `where users, keys and messages live (default: ${DATA_DIR_DEFAULT_HELP})`)
     .option("--ephemeral", "keep messages in memory only (nothing written to disk)")
     .option("--json", "machine mode: commands on stdin, one JSON event per line on stdout")
     .option("--no-color", "no colours (also: NO_COLOR=1, or when stdout is not a terminal)")

@@ -3,7 +3,12 @@ import { createInterface, type Interface } from "node:readline";
 import { Writable } from "node:stream";
 import type { Command } from "commander";
 import { exportContact, importContact } from "../identity/contact.ts";
-import { type Directory, openDirectory, resolveDataDir } from "../identity/directory.ts";
+import {
+  DATA_DIR_DEFAULT_HELP,
+  type Directory,
+  openDirectory,
+  resolveDataDir,
+} from "../identity/directory.ts";
 import { IdentityError } from "../identity/errors.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import { validatePort, validateUsername } from "../identity/record.ts";
@@ -22,7 +27,7 @@ import {
  */
 
 const EXIT_ERROR = 2;
-const DATA_DIR_HELP = "data directory (default: $CHATNODE_HOME, else ~/.chatnode)";
+const DATA_DIR_HELP = `data directory (default: ${DATA_DIR_DEFAULT_HELP})`;
 
 /** Prints `chatnode: <message>` as one line on stderr and exits 2. */
 export function fail(message: string): never {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { ensurePrivateDirectory, writeFileAtomic } from "../crypto/atomic-file.ts";
 import { CryptoLibraryError } from "../crypto/errors.ts";
 import type { PublicKeys } from "../crypto/keys.ts";
@@ -29,13 +29,27 @@ import {
 export const USERS_FORMAT = "chatnode-users/1";
 export const DATA_DIR_ENV = "CHATNODE_HOME";
 
-/** An explicit directory wins, then $CHATNODE_HOME, then ~/.chatnode. Always an absolute path. */
+/**
+ * Where the data lives: an explicit directory, else $CHATNODE_HOME, else ~/.chatnode where an older install made
+ * it (moving a user's keys and messages behind their back would be worse than the old name), else the XDG data
+ * directory: $XDG_DATA_HOME/chatnode, or ~/.local/share/chatnode (the XDG Base Directory default; a relative
+ * $XDG_DATA_HOME is ignored, as the specification says). Always an absolute path. `env.HOME` stands for the home
+ * directory when given, so tests can point it elsewhere.
+ */
 export function resolveDataDir(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit) return resolve(explicit);
   const fromEnv = env[DATA_DIR_ENV];
   if (fromEnv) return resolve(fromEnv);
-  return join(homedir(), ".chatnode");
+  const home = env.HOME || homedir();
+  const legacy = join(home, ".chatnode");
+  if (existsSync(legacy)) return legacy;
+  const xdg = env.XDG_DATA_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(home, ".local", "share"), "chatnode");
 }
+
+/** What `--data-dir`'s help says about the default, kept next to the rule it describes. */
+export const DATA_DIR_DEFAULT_HELP =
+  "$CHATNODE_HOME, else ~/.chatnode if it exists, else $XDG_DATA_HOME/chatnode (~/.local/share/chatnode)";
 
 export interface AddOptions {
   /** Replace pinned keys, take over another user's address, or move keys filed under another name. */

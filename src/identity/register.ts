@@ -52,7 +52,7 @@ export interface UnlockedIdentity extends SecretKeys {
 }
 
 export interface RegisterOptions {
-  /** Defaults to resolveDataDir() ($CHATNODE_HOME or ~/.chatnode). */
+  /** Defaults to resolveDataDir(): $CHATNODE_HOME, an existing ~/.chatnode, or the XDG data directory. */
   readonly dataDir?: string;
   readonly username: string;
   readonly password: string;

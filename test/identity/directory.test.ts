@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { generateSecretKeys } from "../../src/crypto/keys.ts";
@@ -23,10 +23,24 @@ function record(name: string, port: number, secrets = generateSecretKeys(), host
 }
 
 describe("directory: data dir resolution", () => {
-  it("explicit argument, then CHATNODE_HOME, then ~/.chatnode", () => {
-    assert.equal(resolveDataDir("rel/dir", { CHATNODE_HOME: "/env" }), resolve("rel/dir"));
-    assert.equal(resolveDataDir(undefined, { CHATNODE_HOME: "/env/home" }), "/env/home");
-    assert.equal(resolveDataDir(undefined, {}), join(homedir(), ".chatnode"));
+  it("explicit argument, then CHATNODE_HOME, then an existing ~/.chatnode, then the XDG data directory", () => {
+    const home = mkdtempSync(join(tmpdir(), "chatnode-home-"));
+    try {
+      assert.equal(resolveDataDir("rel/dir", { CHATNODE_HOME: "/env", HOME: home }), resolve("rel/dir"));
+      assert.equal(resolveDataDir(undefined, { CHATNODE_HOME: "/env/home", HOME: home }), "/env/home");
+      // A new install: the XDG default, or $XDG_DATA_HOME when it is absolute (a relative one is ignored).
+      assert.equal(resolveDataDir(undefined, { HOME: home }), join(home, ".local", "share", "chatnode"));
+      assert.equal(resolveDataDir(undefined, { HOME: home, XDG_DATA_HOME: "/xdg" }), "/xdg/chatnode");
+      assert.equal(
+        resolveDataDir(undefined, { HOME: home, XDG_DATA_HOME: "rel" }),
+        join(home, ".local", "share", "chatnode"),
+      );
+      // An older install keeps its directory, whatever XDG says.
+      mkdirSync(join(home, ".chatnode"));
+      assert.equal(resolveDataDir(undefined, { HOME: home, XDG_DATA_HOME: "/xdg" }), join(home, ".chatnode"));
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
 
