@@ -4,24 +4,14 @@
  * password are asked for on a terminal when they are not given.
  */
 import { isIP } from "node:net";
-import { createInterface } from "node:readline";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type FaultConfig, parseFault } from "../faults/plan.ts";
 import { DATA_DIR_DEFAULT_HELP } from "../identity/directory.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import type { OpenNodeOptions } from "../node/open-node.ts";
+import { UsageError } from "./errors.ts";
 import { PASSWORD_ENV } from "./login-ahead.ts";
-
-/** A mistake of the person running the command: printed as one line, exit code 2 (130 when they cancelled). */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-  constructor(
-    message: string,
-    readonly exitCode = 2,
-  ) {
-    super(message);
-  }
-}
+import { promptHidden, promptLine } from "./prompt.ts";
 
 /** What commander hands the action, before completion. */
 export interface ChatFlags {
@@ -200,70 +190,6 @@ export async function resolveChatOptions(flags: ChatFlags, io: PromptIO): Promis
     color: flags.color !== false,
     faults: faultsFromFlags(flags),
   };
-}
-
-/** One line read on a terminal, echoed. */
-export function promptLine(
-  question: string,
-  input: NodeJS.ReadStream,
-  output: NodeJS.WritableStream,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input, output, terminal: true });
-    let answered = false;
-    rl.on("SIGINT", () => {
-      rl.close();
-    });
-    rl.on("close", () => {
-      if (!answered) {
-        output.write("\n");
-        reject(new UsageError("cancelled", 130));
-      }
-    });
-    rl.question(question, (answer) => {
-      answered = true;
-      rl.close();
-      resolve(answer);
-    });
-  });
-}
-
-/** A password read on a terminal in raw mode: nothing is echoed. Ctrl-C or Ctrl-D cancels; Backspace works. */
-export function promptHidden(
-  question: string,
-  input: NodeJS.ReadStream,
-  output: NodeJS.WritableStream,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    output.write(question);
-    const wasRaw = input.isRaw === true;
-    input.setRawMode(true);
-    input.setEncoding("utf8");
-    input.resume();
-    let value = "";
-    const finish = (error?: Error) => {
-      input.off("data", onData);
-      input.setRawMode(wasRaw);
-      input.pause();
-      output.write("\n");
-      if (error) reject(error);
-      else resolve(value);
-    };
-    const onData = (chunk: string) => {
-      for (const ch of chunk) {
-        if (ch === "\r" || ch === "\n") return finish();
-        if (ch === "\u0003") return finish(new UsageError("cancelled", 130));
-        if (ch === "\u0004") {
-          if (value === "") return finish(new UsageError("cancelled", 130));
-          continue;
-        }
-        if (ch === "\u007f" || ch === "\b") value = [...value].slice(0, -1).join("");
-        else if (ch === "\u0015") value = "";
-        else if (ch >= " ") value += ch;
-      }
-    };
-    input.on("data", onData);
-  });
 }
 
 /** How long quitting waits for ACKs of messages in flight before closing anyway. */

@@ -7,35 +7,26 @@
 import type { FaultConfig } from "../faults/plan.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import type { NodeStats, PeerView } from "../node/types.ts";
+import { displayWidth, type Format, paint as paintIf } from "../terminal/text.ts";
 import { COMMANDS } from "./commands.ts";
 
 // ---- colour ---------------------------------------------------------------------------------------------------
 
-/** NO_COLOR (any non-empty value, see no-color.org) and --no-color win; otherwise colour only on a terminal. */
-export function colorEnabled(o: { flag?: boolean; env?: NodeJS.ProcessEnv; isTTY?: boolean }): boolean {
-  if (o.flag === false) return false;
-  const noColor = o.env?.NO_COLOR;
-  if (noColor !== undefined && noColor !== "") return false;
-  return o.isTTY === true;
-}
-
-const ESC = "\u001b[";
-const SGR = {
-  reset: 0,
-  bold: 1,
-  dim: 2,
-  red: 31,
-  green: 32,
-  yellow: 33,
-  blue: 34,
-  magenta: 35,
-  cyan: 36,
-  gray: 90,
-} as const;
-type StyleName = keyof typeof SGR;
-
-/** Name colours: no red (errors) and no yellow (warnings), so a name never looks like either. */
-export const NAME_PALETTE: readonly number[] = [32, 34, 35, 36, 92, 94, 95, 96, 38, 37];
+/**
+ * Name colours: no red (errors) and no yellow (warnings), so a name never looks like either; no gray (timestamps
+ * and receipts in flight).
+ */
+export const NAME_PALETTE: readonly Format[] = [
+  "green",
+  "blue",
+  "magenta",
+  "cyan",
+  "greenBright",
+  "blueBright",
+  "magentaBright",
+  "cyanBright",
+  "white",
+];
 
 /** FNV-1a over the name: the same name gets the same colour in every session and every window. */
 export function nameColorIndex(name: string): number {
@@ -45,54 +36,6 @@ export function nameColorIndex(name: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h % NAME_PALETTE.length;
-}
-
-function sgr(codes: readonly number[], text: string): string {
-  return `${ESC}${codes.join(";")}m${text}${ESC}0m`;
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-const ANSI_PATTERN = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
-
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI_PATTERN, "");
-}
-
-function isWide(cp: number): boolean {
-  return (
-    (cp >= 0x1100 && cp <= 0x115f) ||
-    (cp >= 0x2e80 && cp <= 0xa4cf && cp !== 0x303f) ||
-    (cp >= 0xac00 && cp <= 0xd7a3) ||
-    (cp >= 0xf900 && cp <= 0xfaff) ||
-    (cp >= 0xfe30 && cp <= 0xfe4f) ||
-    (cp >= 0xff00 && cp <= 0xff60) ||
-    (cp >= 0xffe0 && cp <= 0xffe6) ||
-    (cp >= 0x1f300 && cp <= 0x1f64f) ||
-    (cp >= 0x1f900 && cp <= 0x1f9ff) ||
-    (cp >= 0x20000 && cp <= 0x3fffd)
-  );
-}
-
-function isZeroWidth(cp: number): boolean {
-  return (cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x200b && cp <= 0x200f) || cp === 0xfe0f;
-}
-
-/** Terminal columns a (sanitized) string takes, escape codes excluded; a good estimate for wide characters. */
-export function visibleWidth(text: string): number {
-  let width = 0;
-  for (const ch of stripAnsi(text)) {
-    const cp = ch.codePointAt(0) as number;
-    width += isZeroWidth(cp) ? 0 : isWide(cp) ? 2 : 1;
-  }
-  return width;
-}
-
-/** Terminal rows a block of lines takes at `columns` wide. */
-export function rowsOf(block: string, columns: number): number {
-  let rows = 0;
-  for (const line of block.split("\n"))
-    rows += Math.max(1, Math.ceil(visibleWidth(line) / Math.max(1, columns)));
-  return rows;
 }
 
 // ---- text from the network ------------------------------------------------------------------------------------
@@ -181,19 +124,9 @@ export type Renderer = ReturnType<typeof createRenderer>;
 
 export function createRenderer(options: RenderOptions) {
   const { color, self } = options;
-  const paint = (style: StyleName | readonly StyleName[], text: string): string => {
-    if (!color) return text;
-    const names = typeof style === "string" ? [style] : style;
-    return sgr(
-      names.map((n) => SGR[n]),
-      text,
-    );
-  };
-  const name = (who: string): string => {
-    if (!color) return who;
-    if (who === self) return sgr([SGR.bold], who);
-    return sgr([NAME_PALETTE[nameColorIndex(who)] as number], who);
-  };
+  const paint = (format: Format, text: string): string => paintIf(color, format, text);
+  const name = (who: string): string =>
+    paint(who === self ? "bold" : (NAME_PALETTE[nameColorIndex(who)] as Format), who);
   const time = (ms: number): string => paint("gray", formatTime(ms));
   /** Continuation lines of a multi-line message line up under its first line's text. */
   const body = (text: string, indent: number): string =>
@@ -220,7 +153,7 @@ export function createRenderer(options: RenderOptions) {
   const plainHeadWidth = (kind: "broadcast" | "private", from: string, to: string): number =>
     kind === "broadcast"
       ? from.length + 3
-      : visibleWidth(`[${from === self ? "you" : from} → ${to === self ? "you" : to}] `);
+      : displayWidth(`[${from === self ? "you" : from} → ${to === self ? "you" : to}] `);
 
   const self_ = {
     color,

@@ -17,10 +17,10 @@ import type { ChatNode } from "../node/chat-node.ts";
 import { openNode, resolveDataDir } from "../node/open-node.ts";
 import type { ChatNodeEvents } from "../node/types.ts";
 import type { HistoryEntry } from "../storage/store.ts";
+import { colorEnabled, rowsOf } from "../terminal/text.ts";
 import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
 import { type Command, complete, DEFAULT_HISTORY, parseCommand } from "./commands.ts";
 import {
-  colorEnabled,
   createRenderer,
   type HistoryView,
   type OutgoingView,
@@ -28,7 +28,6 @@ import {
   type Receipt,
   type Renderer,
   receiptDone,
-  rowsOf,
 } from "./render.ts";
 
 export interface ReplIO {

@@ -12,8 +12,8 @@ import {
   SCENARIOS,
   SetupError,
 } from "../scenarios/runner.ts";
-import { UsageError } from "./chat-options.ts";
-import { colorEnabled } from "./render.ts";
+import { colorEnabled } from "../terminal/text.ts";
+import { UsageError } from "./errors.ts";
 
 interface ScenarioFlags {
   basePort: number;

@@ -1,6 +1,4 @@
 import { readFileSync } from "node:fs";
-import { createInterface, type Interface } from "node:readline";
-import { Writable } from "node:stream";
 import type { Command } from "commander";
 import { exportContact, importContact } from "../identity/contact.ts";
 import {
@@ -20,6 +18,8 @@ import {
   registerUser,
   type UnlockedIdentity,
 } from "../identity/register.ts";
+import { UsageError } from "./errors.ts";
+import { Prompter } from "./prompt.ts";
 
 /**
  * The user-management commands: register, bulk-register, users, contact export / import. Every command takes
@@ -29,10 +29,10 @@ import {
 const EXIT_ERROR = 2;
 const DATA_DIR_HELP = `data directory (default: ${DATA_DIR_DEFAULT_HELP})`;
 
-/** Prints `chatnode: <message>` as one line on stderr and exits 2. */
-export function fail(message: string): never {
+/** Prints `chatnode: <message>` as one line on stderr and exits 2 (or the code given). */
+export function fail(message: string, exitCode = EXIT_ERROR): never {
   process.stderr.write(`chatnode: ${message.replace(/\s*\n\s*/g, " ")}\n`);
-  process.exit(EXIT_ERROR);
+  process.exit(exitCode);
 }
 
 function messageOf(error: unknown): string {
@@ -47,7 +47,7 @@ function action<A extends unknown[]>(
     try {
       await body(...args);
     } catch (error) {
-      fail(messageOf(error));
+      fail(messageOf(error), error instanceof UsageError ? error.exitCode : EXIT_ERROR);
     }
   };
 }
@@ -79,95 +79,6 @@ export async function unlockUser(options: {
     return await login(options);
   } catch (error) {
     fail(hintFor(error));
-  }
-}
-
-/**
- * Line-oriented questions on stdin. On a terminal, answers to hidden questions are not echoed (readline writes
- * through an output stream we mute while the user types). When stdin is not a terminal (a pipe, a test), lines are
- * read in order and no prompt is printed.
- */
-export class Prompter {
-  private readonly rl: Interface;
-  private readonly lines: AsyncIterator<string> | undefined;
-  private muted = false;
-
-  constructor(
-    private readonly input: NodeJS.ReadStream = process.stdin,
-    private readonly output: NodeJS.WriteStream = process.stderr,
-  ) {
-    if (input.isTTY) {
-      const sink = new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          if (!this.muted) this.output.write(chunk);
-          done();
-        },
-      });
-      this.rl = createInterface({ input, output: sink, terminal: true });
-      this.rl.on("SIGINT", () => {
-        this.output.write("\n");
-        process.exit(130);
-      });
-      this.lines = undefined;
-    } else {
-      this.rl = createInterface({ input, terminal: false });
-      this.lines = this.rl[Symbol.asyncIterator]();
-    }
-  }
-
-  get interactive(): boolean {
-    return this.input.isTTY === true;
-  }
-
-  async ask(question: string): Promise<string> {
-    if (this.lines) {
-      const next = await this.lines.next();
-      if (next.done) throw new Error(`no input left for "${question.replace(/[:\s[\]\d]+$/, "")}"`);
-      return next.value.trim();
-    }
-    return (await this.question(question)).trim();
-  }
-
-  /** Like ask, without echoing what is typed. Passwords are not trimmed: spaces may be part of them. */
-  async askHidden(question: string): Promise<string> {
-    if (this.lines) {
-      const next = await this.lines.next();
-      if (next.done) throw new Error(`no input left for "${question.replace(/[:\s]+$/, "")}"`);
-      return next.value;
-    }
-    this.output.write(question);
-    this.muted = true;
-    try {
-      return await this.question("");
-    } finally {
-      this.muted = false;
-      this.output.write("\n");
-    }
-  }
-
-  close(): void {
-    this.rl.close();
-  }
-
-  private question(text: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const closed = () => reject(new Error("input closed"));
-      this.rl.once("close", closed);
-      this.rl.question(text, (answer) => {
-        this.rl.off("close", closed);
-        resolve(answer);
-      });
-    });
-  }
-}
-
-/** Reads a password without echo (for commands that log in). */
-export async function askPassword(question = "Password: "): Promise<string> {
-  const prompter = new Prompter();
-  try {
-    return await prompter.askHidden(question);
-  } finally {
-    prompter.close();
   }
 }
 

@@ -3,10 +3,9 @@
  * mismatch on failure), then the summary table; or the RunReport as JSON. Pure functions from values to strings:
  * with colour off no escape code is ever written.
  */
+import { displayWidth, type Format, paint } from "../terminal/text.ts";
 import type { RunEvent } from "./runner.ts";
 import type { RunReport, ScenarioResult } from "./types.ts";
-
-const ESC = "\u001b[";
 
 export interface Style {
   green(s: string): string;
@@ -17,19 +16,18 @@ export interface Style {
 }
 
 export function makeStyle(color: boolean): Style {
-  const wrap = (code: number) => (s: string) => (color ? `${ESC}${code}m${s}${ESC}0m` : s);
-  return { green: wrap(32), red: wrap(31), yellow: wrap(33), dim: wrap(2), bold: wrap(1) };
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching the escape codes is the point
-const ANSI = /\u001b\[[0-9;]*m/g;
-
-function visibleLength(s: string): number {
-  return s.replace(ANSI, "").length;
+  const wrap = (format: Format) => (s: string) => paint(color, format, s);
+  return {
+    green: wrap("green"),
+    red: wrap("red"),
+    yellow: wrap("yellow"),
+    dim: wrap("dim"),
+    bold: wrap("bold"),
+  };
 }
 
 function pad(s: string, width: number, right = false): string {
-  const fill = " ".repeat(Math.max(0, width - visibleLength(s)));
+  const fill = " ".repeat(Math.max(0, width - displayWidth(s)));
   return right ? fill + s : s + fill;
 }
 
@@ -102,7 +100,7 @@ export function formatTable(report: RunReport, style: Style): string {
     seconds(r.timeMs),
   ]);
   const widths = COLUMNS.map((c, i) =>
-    Math.max(visibleLength(c), ...rows.map((row) => visibleLength(row[i] ?? ""))),
+    Math.max(displayWidth(c), ...rows.map((row) => displayWidth(row[i] ?? ""))),
   );
   const line = (cells: readonly string[]) =>
     cells.map((cell, i) => pad(cell, widths[i] ?? 0, RIGHT.has(COLUMNS[i] ?? ""))).join("  ");
