@@ -99,7 +99,10 @@ export function addChatOptions(cmd: Command): Command {
     .option("--data-dir <dir>", `where users, keys and messages live (default: ${DATA_DIR_DEFAULT_HELP})`)
     .option("--ephemeral", "keep messages in memory only (nothing written to disk)")
     .option("--json", "machine mode: commands on stdin, one JSON event per line on stdout")
-    .option("--no-color", "no colours (also: NO_COLOR=1, or when stdout is not a terminal)")
+    .option(
+      "--no-color",
+      "no colours (also: NO_COLOR=1, or when stdout is not a terminal unless FORCE_COLOR=1)",
+    )
     .addOption(
       new Option(
         "--loss <rate>",

@@ -58,7 +58,7 @@ Scenarios (each checks exact counts and fails on any mismatch):
 ${LIST}
 
 The ten demo users (zoe, alice … ivan) are registered in a temporary directory, removed afterwards, and their
-nodes listen on 127.0.0.1, ports base … base+9. Colour is used only on a terminal, without NO_COLOR or --no-color.
+nodes listen on 127.0.0.1, ports base … base+9. Colour is used on a terminal without NO_COLOR or --no-color, or with FORCE_COLOR.
 
 Examples:
   $ chatnode scenarios                       # all nine, on ports 12000-12009
