@@ -74,35 +74,37 @@ export function promptHidden(
  * promptHidden; when stdin is not a terminal (a pipe, a test) answers are read line by line and no prompt is printed.
  */
 export class Prompter {
-  private readonly lines: { rl: Interface; next: AsyncIterator<string> } | undefined;
+  private readonly rl: Interface | undefined;
+  private readonly lines: AsyncIterator<string> | undefined;
 
   constructor(
     private readonly input: NodeJS.ReadStream = process.stdin,
     private readonly output: NodeJS.WriteStream = process.stderr,
   ) {
     if (input.isTTY) return;
-    const rl = createInterface({ input, terminal: false });
-    this.lines = { rl, next: rl[Symbol.asyncIterator]() };
+    this.rl = createInterface({ input, terminal: false });
+    this.lines = this.rl[Symbol.asyncIterator]();
   }
 
   async ask(question: string): Promise<string> {
     return (
-      this.lines ? await this.nextLine(question) : await promptLine(question, this.input, this.output)
+      this.lines ? await nextLine(this.lines, question) : await promptLine(question, this.input, this.output)
     ).trim();
   }
 
   /** Like ask, without echoing what is typed. Passwords are not trimmed: spaces may be part of them. */
   askHidden(question: string): Promise<string> {
-    return this.lines ? this.nextLine(question) : promptHidden(question, this.input, this.output);
+    return this.lines ? nextLine(this.lines, question) : promptHidden(question, this.input, this.output);
   }
 
   close(): void {
-    this.lines?.rl.close();
+    this.rl?.close();
   }
+}
 
-  private async nextLine(question: string): Promise<string> {
-    const next = await (this.lines as { next: AsyncIterator<string> }).next.next();
-    if (next.done) throw new UsageError(`no input left for "${question.replace(/[:\s[\]\d]+$/, "")}"`);
-    return next.value;
-  }
+/** The next answer from a pipe; running out of lines is the caller's mistake, named by the question. */
+async function nextLine(lines: AsyncIterator<string>, question: string): Promise<string> {
+  const next = await lines.next();
+  if (next.done) throw new UsageError(`no input left for "${question.replace(/[:\s[\]\d]+$/, "")}"`);
+  return next.value;
 }

@@ -3,7 +3,7 @@
  * module for the interactive client and the scenario runner, so both decide colour the same way and both measure
  * emoji and East Asian text as the terminal draws them.
  */
-import { stripVTControlCharacters, styleText } from "node:util";
+import { styleText } from "node:util";
 import stringWidth from "string-width";
 
 /** A format util.styleText knows: a colour or a modifier, or several applied left to right. */
@@ -32,9 +32,6 @@ export function colorEnabled(o: { flag?: boolean; env?: NodeJS.ProcessEnv; isTTY
 export function paint(color: boolean, format: Format, text: string): string {
   return color ? styleText(format, text, { validateStream: false }) : text;
 }
-
-/** The text without escape sequences (colours, cursor movement). */
-export const stripEscapes: (text: string) => string = stripVTControlCharacters;
 
 /** Terminal columns a string takes, escape codes excluded: 2 for 🚀, 👍🏽, 👨‍👩‍👧 and CJK, 0 for combining marks. */
 export function displayWidth(text: string): number {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { colorEnabled, displayWidth, paint, rowsOf, stripEscapes } from "../../src/terminal/text.ts";
+import { stripVTControlCharacters } from "node:util";
+import { colorEnabled, displayWidth, paint, rowsOf } from "../../src/terminal/text.ts";
 
 describe("colorEnabled", () => {
   it("is on only for a terminal without NO_COLOR and without --no-color", () => {
@@ -32,7 +33,7 @@ describe("paint", () => {
     assert.equal(paint(true, "red", "x"), "\u001b[31mx\u001b[39m");
     assert.equal(paint(true, ["bold", "green"], "x"), "\u001b[1m\u001b[32mx\u001b[39m\u001b[22m");
     assert.equal(paint(false, ["bold", "green"], "x"), "x");
-    assert.equal(stripEscapes(paint(true, ["bold", "green"], "x")), "x");
+    assert.equal(stripVTControlCharacters(paint(true, ["bold", "green"], "x")), "x");
   });
 });
 
