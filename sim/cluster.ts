@@ -259,17 +259,15 @@ export class Cluster {
     if (!engine) return;
     for (const entry of node.store.outbox.values()) {
       for (const [peer, state] of entry.recipients) {
-        if (state !== "pending" && state !== "timeout") continue;
-        const base = {
+        if (state !== "pending") continue;
+        const request = {
           kind: entry.kind,
           to: [peer],
           text: entry.text,
           msgId: entry.msgId,
           sentAt: entry.sentAt,
         };
-        this.guard(node, "send (resubmit after restart)", () =>
-          engine.send(this.now, state === "timeout" ? { ...base, parked: true } : base),
-        );
+        this.guard(node, "send (resubmit after restart)", () => engine.send(this.now, request));
       }
     }
     this.flush(node);
@@ -454,8 +452,7 @@ function persistEvent(store: DurableStore, event: EngineEvent): void {
     case "failed": {
       const recipients = store.outbox.get(event.msgId)?.recipients;
       // A failure after a delivery (it cannot happen) must not undo what the outbox already knows.
-      if (recipients?.get(event.to) === "pending" || recipients?.get(event.to) === "timeout")
-        recipients.set(event.to, event.reason);
+      if (recipients?.get(event.to) === "pending") recipients.set(event.to, event.reason);
       return;
     }
     default:

@@ -7,14 +7,14 @@
  *   I3 authentic    nothing is delivered (or sent as DATA) that its claimed author did not send to that receiver
  *   I4 order        per sender and receiver, messages never failed and never in flight across a crash of the
  *                   sender are delivered in the order they were sent, none skipped
- *   I5 bounded      every attempt at a message is resolved (`delivered` or `failed`) within giveUpBoundMs after
+ *   I5 bounded      every attempt at a message is resolved (`delivered` or `waiting`) within giveUpBoundMs after
  *                   the first transmission of its last frame (so a message queued behind a full window is judged
  *                   from when it could go out; a resubmission after a restart or a park starts a new attempt)
  *   I6 acked        `delivered` at the sender means the receiver has delivered it, or holds it whole and checked
  *                   in its persisted state, waiting only for earlier messages (I7 then demands its delivery)
  *   I7 liveness     after the network heals, every message reaches every recipient and its sender hears so,
  *                   within heartbeat + give-up bound + slack, and every engine is then idle
- *   I8 honest       an honest message is never refused by its recipient (`failed` rejected-decrypt/-malformed)
+ *   I8 honest       an honest message never fails: never refused by its recipient, never expired
  */
 import type { EngineEvent } from "../src/engine/events.ts";
 import type { MsgId, PeerId } from "../src/engine/types.ts";
@@ -46,7 +46,7 @@ interface Copy {
   failedEver: boolean;
   /** Unresolved at its sender when the sender crashed: its order is no longer promised. */
   crossedCrash: boolean;
-  senderResolved: "pending" | "delivered" | "failed";
+  senderResolved: "pending" | "delivered" | "waiting";
   deliveredStep: number | undefined;
   attempt: Attempt | undefined;
   complete: boolean;
@@ -159,7 +159,8 @@ export class Checker implements ClusterObserver {
         return this.onMessage(step, now, node, event);
       case "delivered":
         return this.onDelivered(step, now, node, event.msgId, event.to);
-      case "failed": {
+      case "failed":
+      case "waiting": {
         const copy = this.copyOf(node, event.msgId, event.to);
         if (!copy) {
           this.report(
@@ -169,11 +170,11 @@ export class Checker implements ClusterObserver {
             now,
             node,
             event.msgId,
-            `failed for a message never sent to ${event.to}`,
+            `${event.type} for a message never sent to ${event.to}`,
           );
           return;
         }
-        if (event.reason !== "timeout") {
+        if (event.type === "failed") {
           this.report(
             "correctness",
             "I8 honest",
@@ -185,7 +186,7 @@ export class Checker implements ClusterObserver {
           );
         }
         copy.failedEver = true;
-        if (copy.senderResolved !== "delivered") copy.senderResolved = "failed";
+        if (copy.senderResolved !== "delivered") copy.senderResolved = "waiting";
         this.closeAttempt(copy);
         return;
       }
@@ -213,7 +214,7 @@ export class Checker implements ClusterObserver {
       attempt = { copy, seqs: new Set(), fragCount: frame.fragCount, open: true, deadline: undefined };
       copy.attempt = attempt;
       // Sent again after a give-up (offline delivery): unresolved once more.
-      if (copy.senderResolved === "failed") copy.senderResolved = "pending";
+      if (copy.senderResolved === "waiting") copy.senderResolved = "pending";
     }
     if (attempt.seqs.has(frame.seq)) return;
     attempt.seqs.add(frame.seq);

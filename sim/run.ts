@@ -121,6 +121,7 @@ function addResult(t: Totals, r: SeedResult): void {
     "retransmits",
     "earlyRetransmits",
     "messagesFailed",
+    "giveUps",
     "duplicates",
     "hellosSent",
   ] as const)
@@ -217,7 +218,7 @@ function printSummary(
   out.push(`  faults      ${faults || "none"}`);
   out.push(
     `  engine      retransmits=${fmt(t.engine.retransmits ?? 0)} (early ${fmt(t.engine.earlyRetransmits ?? 0)}) ` +
-      `give-ups=${fmt(t.engine.messagesFailed ?? 0)} duplicates=${fmt(t.engine.duplicates ?? 0)} hellos=${fmt(t.engine.hellosSent ?? 0)}`,
+      `give-ups=${fmt(t.engine.giveUps ?? 0)} failed=${fmt(t.engine.messagesFailed ?? 0)} duplicates=${fmt(t.engine.duplicates ?? 0)} hellos=${fmt(t.engine.hellosSent ?? 0)}`,
   );
   out.push(`  rejected    ${rejected || "none"}`);
   const byClass = { correctness: 0, liveness: 0, crash: 0 };

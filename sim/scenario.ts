@@ -249,7 +249,9 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
     if (tracing) tracer(`${c.step} ${c.now - startMs} HEAL`);
 
     // Phase 2, liveness: every message must arrive within heartbeat + give-up bound + slack.
-    const deadline = healAt + fullConfig.heartbeatMs * 1.1 + bound + LIVENESS_SLACK_MS;
+    // A peer silent through the partition is probed at most probeMsMax apart (a heartbeat apart once online).
+    const presenceMs = Math.max(fullConfig.heartbeatMs, fullConfig.probeMsMax) * 1.1;
+    const deadline = healAt + presenceMs + bound + LIVENESS_SLACK_MS;
     c.runUntil(deadline, () => ck.allComplete());
     ck.checkOrder(c.step, c.now);
     ck.checkLiveness(c.step, c.now, healAt, (i) => {
@@ -445,6 +447,8 @@ function describeEvent(event: EngineEvent): string {
       return `delivered ${event.msgId} to ${event.to} tries=${event.tries}`;
     case "failed":
       return `failed ${event.msgId} to ${event.to} ${event.reason} tries=${event.tries}`;
+    case "waiting":
+      return `waiting ${event.msgId} for ${event.to} ${event.cause} tries=${event.tries}`;
     case "rejected":
       return `rejected ${event.reason}${event.from ? ` from ${event.from}` : ""}`;
     case "duplicate":

@@ -186,7 +186,7 @@ class JsonClient {
         this.emit("faults", { faults: c.change ? node.setFaults(c.change) : node.getFaults() });
         return;
       case "retry":
-        this.emit("retried", { count: node.retryFailed(c.peer) });
+        this.emit("retried", { count: node.retryWaiting(c.peer) });
         return;
       case "verify": {
         if (c.peer === undefined) {

@@ -401,7 +401,7 @@ class ReplClient {
         this.print(r.faults(c.change ? node.setFaults(c.change) : node.getFaults()));
         return;
       case "retry": {
-        const count = node.retryFailed(c.peer);
+        const count = node.retryWaiting(c.peer);
         this.print(
           r.notice(
             count === 0

@@ -4,10 +4,17 @@
  * comes out of pollEvent(), and pollTimeout() says when to call handleTimeout() next.
  */
 import { DEFAULT_CONFIG, type EngineConfig } from "./config.ts";
-import { describeFailure, type EngineEvent, type FailReason, type RejectReason } from "./events.ts";
+import {
+  describeFailure,
+  type EngineEvent,
+  type FailReason,
+  type RejectReason,
+  type WaitCause,
+} from "./events.ts";
 import { joinFragments, splitIntoFragments } from "./fragments.ts";
 import { type ParkedMessage, type PeerSnapshot, PeerState } from "./peer.ts";
 import type { BatchProof, CryptoPort, DeliveryLog, Rng } from "./ports.ts";
+import { ProbeBudget, probeDelayMs } from "./probe-budget.ts";
 import type { CompleteMessage, HeldFrame } from "./recv-stream.ts";
 import { RecvStream } from "./recv-stream.ts";
 import type { OutFrame, OutMessage } from "./send-stream.ts";
@@ -82,8 +89,13 @@ export interface SendRequest {
   /** Given when re-sending a stored message (after a restart): the same id, so the receiver can drop a copy. */
   msgId?: MsgId;
   sentAt?: number;
-  /** Queue the message for offline delivery instead of sending it now (it had failed before a restart). */
-  parked?: boolean;
+}
+
+export interface SendResult {
+  msgId: MsgId;
+  to: PeerId[];
+  /** The recipients not heard from: the message waits for each of them and goes once they are (in `to` too). */
+  waiting: PeerId[];
 }
 
 export interface Transmit {
@@ -148,9 +160,13 @@ export class Engine {
   private messageOrder = 0;
   /** HELLO timestamps strictly increase, so a receiver can tell a replayed HELLO from a new one. */
   private lastHelloTs = 0;
+  private readonly probeBudget: ProbeBudget;
+  /** The rank of the next peer added: the order peers were added in, which breaks ties between timers. */
+  private nextRank = 0;
 
   constructor(options: EngineOptions) {
     this.config = { ...DEFAULT_CONFIG, ...options.config };
+    this.probeBudget = new ProbeBudget(this.config.probesPerSecondMax, options.now);
     this.crypto = options.crypto;
     this.rng = options.rng;
     this.deliveryLog = options.deliveryLog;
@@ -167,9 +183,23 @@ export class Engine {
       existing.address = peer.address;
       return;
     }
-    const state = new PeerState(peer.id, this.peerStates.size, peer.address, this.config, now, snapshot);
+    const state = new PeerState(peer.id, this.nextRank++, peer.address, this.config, now, snapshot);
     this.peerStates.set(peer.id, state);
     this.touched.add(state);
+  }
+
+  /**
+   * Forgets a peer (a contact removed from the directory): nothing more is sent to it, nothing from it accepted.
+   * What waited for it stays in the runtime's outbox, for the day it is a contact again.
+   */
+  removePeer(id: PeerId): void {
+    const peer = this.peerStates.get(id);
+    if (!peer) return;
+    this.peerStates.delete(id);
+    this.touched.delete(peer);
+    this.acksOwed.delete(peer);
+    this.dirty.delete(id);
+    this.wakeQueue.schedule(peer, peer.rank, undefined);
   }
 
   /**
@@ -191,8 +221,11 @@ export class Engine {
 
   // ---- sending ----------------------------------------------------------------------------------------------
 
-  /** Queues a message; throws SendError with a reason a user can read. Nothing is sent before pollTransmit(). */
-  send(now: Millis, request: SendRequest): { msgId: MsgId; to: PeerId[] } {
+  /**
+   * Queues a message; throws SendError with a reason a user can read. Nothing is sent before pollTransmit(). For a
+   * recipient not heard from, nothing is sent at all: the message waits (parked) until the recipient is heard.
+   */
+  send(now: Millis, request: SendRequest): SendResult {
     const text = encoder.encode(request.text);
     if (text.length === 0) throw new SendError("empty", "message is empty");
     if (text.length > MAX_TEXT_BYTES)
@@ -213,12 +246,17 @@ export class Engine {
       if (peer.send.frames.size + framesNeeded > this.config.queueFramesMax)
         throw new SendError("queue-full", `too many messages waiting for ${peer.id}; try again later`);
     }
+    const waiting: PeerId[] = [];
     for (const peer of recipients) {
       this.touched.add(peer);
-      if (request.parked && !peer.online) this.park(peer, parked);
-      else this.enqueue(peer, parked, now);
+      // Behind messages already waiting for this peer, too: they go first, in the order they were written.
+      if (peer.online && peer.parked.length === 0) this.enqueue(peer, parked, now);
+      else {
+        this.park(peer, parked, parked.resent);
+        waiting.push(peer.id);
+      }
     }
-    return { msgId, to: recipients.map((p) => p.id) };
+    return { msgId, to: recipients.map((p) => p.id), waiting };
   }
 
   private recipientsOf(request: SendRequest): PeerState[] {
@@ -537,7 +575,7 @@ export class Engine {
         if (message.head !== r.seq) continue;
         const reason: FailReason =
           r.code === RejectCode.DecryptFailed ? "rejected-decrypt" : "rejected-malformed";
-        this.failMessage(peer, message, reason, false);
+        this.failMessage(peer, message, reason);
         ackedAny = true;
         break;
       }
@@ -578,6 +616,11 @@ export class Engine {
    */
   private progressed(peer: PeerState, now: Millis): void {
     peer.lastAckedAt = now;
+    if (peer.onProbation) {
+      // Our direction works again: the rest of what waited for this peer goes now.
+      peer.onProbation = false;
+      this.unpark(peer, now);
+    }
     const rto = peer.rtt.rto();
     for (const frame of peer.send.frames.values()) {
       if (frame.tries === 0) break;
@@ -625,6 +668,7 @@ export class Engine {
     peer.helloEpoch = p.epoch;
     peer.helloTs = p.timestamp;
     this.dirty.add(peer.id);
+    if (p.flags & HelloFlags.Leaving) return this.left(peer, now);
     if (p.echo > 0 && p.echo <= now) peer.rtt.sample(now - p.echo);
     const stream =
       !peer.recv || p.epoch > peer.recv.epoch ? this.newEpoch(peer, p.epoch, p.floor) : peer.recv;
@@ -634,7 +678,7 @@ export class Engine {
     // The floor let us deliver (or skip) more: tell the sender, whose messages may be waiting on that.
     if (stream.next !== nextBefore) this.acksOwed.add(peer);
     this.heard(peer, from, now, true);
-    if (p.flags & HelloFlags.ReplyWanted) this.sendHello(peer, now, false, p.timestamp);
+    if (p.flags & HelloFlags.ReplyWanted) this.sendHello(peer, now, 0, p.timestamp, this.heartbeatAt(now));
   }
 
   /** Notes that `peer` is alive; a fresh packet (not a replay or duplicate) also teaches its current address. */
@@ -648,8 +692,11 @@ export class Engine {
     }
     if (peer.online) return;
     peer.online = true;
+    peer.probes = 0;
     this.events.push({ type: "peer-online", peer: peer.id, address: from });
-    this.unpark(peer, now);
+    if (!peer.onProbation) return this.unpark(peer, now);
+    const first = peer.parked.shift();
+    if (first) this.enqueue(peer, first, now);
   }
 
   // ---- timers -----------------------------------------------------------------------------------------------
@@ -669,7 +716,7 @@ export class Engine {
         if (!peer.send.frames.has(frame.seq)) continue; // resolved with an earlier frame of its message
         const message = peer.send.messages.get(frame.msgId);
         if (frame.tries >= this.config.triesMax || now - frame.firstSentAt >= this.config.giveUpMs) {
-          if (message) this.failMessage(peer, message, "timeout", true);
+          if (message) this.giveUp(peer, message);
           else peer.send.resolve(frame.seq);
           continue;
         }
@@ -682,6 +729,7 @@ export class Engine {
       this.fillWindow(peer, now);
       if (peer.online && peer.lastHeard !== undefined && now - peer.lastHeard >= this.config.offlineAfterMs)
         this.markOffline(peer);
+      this.expireParked(peer, now);
       if (now >= peer.nextHelloAt) this.heartbeat(peer, now);
     }
   }
@@ -693,12 +741,29 @@ export class Engine {
    * HELLO is sent. A peer that is offline always gets its HELLO, which asks for a reply.
    */
   private heartbeat(peer: PeerState, now: Millis): void {
+    if (!peer.online) return this.probe(peer, now);
     const heardUsAt = peer.heardUsAt;
     if (peer.online && heardUsAt !== undefined && now - heardUsAt < this.config.heartbeatMs) {
       peer.nextHelloAt = heardUsAt + this.config.heartbeatMs;
       return;
     }
-    this.sendHello(peer, now, !peer.online, 0);
+    this.sendHello(peer, now, 0, 0, this.heartbeatAt(now));
+  }
+
+  /**
+   * A peer not heard from gets a HELLO that asks for a reply, on a backed-off schedule (probeDelayMs), within the
+   * node's probe budget: that and nothing else until it answers. A peer that starts announces itself anyway, so the
+   * probes only cover a HELLO of theirs that was lost.
+   */
+  private probe(peer: PeerState, now: Millis): void {
+    const jitter = 0.9 + 0.2 * this.unitRandom();
+    if (!this.probeBudget.take(now)) {
+      peer.nextHelloAt = now + this.probeBudget.retryMs() * jitter * (1 + this.unitRandom());
+      return;
+    }
+    const nextAt = now + probeDelayMs(this.config, peer.probes) * jitter;
+    peer.probes++;
+    this.sendHello(peer, now, HelloFlags.ReplyWanted, 0, nextAt);
   }
 
   pollTimeout(): Millis | undefined {
@@ -723,9 +788,14 @@ export class Engine {
     return earliest;
   }
 
-  private sendHello(peer: PeerState, now: Millis, replyWanted: boolean, echo: number): void {
-    const jitter = 0.9 + 0.2 * this.unitRandom();
-    peer.nextHelloAt = now + this.config.heartbeatMs * jitter;
+  /** When the next heartbeat is due after one sent now: heartbeatMs, ±10% so that peers do not fall in step. */
+  private heartbeatAt(now: Millis): Millis {
+    return now + this.config.heartbeatMs * (0.9 + 0.2 * this.unitRandom());
+  }
+
+  /** Sends a HELLO; the peer's next one is due at `nextAt` (set first: a HELLO that fails is not retried at once). */
+  private sendHello(peer: PeerState, now: Millis, flags: number, echo: number, nextAt: Millis): void {
+    peer.nextHelloAt = nextAt;
     this.counters.hellosSent++;
     this.lastHelloTs = Math.max(this.lastHelloTs + 1, Math.floor(now));
     this.emitDatagram(
@@ -737,7 +807,7 @@ export class Engine {
           epoch: this.epoch,
           floor: peer.send.floor(),
           timestamp: this.lastHelloTs,
-          flags: replyWanted ? HelloFlags.ReplyWanted : 0,
+          flags,
           echo,
         },
         (b) => this.crypto.mac(peer.id, b),
@@ -745,28 +815,85 @@ export class Engine {
     );
   }
 
-  private failMessage(peer: PeerState, message: OutMessage, reason: FailReason, park: boolean): void {
-    const stream = peer.send;
-    for (const frame of [...stream.framesOf(message)]) stream.resolve(frame.seq);
-    stream.messages.delete(message.msgId);
+  /** Stops sending a message to a peer for good: `failed`. */
+  private failMessage(peer: PeerState, message: OutMessage, reason: FailReason): void {
+    this.dropFromStream(peer, message);
     this.counters.messagesFailed++;
-    this.dirty.add(peer.id);
     this.events.push({
       type: "failed",
       msgId: message.msgId,
       to: peer.id,
       reason,
       tries: message.triesMax,
-      detail: describeFailure(reason, message.triesMax),
+      detail: describeFailure(reason, this.config.expireMs),
     });
-    if (!park) return;
-    this.park(peer, message);
+  }
+
+  /** A frame got no answer in all its tries: the peer counts as offline and the message waits for it. */
+  private giveUp(peer: PeerState, message: OutMessage): void {
+    this.counters.giveUps++;
+    this.stopSending(peer, message, "no-answer");
+    peer.onProbation = true;
     this.markOffline(peer);
     // The floor moved past the given-up frames: tell the peer at once, in case only our DATA was being lost.
     peer.nextHelloAt = 0;
   }
 
-  private park(peer: PeerState, message: Omit<ParkedMessage, "resent">): void {
+  /** Takes a message off the wire and parks it (`waiting`): it goes again once the peer is heard from. */
+  private stopSending(peer: PeerState, message: OutMessage, cause: WaitCause): void {
+    this.dropFromStream(peer, message);
+    this.events.push({ type: "waiting", msgId: message.msgId, to: peer.id, cause, tries: message.triesMax });
+    this.park(peer, message, true);
+  }
+
+  private dropFromStream(peer: PeerState, message: OutMessage): void {
+    const stream = peer.send;
+    for (const frame of [...stream.framesOf(message)]) stream.resolve(frame.seq);
+    stream.messages.delete(message.msgId);
+    this.dirty.add(peer.id);
+  }
+
+  /**
+   * The peer said it is leaving (a HELLO with the Leaving flag, sent by a clean exit): offline at once, and what
+   * was on its way to it waits for its return instead of being retried into the void.
+   */
+  private left(peer: PeerState, now: Millis): void {
+    this.markOffline(peer);
+    peer.probes = 0;
+    peer.nextHelloAt = now + probeDelayMs(this.config, 0);
+    for (const message of [...peer.send.messages.values()]) this.stopSending(peer, message, "left");
+  }
+
+  /** Tells every peer that answers us that this node is leaving, so they show it offline at once. */
+  leave(now: Millis): void {
+    for (const peer of this.peerStates.values())
+      if (peer.online) this.sendHello(peer, now, HelloFlags.Leaving, 0, peer.nextHelloAt);
+  }
+
+  /** Messages that waited for this peer longer than expireMs fail for it: `expired`. */
+  private expireParked(peer: PeerState, now: Millis): void {
+    // In the order written, not by age: a message re-sent after a restart keeps its first sentAt.
+    if (!peer.parked.some((m) => now - m.sentAt >= this.config.expireMs)) return;
+    const kept: ParkedMessage[] = [];
+    for (const m of peer.parked) {
+      if (now - m.sentAt < this.config.expireMs) {
+        kept.push(m);
+        continue;
+      }
+      this.counters.messagesFailed++;
+      this.events.push({
+        type: "failed",
+        msgId: m.msgId,
+        to: peer.id,
+        reason: "expired",
+        tries: 0,
+        detail: describeFailure("expired", this.config.expireMs),
+      });
+    }
+    peer.parked = kept;
+  }
+
+  private park(peer: PeerState, message: Omit<ParkedMessage, "resent">, resent: boolean): void {
     if (peer.parked.some((m) => m.msgId === message.msgId)) return;
     // Kept in the order the messages were written (not the order they failed, which jitter shuffles), so that
     // offline delivery re-sends them in their sender's order.
@@ -776,7 +903,7 @@ export class Engine {
       text: message.text,
       sentAt: message.sentAt,
       order: message.order,
-      resent: true,
+      resent,
     };
     let at = peer.parked.length;
     while (at > 0 && (peer.parked[at - 1] as ParkedMessage).order > parked.order) at--;
@@ -793,17 +920,26 @@ export class Engine {
   private markOffline(peer: PeerState): void {
     if (!peer.online) return;
     peer.online = false;
+    peer.probes = 0;
     this.events.push({ type: "peer-offline", peer: peer.id });
   }
 
-  /** Sends again, now, every message given up for `peer` (or for every peer). */
-  retryFailed(now: Millis, peer?: PeerId): number {
+  /**
+   * What the user asks for when they know a peer is back: probe every peer a message waits for (or `peer`) now,
+   * restarting its backoff. Nothing else is sent before the peer answers. Returns how many messages wait.
+   */
+  retryWaiting(now: Millis, peer?: PeerId): number {
     let count = 0;
     for (const p of this.peerStates.values()) {
       if (peer && p.id !== peer) continue;
+      if (p.parked.length === 0) continue;
       count += p.parked.length;
       this.touched.add(p);
-      this.unpark(p, now);
+      p.probes = 0;
+      if (p.online) {
+        p.onProbation = false;
+        this.unpark(p, now);
+      } else p.nextHelloAt = now;
     }
     return count;
   }

@@ -47,7 +47,16 @@ export class PeerState {
   nextHelloAt: Millis;
   helloEpoch = 0;
   helloTs = 0;
+  /** Messages waiting for the peer to be heard from (or, on probation, for its first ACK), in the order written. */
   parked: ParkedMessage[] = [];
+  /** Probes sent since the peer was last heard from: each waits twice as long as the one before. */
+  probes = 0;
+  /**
+   * Set when a frame to the peer was given up, cleared by its next ACK. While set, hearing the peer proves only
+   * its direction of the link: one parked message goes first, the rest follow once it is acknowledged, so a
+   * one-way link costs one message's tries per give-up, not the whole backlog's.
+   */
+  onProbation = false;
   private readonly recentDelivered = new Set<MsgId>();
 
   constructor(

@@ -26,7 +26,10 @@ export interface EngineStats {
   messagesDelivered: number;
   /** Messages whose every fragment a recipient acknowledged (one per recipient). */
   messagesAcked: number;
+  /** Messages that failed for a recipient for good: refused by it, or expired. */
   messagesFailed: number;
+  /** Messages that got no answer in all their tries and now wait for their recipient to be heard from. */
+  giveUps: number;
   /** Copies of frames or messages already received, dropped (and re-acknowledged). */
   duplicates: number;
   rejected: Partial<Record<RejectReason, number>>;
@@ -52,6 +55,7 @@ export function newStats(): EngineStats {
     messagesDelivered: 0,
     messagesAcked: 0,
     messagesFailed: 0,
+    giveUps: 0,
     duplicates: 0,
     rejected: {},
   };

@@ -50,7 +50,8 @@ const HELLO_BYTES = HEADER_BYTES + 4 + 4 + 8 + 1 + 8 + MAC_BYTES;
 
 /** Private: the payload is an HPKE ciphertext. Resent: queued to this recipient before (a give-up, a restart). */
 export const DataFlags = { Private: 1, Resent: 2 } as const;
-export const HelloFlags = { ReplyWanted: 1 } as const;
+/** ReplyWanted: the sender has not heard from us (a probe). Leaving: the sender is shutting down cleanly. */
+export const HelloFlags = { ReplyWanted: 1, Leaving: 2 } as const;
 
 /** Why a received message was refused after it was authenticated; the sender is told through the ACK. */
 export const RejectCode = { DecryptFailed: 1, Malformed: 2 } as const;
@@ -487,7 +488,7 @@ function decodeHello(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult
   const timestamp = r.u64();
   const flags = r.u8();
   const echo = r.u64();
-  if ((flags & ~HelloFlags.ReplyWanted) !== 0) return fail("bad-length");
+  if ((flags & ~(HelloFlags.ReplyWanted | HelloFlags.Leaving)) !== 0) return fail("bad-length");
   if (timestamp > Number.MAX_SAFE_INTEGER || echo > Number.MAX_SAFE_INTEGER) return fail("bad-length");
   const authed = r.bytes.subarray(0, r.offset);
   const mac = r.raw(MAC_BYTES);

@@ -8,7 +8,7 @@ import { lookup as dnsLookup } from "node:dns";
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import { Engine } from "../engine/engine.ts";
-import { type EngineEvent, isGiveUp } from "../engine/events.ts";
+import { type EngineEvent, isLegacyGiveUp } from "../engine/events.ts";
 import type { PeerSnapshot } from "../engine/peer.ts";
 import { parsePeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
@@ -21,7 +21,15 @@ import { Admission } from "./admission.ts";
 import { ChatNodeError } from "./errors.ts";
 import { FaultySocket } from "./faulty-socket.ts";
 import { CryptoRng } from "./random.ts";
-import type { ChatNodeEvents, ChatNodeOptions, Contact, NodeStats, PeerView } from "./types.ts";
+import type {
+  ChatNodeEvents,
+  ChatNodeOptions,
+  Contact,
+  ContactChanges,
+  NodeStats,
+  PeerView,
+  SentView,
+} from "./types.ts";
 
 const EPOCH_KEY = "epoch";
 /**
@@ -185,19 +193,21 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     return out;
   }
 
-  private resubmitUnfinished(engine: Engine, now: number): void {
+  /** Gives the engine every message still owed to a contact (to `only` of them, when given). */
+  private resubmitUnfinished(engine: Engine, now: number, only?: ReadonlySet<PeerId>): void {
     for (const message of this.store.unfinishedOutgoing()) {
       for (const r of message.recipients) {
         if (r.state === "delivered" || !this.contactsById.has(r.peer)) continue;
-        // Failed for lack of an answer: wait for the peer to be heard from. Refused by the peer: leave it failed.
-        if (r.state === "failed" && !isGiveUp(r.reason)) continue;
+        if (only && !only.has(r.peer)) continue;
+        // Refused by the peer, or expired: failed for good. (An older ChatNode stored a give-up as failed.)
+        if (r.state === "failed" && !isLegacyGiveUp(r.reason)) continue;
+        // Every peer counts as offline until heard from: the message waits for this one's answer to our HELLO.
         engine.send(now, {
           kind: message.kind,
           to: [r.peer],
           text: message.text,
           msgId: message.msgId,
           sentAt: message.sentAt,
-          parked: r.state === "failed",
         });
       }
     }
@@ -205,12 +215,12 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
 
   // ---- sending ----------------------------------------------------------------------------------------------
 
-  broadcast(text: string): { msgId: MsgId; to: string[] } {
+  broadcast(text: string): SentView {
     return this.send("broadcast", text);
   }
 
   /** Sends to one peer, named by user name, port or key id. */
-  sendPrivate(peer: string | number, text: string): { msgId: MsgId; to: string[] } {
+  sendPrivate(peer: string | number, text: string): SentView {
     return this.send("private", text, [this.resolvePeer(peer).id]);
   }
 
@@ -224,7 +234,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     throw new ChatNodeError("UNKNOWN_PEER", `no user "${peer}" in the directory (see /peers)`);
   }
 
-  private send(kind: MessageKind, text: string, to?: PeerId[]): { msgId: MsgId; to: string[] } {
+  private send(kind: MessageKind, text: string, to?: PeerId[]): SentView {
     const engine = this.running();
     const now = this.now();
     const result = engine.send(now, to ? { kind, text, to } : { kind, text });
@@ -239,14 +249,26 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       sentAt: now,
       recipients: result.to.map((peer) => ({ peer, state: "pending", updatedAt: now })),
     });
+    const view = {
+      msgId: result.msgId,
+      to: result.to.map((id) => this.nameOf(id)),
+      waiting: result.waiting.map((id) => this.nameOf(id)),
+    };
+    this.waitingAtSend.set(result.msgId, view.waiting);
     this.schedulePump();
-    return { msgId: result.msgId, to: result.to.map((id) => this.nameOf(id)) };
+    return view;
   }
 
-  /** Sends again every message that failed for lack of an answer. Returns how many (message, peer) pairs. */
-  retryFailed(peer?: string): number {
+  /** Recipients not heard from when each message in the outbox was sent, for its `queued` event. */
+  private readonly waitingAtSend = new Map<MsgId, string[]>();
+
+  /**
+   * Probes now every peer a message waits for (or `peer`), instead of at its backed-off time; messages go as soon
+   * as the peer answers. Returns how many (message, peer) pairs wait.
+   */
+  retryWaiting(peer?: string): number {
     const engine = this.running();
-    const count = engine.retryFailed(this.now(), peer === undefined ? undefined : this.resolvePeer(peer).id);
+    const count = engine.retryWaiting(this.now(), peer === undefined ? undefined : this.resolvePeer(peer).id);
     this.pump();
     return count;
   }
@@ -341,8 +363,16 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       this.outbox.unshift(...queued);
       throw error;
     }
-    for (const m of queued)
-      this.emit("queued", { msgId: m.msgId, kind: m.kind, to: m.recipients.map((r) => this.nameOf(r.peer)) });
+    for (const m of queued) {
+      const waiting = this.waitingAtSend.get(m.msgId) ?? [];
+      this.waitingAtSend.delete(m.msgId);
+      this.emit("queued", {
+        msgId: m.msgId,
+        kind: m.kind,
+        to: m.recipients.map((r) => this.nameOf(r.peer)),
+        waiting,
+      });
+    }
     for (const e of fresh) this.report(e);
     for (let t = engine.pollTransmit(); t; t = engine.pollTransmit()) this.wire?.send(t.to, t.bytes);
     if (rearm) this.arm(engine);
@@ -409,6 +439,18 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
           code: e.reason,
         });
         return;
+      case "waiting":
+        this.emit("waiting", {
+          msgId: e.msgId,
+          to: this.nameOf(e.to),
+          toId: e.to,
+          cause: e.cause,
+          reason:
+            e.cause === "left"
+              ? `${this.nameOf(e.to)} quit`
+              : `no answer after ${e.tries} ${e.tries === 1 ? "try" : "tries"}`,
+        });
+        return;
       case "rejected":
         this.emit(
           "rejected",
@@ -430,6 +472,54 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
         this.emit("peer-offline", { peer: this.nameOf(e.peer), id: e.peer });
         return;
     }
+  }
+
+  // ---- contacts ---------------------------------------------------------------------------------------------
+
+  /**
+   * Takes the directory as it is now: contacts imported, re-addressed, re-keyed or removed while the node runs
+   * take effect at once. A new contact's saved state and its waiting messages are picked up from the store.
+   */
+  updateContacts(contacts: readonly Contact[]): ContactChanges {
+    const engine = this.running();
+    const now = this.now();
+    const next = new Map<PeerId, Contact>();
+    for (const c of contacts) if (c.id !== this.options.self.id) next.set(c.id, c);
+    const added: Contact[] = [];
+    const removed: Contact[] = [];
+    const changed: string[] = [];
+    for (const [id, old] of this.contactsById) {
+      if (next.has(id)) continue;
+      engine.removePeer(id);
+      removed.push(old);
+    }
+    for (const [id, c] of next) {
+      const old = this.contactsById.get(id);
+      if (!old) added.push(c);
+      else if (old.host !== c.host || old.port !== c.port || old.name !== c.name) {
+        engine.addPeer({ id, address: formatAddress(c.host, c.port) }, now);
+        changed.push(c.name);
+      }
+    }
+    this.contactsById.clear();
+    for (const [id, c] of next) this.contactsById.set(id, c);
+    if (added.length > 0) {
+      const saved = this.loadPeerStates();
+      for (const c of added)
+        engine.addPeer({ id: c.id, address: formatAddress(c.host, c.port) }, now, saved.get(c.id));
+      this.resubmitUnfinished(engine, now, new Set(added.map((c) => c.id)));
+    }
+    // A contact whose keys were replaced is the same name under a new key id: one change, not a removal.
+    const addedNames = new Set(added.map((c) => c.name));
+    const changes: ContactChanges = {
+      added: added.filter((c) => !removed.some((r) => r.name === c.name)).map((c) => c.name),
+      removed: removed.filter((c) => !addedNames.has(c.name)).map((c) => c.name),
+      changed: [...changed, ...removed.filter((c) => addedNames.has(c.name)).map((c) => c.name)],
+    };
+    this.pump();
+    if (changes.added.length + changes.removed.length + changes.changed.length > 0)
+      this.emit("contacts", changes);
+    return changes;
   }
 
   // ---- queries and control ----------------------------------------------------------------------------------
@@ -508,6 +598,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // Peers that hear from us are told we leave, so they show us offline now rather than 16 s from now.
+    engine?.leave(this.now());
     // Persist what is left and send the ACKs we owe, without re-arming the timer.
     this.pump(false);
     this.engine = undefined;
@@ -515,5 +607,6 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
     this.socket = undefined;
     this.store.close();
+    this.emit("closed");
   }
 }

@@ -13,6 +13,7 @@ import { createMemoryStore } from "../storage/memory.ts";
 import { openSqliteStore } from "../storage/sqlite.ts";
 import type { Store } from "../storage/store.ts";
 import { ChatNode } from "./chat-node.ts";
+import { contactsOf, watchContacts } from "./contacts-watch.ts";
 import type { Contact } from "./types.ts";
 
 export { resolveDataDir };
@@ -81,15 +82,9 @@ export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
   store ??= options.ephemeral
     ? createMemoryStore()
     : openSqliteStore(databasePath(dataDir, identity.username));
-  const contacts: Contact[] = directory.listUsers().map((u) => ({
-    id: u.keyId,
-    name: u.name,
-    host: u.host,
-    port: u.port,
-    fingerprint: u.fingerprint,
-  }));
+  const contacts = contactsOf(directory);
   const self = contacts.find((c) => c.id === identity.peerId) as Contact;
-  return new ChatNode({
+  const node = new ChatNode({
     self,
     contacts,
     crypto: createCryptoPort({ identity, directory }),
@@ -101,4 +96,6 @@ export async function openNode(options: OpenNodeOptions): Promise<ChatNode> {
     ...(options.config && { config: options.config }),
     ...(options.closeGraceMs !== undefined && { closeGraceMs: options.closeGraceMs }),
   });
+  node.once("ready", () => watchContacts(directory, node));
+  return node;
 }

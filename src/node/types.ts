@@ -1,4 +1,5 @@
 import type { EngineConfig } from "../engine/config.ts";
+import type { WaitCause } from "../engine/events.ts";
 import type { CryptoPort } from "../engine/ports.ts";
 import type { EngineStats } from "../engine/stats.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
@@ -34,6 +35,13 @@ export interface ChatNodeOptions {
   closeGraceMs?: number;
 }
 
+/** A message just sent: its recipients, and those of them not heard from, for whom it waits. */
+export interface SentView {
+  msgId: MsgId;
+  to: string[];
+  waiting: string[];
+}
+
 export interface PeerView {
   id: PeerId;
   name: string;
@@ -58,9 +66,12 @@ export interface NodeStats extends EngineStats {
 export type ChatNodeEvents = {
   ready: [{ username: string; port: number; address: string }];
   /** The message is in the store's outbox (committed at the end of the tick that sent it): a crash can no longer lose it. */
-  queued: [{ msgId: MsgId; kind: MessageKind; to: string[] }];
+  queued: [{ msgId: MsgId; kind: MessageKind; to: string[]; waiting: string[] }];
   delivered: [{ msgId: MsgId; to: string; toId: PeerId; tries: number }];
+  /** Failed for good: refused by the recipient (`rejected-decrypt`, `rejected-malformed`) or `expired`. */
   failed: [{ msgId: MsgId; to: string; toId: PeerId; reason: string; code: string }];
+  /** The recipient stopped answering, or quit: the message waits and goes once it is heard from. */
+  waiting: [{ msgId: MsgId; to: string; toId: PeerId; cause: WaitCause; reason: string }];
   message: [
     {
       msgId: MsgId;
@@ -76,4 +87,16 @@ export type ChatNodeEvents = {
   duplicate: [{ from: string; msgId?: MsgId }];
   "peer-online": [{ peer: string; id: PeerId; address: string }];
   "peer-offline": [{ peer: string; id: PeerId }];
+  /** The directory changed while the node runs (updateContacts). */
+  contacts: [ContactChanges];
+  /** close() finished: the socket and the store are closed. */
+  closed: [];
 };
+
+/** What a change of the directory did, by user name. */
+export interface ContactChanges {
+  added: string[];
+  removed: string[];
+  /** Same name with a new address or new keys. */
+  changed: string[];
+}

@@ -56,6 +56,9 @@ function attach(node: ChatNode): void {
   node.on("failed", (e) =>
     print({ event: "failed", msgId: e.msgId, to: e.to, code: e.code, reason: e.reason }),
   );
+  node.on("waiting", (e) =>
+    print({ event: "waiting", msgId: e.msgId, to: e.to, cause: e.cause, reason: e.reason }),
+  );
   node.on("rejected", (e) => print({ event: "rejected", reason: e.reason, from: e.from }));
   node.on("duplicate", (e) => print({ event: "duplicate", from: e.from, msgId: e.msgId }));
   node.on("peer-online", (e) => print({ event: "peer-online", peer: e.peer }));

@@ -251,6 +251,15 @@ export class ChildNode {
           code: s("code"),
           reason: s("reason"),
         };
+      case "waiting":
+        return {
+          ...base,
+          type: "waiting",
+          msgId: s("msgId"),
+          to: s("to"),
+          cause: s("cause"),
+          reason: s("reason"),
+        };
       case "rejected":
         return {
           ...base,

@@ -43,6 +43,7 @@ export type NodeEvent = EventBase &
     | { type: "message"; msgId: string; from: string; kind: MessageKind; text: string }
     | { type: "delivered"; msgId: string; to: string; tries: number }
     | { type: "failed"; msgId: string; to: string; code: string; reason: string }
+    | { type: "waiting"; msgId: string; to: string; cause: string; reason: string }
     | { type: "rejected"; reason: string; from?: string }
     | { type: "duplicate"; from: string; msgId?: string }
     | { type: "peer-online"; peer: string }
@@ -92,6 +93,11 @@ export class EventLog {
     return this.index.get(`failed|${node}|${msgId}|${to}`) ?? 0;
   }
 
+  /** How many `waiting` events (a give-up: the message waits for its recipient) `node` emitted for `msgId` to `to`. */
+  waited(node: string, msgId: string, to: string): number {
+    return this.index.get(`waiting|${node}|${msgId}|${to}`) ?? 0;
+  }
+
   watch(watcher: () => void): () => void {
     this.watchers.add(watcher);
     return () => this.watchers.delete(watcher);
@@ -106,6 +112,8 @@ function indexKey(e: NodeEvent): string | undefined {
       return `delivered|${e.node}|${e.msgId}|${e.to}`;
     case "failed":
       return `failed|${e.node}|${e.msgId}|${e.to}`;
+    case "waiting":
+      return `waiting|${e.node}|${e.msgId}|${e.to}`;
     default:
       return undefined;
   }
@@ -393,6 +401,16 @@ export class Cluster {
     node.on("failed", (e) =>
       this.log.push({ ...base(), type: "failed", msgId: e.msgId, to: e.to, code: e.code, reason: e.reason }),
     );
+    node.on("waiting", (e) =>
+      this.log.push({
+        ...base(),
+        type: "waiting",
+        msgId: e.msgId,
+        to: e.to,
+        cause: e.cause,
+        reason: e.reason,
+      }),
+    );
     node.on("rejected", (e) =>
       this.log.push({
         ...base(),
@@ -634,9 +652,9 @@ export function checkDeliveries(
   return { expected, delivered };
 }
 
-/** Give-ups (failed for lack of an answer) reported on `nodes` since `mark`. */
+/** Give-ups (a message waiting for a recipient that stopped answering) reported on `nodes` since `mark`. */
 export function giveUpsSince(log: EventLog, mark: number, nodes: readonly string[]): number {
-  return log.since(mark, "failed", nodes).filter((e) => e.code === "timeout").length;
+  return log.since(mark, "waiting", nodes).filter((e) => e.cause === "no-answer").length;
 }
 
 // ---- timer lateness -------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 /**
  * 5. Total loss: dave's link drops everything, both ways. His private message to erin is retransmitted until
  * the engine gives up (after `triesMax` transmissions, or `giveUpMs`), which must happen within
- * giveUpBoundMs() of the config in use (the default config: no faster settings), and be reported as a failed
- * event with code "timeout". Afterwards, with the link back, /retry delivers it, once: a give-up loses nothing.
+ * giveUpBoundMs() of the config in use (the default config: no faster settings), and be reported as a `waiting`
+ * event (cause "no-answer"): nothing more is sent but probes. Afterwards, with the link back, /retry probes erin
+ * at once and the message arrives, once: a give-up loses nothing.
  *
  * Timing. The engine schedules each retransmission from the moment the previous one actually went out, so on a
  * loaded machine every late timer pushes the give-up later, and 30 of them add up (the bound is about the
@@ -22,7 +23,7 @@ export const totalLoss: Scenario = {
   id: 5,
   title: "Total loss",
   proves:
-    "with every datagram lost, the sender gives up after its bounded retries, within giveUpBoundMs, and reports the failure",
+    "with every datagram lost, the sender gives up after its bounded retries, within giveUpBoundMs, says the message waits, and delivers it once the link is back",
   nodes: [SENDER, RECEIVER],
   async run({ cluster, check, note }) {
     const nodes = this.nodes;
@@ -36,7 +37,7 @@ export const totalLoss: Scenario = {
     cluster.setFaults([SENDER], { lossOut: 1, lossIn: 1 });
     const probe = startTimerProbe(config.rtoMsMax);
     const message = cluster.sendPrivate(SENDER, RECEIVER, "s5: dave to erin, into the void");
-    const failures = () => log.since(mark, "failed", [SENDER]).filter((e) => e.msgId === message.msgId);
+    const failures = () => log.since(mark, "waiting", [SENDER]).filter((e) => e.msgId === message.msgId);
     let lateness: ReturnType<typeof probe.stop>;
     try {
       await cluster.waitFor(`${SENDER} to give up (bound ${boundMs} ms)`, () => failures().length > 0, {
@@ -51,8 +52,8 @@ export const totalLoss: Scenario = {
     const elapsed = failure ? failure.at - message.at : Number.NaN;
     const late = lateness.meanLateMs * config.triesMax;
     const atFailure = diffTotals(cluster.totalsOf(nodes), before);
-    check.equal("failure code", "timeout", failure?.code ?? "none");
-    check.equal("failure reason", `gave up after ${config.triesMax} tries`, failure?.reason ?? "none");
+    check.equal("waiting cause", "no-answer", failure?.cause ?? "none");
+    check.equal("waiting reason", `no answer after ${config.triesMax} tries`, failure?.reason ?? "none");
     // Every try after the first is a retransmission; from the third on, each is two copies (PROTOCOL.md §9.7).
     const copies = Math.max(0, config.triesMax - config.singleCopyTries);
     check.equal("retransmissions before giving up", config.triesMax - 1 + copies, atFailure.retransmits);
@@ -79,7 +80,7 @@ export const totalLoss: Scenario = {
     // The link comes back; the user retries; the message arrives once.
     cluster.clearFaults([SENDER]);
     const retryMark = log.mark();
-    cluster.node(SENDER).retryFailed(RECEIVER);
+    cluster.node(SENDER).retryWaiting(RECEIVER);
     await cluster.waitFor(
       "the retried message to arrive",
       () => log.shown(RECEIVER, message.msgId, SENDER) > 0 && log.acked(SENDER, message.msgId, RECEIVER) > 0,

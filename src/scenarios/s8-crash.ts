@@ -3,6 +3,7 @@
  * the middle of a conversation with alice and bob, then started again on the same data.
  *
  * The moment of the kill is made deterministic with faults rather than timing:
+ *   phase 0, carol and her peers hear each other (peers send only to a peer they hear from);
  *   phase 1, carol's outgoing datagrams are all lost: she shows alice's and bob's messages but none of her ACKs
  *            gets out, and her own first messages never leave;
  *   phase 2, first her incoming datagrams are all lost, then her outgoing ones flow again (in two steps, so no
@@ -49,8 +50,17 @@ export const crash: Scenario = {
 
     await cluster.stopNode(VICTIM);
     try {
-      child = await ChildNode.start({ cluster, username: VICTIM, faults: { lossOut: 1 } });
-      // Phase 1: carol receives but cannot answer.
+      child = await ChildNode.start({ cluster, username: VICTIM });
+      // Peers send only to a peer they hear from: first carol and they greet each other (her clean stop just
+      // told them she left); then phase 1: carol receives but cannot answer.
+      const greeted = () =>
+        PEERS.every(
+          (peer) =>
+            log.since(mark, "peer-online", [peer]).some((e) => e.peer === VICTIM) &&
+            log.since(mark, "peer-online", [VICTIM]).some((e) => e.peer === peer),
+        );
+      await cluster.waitFor("carol and her peers to hear each other", greeted, { timeoutMs: 8000 });
+      await child.setFaults({ lossOut: 1 });
       const toCarol1 = PEERS.flatMap((from) =>
         [1, 2, 3].map((i) => cluster.sendPrivate(from, VICTIM, `s8: ${from} to carol #${i}`)),
       );

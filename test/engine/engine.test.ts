@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ModelCrypto, type ModelKeys, modelKeys } from "../../sim/model-crypto.ts";
 import { SeededRng } from "../../sim/rng.ts";
-import { DEFAULT_CONFIG, giveUpBoundMs } from "../../src/engine/config.ts";
+import { DEFAULT_CONFIG, type EngineConfig, giveUpBoundMs } from "../../src/engine/config.ts";
 import { Engine, SendError, type SendRequest } from "../../src/engine/engine.ts";
 import type { EngineEvent, RejectReason } from "../../src/engine/events.ts";
 import type { PeerSnapshot } from "../../src/engine/peer.ts";
@@ -123,6 +123,7 @@ class Node {
       now: this.net.now,
       epoch,
       peers: this.peers.map((p) => ({ id: p.id, address: p.address })),
+      config: this.net.config,
       ...(keepState ? { restore: new Map(this.snapshots) } : {}),
     });
   }
@@ -182,6 +183,7 @@ class Net {
     names: string[],
     /** Names of nodes that know everyone but that nobody else knows (not in their directories). */
     strangers: string[] = [],
+    readonly config: Partial<EngineConfig> = {},
   ) {
     this.rng = new SeededRng(seed);
     const keys = names.map((_, i) => modelKeys(seed, i));
@@ -642,19 +644,19 @@ describe("engine: reliability", () => {
     );
   });
 
-  it("total loss ends in `failed` (timeout, 30 tries) within giveUpBoundMs, and the peer goes offline", () => {
+  it("total loss ends in `waiting` (no answer, 30 tries) within giveUpBoundMs, and the peer goes offline", () => {
     const { net, a, b } = net2();
     net.settle();
     net.drop(() => true);
     const t0 = net.now;
     const msgId = a.send({ kind: "broadcast", text: "anyone?" });
-    assert.ok(net.runUntil(() => a.events("failed").length > 0, 20_000));
-    const failed = a.events("failed")[0];
-    const at = a.timeOf((e) => e.type === "failed") ?? 0;
-    assert.equal(failed?.msgId, msgId);
-    assert.equal(failed?.reason, "timeout");
-    assert.equal(failed?.tries, DEFAULT_CONFIG.triesMax);
-    assert.equal(failed?.detail, "gave up after 30 tries");
+    assert.ok(net.runUntil(() => a.events("waiting").length > 0, 20_000));
+    const waiting = a.events("waiting")[0];
+    const at = a.timeOf((e) => e.type === "waiting") ?? 0;
+    assert.equal(waiting?.msgId, msgId);
+    assert.equal(waiting?.cause, "no-answer");
+    assert.equal(waiting?.tries, DEFAULT_CONFIG.triesMax);
+    assert.equal(a.events("failed").length, 0, "a give-up is not a failure");
     assert.ok(at - t0 <= giveUpBoundMs(a.engine.config), `gave up after ${at - t0} ms`);
     // 17 of the 30 waits are at the 200 ms cap: the give-up cannot come before 3.4 s.
     assert.ok(at - t0 >= 3_400, `gave up after ${at - t0} ms`);
@@ -768,13 +770,13 @@ describe("engine: reliability", () => {
     net.settle();
     // Only the first message's frames are lost, until it has been given up once.
     net.tamper = (d) =>
-      isData(d) && (d.packet as DataPacket).seq === 0 && a.events("failed").length === 0
+      isData(d) && (d.packet as DataPacket).seq === 0 && a.events("waiting").length === 0
         ? undefined
         : d.bytes;
     const first = a.send({ kind: "broadcast", text: "stuck" });
     const second = a.send({ kind: "broadcast", text: "behind it" });
     assert.ok(net.runUntil(() => messagesWith(b, second).length > 0, 10_000));
-    const failedAt = a.timeOf((e) => e.type === "failed" && e.msgId === first);
+    const failedAt = a.timeOf((e) => e.type === "waiting" && e.msgId === first);
     assert.ok(failedAt !== undefined, "the first message was given up");
     assert.ok(
       net.runUntil(() => deliveredTo(a, first, b), 10_000),
@@ -794,13 +796,13 @@ describe("engine: offline delivery and restarts", () => {
     net.settle();
     net.drop(() => true);
     const msgId = a.send({ kind: "broadcast", text: "left while you were out" });
-    assert.ok(net.runUntil(() => a.events("failed").some((e) => e.msgId === msgId), 10_000));
+    assert.ok(net.runUntil(() => a.events("waiting").some((e) => e.msgId === msgId), 10_000));
     net.runFor(3_000);
     net.heal();
     assert.ok(net.runUntil(() => deliveredTo(a, msgId, b), 20_000));
     net.runFor(10_000);
     assert.equal(messagesWith(b, msgId).length, 1);
-    const failedAt = a.timeOf((e) => e.type === "failed" && e.msgId === msgId) ?? Infinity;
+    const failedAt = a.timeOf((e) => e.type === "waiting" && e.msgId === msgId) ?? Infinity;
     const deliveredAt = a.timeOf((e) => e.type === "delivered" && e.msgId === msgId) ?? -1;
     assert.ok(deliveredAt > failedAt);
     assert.ok(a.events("peer-online").length >= 2);
@@ -812,7 +814,7 @@ describe("engine: offline delivery and restarts", () => {
     net.settle();
     net.drop((d) => d.src === b);
     const msgId = a.send({ kind: "broadcast", text: "you already have this" });
-    assert.ok(net.runUntil(() => a.events("failed").some((e) => e.msgId === msgId), 10_000));
+    assert.ok(net.runUntil(() => a.events("waiting").some((e) => e.msgId === msgId), 10_000));
     assert.equal(messagesWith(b, msgId).length, 1);
     net.heal();
     assert.ok(net.runUntil(() => deliveredTo(a, msgId, b), 20_000));
@@ -887,6 +889,8 @@ describe("engine: offline delivery and restarts", () => {
     net.runFor(300);
     a.start(1, true); // same epoch: the state was kept
     net.heal();
+    // A restarted engine has heard from nobody: it re-sends once the peer answers its HELLO.
+    assert.ok(net.runUntil(() => a.peerInfo(b).online, 1_000));
     a.send({ kind: "broadcast", to: [b.id], text, msgId });
     const resent = packetOf<DataPacket>(net.sent.filter((d) => isData(d) && d.src === a).at(-1));
     assert.ok(resent.seq > oldSeq && resent.floor === resent.seq, "new seq, floor past the abandoned one");
@@ -1376,7 +1380,8 @@ describe("engine: timers", () => {
       now: 0,
       epoch: 1,
       peers: keys.slice(1).map((k, i) => ({ id: k.id, address: `peer${i + 1}` })),
-      config: { heartbeatMs: 1000 },
+      // The peers never answer: they are probed, here every second.
+      config: { probeMsMax: 1000 },
     });
     // The three peers are due together; the HELLO to the first throws part-way through.
     assert.throws(() => engine.handleTimeout(0), /a transient failure/);
@@ -1470,5 +1475,161 @@ describe("engine: floor and epoch edge cases", () => {
       b.messages().map((m) => m.text),
       ["five"],
     );
+  });
+});
+
+describe("engine: presence (quiet toward peers that do not answer)", () => {
+  /** A at 10.0.0.1, B answering, and silent peers whose every datagram is lost, as if they never started. */
+  function withSilentPeers(silent: number, config: Partial<EngineConfig> = {}) {
+    const names = ["A", "B", ...Array.from({ length: silent }, (_, i) => String.fromCharCode(67 + i))];
+    const net = new Net(3, names, [], config);
+    const quiet = new Set(net.nodes.slice(2).map((n) => n.address));
+    net.drop((d) => quiet.has(d.to) || quiet.has(d.from));
+    return { net, a: net.node("A"), b: net.node("B"), quiet, silentNodes: net.nodes.slice(2) };
+  }
+  const bytesFromTo = (net: Net, from: Node, to: Set<Address>, since: Millis) =>
+    net.sent
+      .filter((d) => d.src === from && to.has(d.to) && d.at >= since)
+      .reduce((sum, d) => sum + d.bytes.length, 0);
+
+  it("100 broadcasts with 7 peers never started: no DATA to them, only backed-off probes, far under 100 KB in 60 s", () => {
+    const { net, a, b, quiet } = withSilentPeers(7);
+    assert.ok(net.runUntil(() => a.peerInfo(b).online, 1_000));
+    const t0 = net.now;
+    const ids: MsgId[] = [];
+    for (let i = 0; i < 100; i++) {
+      ids.push(a.send({ kind: "broadcast", text: `broadcast ${i} ${"x".repeat(150)}` }));
+      net.runFor(600);
+    }
+    assert.ok(net.now - t0 >= 60_000);
+    const toQuiet = net.sent.filter((d) => d.src === a && quiet.has(d.to) && d.at >= t0);
+    assert.equal(toQuiet.filter(isData).length, 0, "no DATA to a peer never heard from");
+    assert.ok(toQuiet.every(isHello));
+    const bytes = bytesFromTo(net, a, quiet, t0);
+    // Per silent peer: probes at about 0, 1, 3, 7, 15, 31 s, then every 30 s: at most 7 in the first minute.
+    assert.ok(toQuiet.length <= 7 * 7, `${toQuiet.length} probes`);
+    assert.ok(bytes < 100_000, `${bytes} bytes to the silent peers in 60 s`);
+    assert.ok(
+      ids.every((id) => deliveredTo(a, id, b)),
+      "the peer that answers got everything",
+    );
+    assert.equal(a.events("failed").length, 0);
+    assert.equal(a.events("waiting").length, 0, "nothing was given up: nothing was tried");
+    for (const p of a.engine.peers()) if (p.id !== b.id) assert.equal(p.parked, 100);
+  });
+
+  it("messages that waited for a peer go once it is heard, in the order written, exactly once", () => {
+    const { net, a, quiet, silentNodes } = withSilentPeers(2);
+
+    const ids = ["one", "two", "three"].map((text) => a.send({ kind: "broadcast", text }));
+    net.runFor(20_000);
+    const c = silentNodes[0] as Node;
+    quiet.delete(c.address); // C starts
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, c)), 40_000));
+    net.runFor(5_000);
+    assert.deepEqual(
+      c
+        .messages()
+        .filter((m) => m.from === a.id)
+        .map((m) => m.text),
+      ["one", "two", "three"],
+    );
+  });
+
+  it("a peer that stops answering: its messages wait (not failed), later ones are not sent, probation lets one go first", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    net.drop(() => true);
+    const first = a.send({ kind: "broadcast", text: "first" });
+    assert.ok(net.runUntil(() => a.events("waiting").some((e) => e.msgId === first), 20_000));
+    const gaveUpAt = net.now;
+    const second = a.send({ kind: "broadcast", text: "second" });
+    const third = a.send({ kind: "broadcast", text: "third" });
+    net.runFor(20_000);
+    const dataSince = net.sent.filter((d) => d.src === a && isData(d) && d.at > gaveUpAt);
+    assert.equal(dataSince.length, 0, "nothing but probes while the peer is silent");
+    assert.equal(a.peerInfo(b).parked, 3);
+    // Only B → A works: A hears B, sends one message, and waits for an ACK before the rest.
+    net.drop((d) => d.src === a);
+    assert.ok(net.runUntil(() => a.peerInfo(b).online, 20_000));
+    const heardAt = net.now;
+    net.runFor(15_000);
+    const tried = new Set(
+      net.sent
+        .filter((d) => d.src === a && isData(d) && d.at >= heardAt)
+        .map((d) => (d.packet as DataPacket).msgId),
+    );
+    assert.deepEqual([...tried], [first], "on probation: one message's tries, not the backlog's");
+    net.heal();
+    assert.ok(net.runUntil(() => [first, second, third].every((id) => deliveredTo(a, id, b)), 40_000));
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      ["first", "second", "third"],
+    );
+    assert.equal(a.events("failed").length, 0);
+  });
+
+  it("a Leaving HELLO shows the peer offline at once, and what was on its way to it waits (cause `left`)", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    net.drop((d) => d.src === a && isData(d)); // A's message stays in flight
+    const msgId = a.send({ kind: "broadcast", text: "in flight" });
+    net.runFor(20);
+    b.engine.leave(net.now);
+    b.collect();
+    net.drop((d) => d.src === b || isData(d)); // B has quit
+    assert.ok(net.runUntil(() => a.events("peer-offline").length > 0, 50));
+    const waiting = a.events("waiting");
+    assert.equal(waiting.length, 1);
+    assert.equal(waiting[0]?.msgId, msgId);
+    assert.equal(waiting[0]?.cause, "left");
+    const leftAt = net.now;
+    net.runFor(10_000);
+    const sentSince = net.sent.filter((d) => d.src === a && d.at > leftAt);
+    assert.ok(sentSince.every(isHello), "no more DATA toward a peer that left");
+    assert.ok(sentSince.length <= 5, `${sentSince.length} probes in 10 s`);
+  });
+
+  it("a message that waits longer than expireMs fails for that peer, once, as `expired`", () => {
+    const { net, a, silentNodes } = withSilentPeers(1, { expireMs: 60_000 });
+    const c = silentNodes[0] as Node;
+    const msgId = a.send({ kind: "private", to: [c.id], text: "are you there?" });
+    net.runFor(59_000);
+    assert.equal(a.events("failed").length, 0);
+    net.runFor(40_000);
+    const failed = a.events("failed");
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]?.msgId, msgId);
+    assert.equal(failed[0]?.reason, "expired");
+    assert.equal(failed[0]?.detail, "not delivered within 60 seconds");
+    assert.equal(a.peerInfo(c).parked, 0);
+  });
+
+  it("probes across many silent peers stay within probesPerSecondMax", () => {
+    const { net, a, quiet } = withSilentPeers(60, { probesPerSecondMax: 16 });
+    net.runFor(30_000);
+    const probes = net.sent.filter((d) => d.src === a && quiet.has(d.to)).map((d) => d.at);
+    for (let t = 1_000; t < 31_000; t += 1_000) {
+      const inSecond = probes.filter((at) => at >= t && at < t + 1_000).length;
+      // A full bucket (16) plus one second's refill at most.
+      assert.ok(inSecond <= 32, `${inSecond} probes in [${t}, ${t + 1000}) ms`);
+    }
+    assert.ok(probes.length <= 16 + 16 * 30, `${probes.length} probes in 30 s`);
+    assert.ok(new Set(net.sent.filter((d) => d.src === a).map((d) => d.to)).size >= 60, "every peer probed");
+  });
+
+  it("retryWaiting probes a silent peer now and restarts its backoff; it sends no DATA", () => {
+    const { net, a, silentNodes } = withSilentPeers(1);
+    const c = silentNodes[0] as Node;
+    a.send({ kind: "private", to: [c.id], text: "hello?" });
+    net.runFor(100_000);
+    const before = net.sent.length;
+    assert.equal(a.engine.retryWaiting(net.now), 1);
+    assert.equal(a.engine.pollTimeout(), net.now, "due now");
+    net.runFor(1);
+    const now = net.sent.slice(before).filter((d) => d.src === a && d.to === c.address);
+    assert.equal(now.length, 1);
+    assert.ok(isHello(now[0] as Datagram));
+    assert.equal(packetOf<HelloPacket>(now[0]).flags & HelloFlags.ReplyWanted, HelloFlags.ReplyWanted);
   });
 });

@@ -476,7 +476,9 @@ describe("wire: malformed datagrams map to their reason", () => {
     const longer = new Uint8Array(62);
     longer.set(h);
     assert.equal(reasonOf(longer), "bad-length");
-    assert.equal(reasonOf(patched(h, 36, 2)), "bad-length");
+    assert.equal(reasonOf(patched(h, 36, 4)), "bad-length");
+    assert.equal(reasonOf(patched(h, 36, 2)), "ok"); // Leaving
+    assert.equal(reasonOf(patched(h, 36, 3)), "ok");
     assert.equal(reasonOf(patched(h, 28, 0x00, 0x20)), "bad-length");
     assert.equal(reasonOf(patched(h, 37, 0xff)), "bad-length");
     assert.equal(reasonOf(patched(h, 36, 0)), "ok");
