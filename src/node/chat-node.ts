@@ -515,5 +515,6 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
     this.socket = undefined;
     this.store.close();
+    this.options.onClose?.();
   }
 }

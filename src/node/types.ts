@@ -32,6 +32,8 @@ export interface ChatNodeOptions {
   ephemeral?: boolean;
   /** How long close() waits for ACKs of frames in flight. */
   closeGraceMs?: number;
+  /** Called once close() has closed the socket and the store (openNode releases the user's run lock here). */
+  onClose?: () => void;
 }
 
 export interface PeerView {
