@@ -11,12 +11,14 @@ import type { ChatNode } from "../node/chat-node.ts";
 import type { OpenNodeOptions } from "../node/open-node.ts";
 import { UsageError } from "./errors.ts";
 import { PASSWORD_ENV } from "./login-ahead.ts";
+import { readPasswordFile, readPasswordLine } from "./password-file.ts";
 import { promptHidden, promptLine } from "./prompt.ts";
 
 /** What commander hands the action, before completion. */
 export interface ChatFlags {
   username?: string;
   password?: string;
+  passwordFile?: string;
   port?: number;
   host?: string;
   dataDir?: string;
@@ -82,8 +84,12 @@ export function addChatOptions(cmd: Command): Command {
     .addOption(
       new Option(
         "-p, --password <password>",
-        "your password (else $CHATNODE_PASSWORD, else asked for without echo on a terminal)",
+        "your password: visible to every local user in `ps`; prefer --password-file or the prompt",
       ),
+    )
+    .option(
+      "--password-file <path>",
+      'read the password from a file (mode 600; one trailing newline is dropped), or "-": the first line of stdin',
     )
     .addOption(
       new Option("--port <port>", "UDP port to listen on (default: the port you registered)").argParser(
@@ -97,7 +103,7 @@ export function addChatOptions(cmd: Command): Command {
       ).argParser(parseHostFlag),
     )
     .option("--data-dir <dir>", `where users, keys and messages live (default: ${DATA_DIR_DEFAULT_HELP})`)
-    .option("--ephemeral", "keep messages in memory only (nothing written to disk)")
+    .option("--ephemeral", "keep messages in memory only (nothing written to disk but the run lock)")
     .option("--json", "machine mode: commands on stdin, one JSON event per line on stdout")
     .option(
       "--no-color",
@@ -163,20 +169,25 @@ export interface PromptIO {
   stderr: NodeJS.WriteStream;
 }
 
-/** Fills in the user name and the password (flag, environment, or a prompt on a terminal). */
+/**
+ * Fills in the user name and the password: --password, --password-file, $CHATNODE_PASSWORD, or a prompt on a
+ * terminal, in that order (the two flags together are a mistake).
+ */
 export async function resolveChatOptions(flags: ChatFlags, io: PromptIO): Promise<ChatOptions> {
   const tty = io.stdin.isTTY === true;
+  if (flags.password !== undefined && flags.passwordFile !== undefined)
+    throw new UsageError("give --password or --password-file, not both");
   let username = flags.username?.trim();
   if (!username) {
     if (!tty) throw new UsageError("--username is required (no terminal to ask on)");
     username = (await promptLine("username: ", io.stdin, io.stderr)).trim();
     if (!username) throw new UsageError("no user name given");
   }
-  let password = flags.password ?? io.env[PASSWORD_ENV];
+  let password = flags.password ?? (await passwordFromFile(flags.passwordFile, io)) ?? io.env[PASSWORD_ENV];
   if (password === undefined || password === "") {
     if (!tty) {
       throw new UsageError(
-        `no password for ${username}: pass --password, set ${PASSWORD_ENV}, or run in a terminal to be asked`,
+        `no password for ${username}: pass --password-file, set ${PASSWORD_ENV}, or run in a terminal to be asked`,
       );
     }
     password = await promptHidden(`password for ${username}: `, io.stdin, io.stderr);
@@ -193,6 +204,18 @@ export async function resolveChatOptions(flags: ChatFlags, io: PromptIO): Promis
     color: flags.color !== false,
     faults: faultsFromFlags(flags),
   };
+}
+
+/** The password of --password-file, if given; `-` on a terminal is the prompt (a typed line is not echoed). */
+async function passwordFromFile(path: string | undefined, io: PromptIO): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  if (path !== "-") return readPasswordFile(path, (line) => io.stderr.write(`chatnode: ${line}\n`));
+  if (io.stdin.isTTY === true) {
+    const typed = await promptHidden("password: ", io.stdin, io.stderr);
+    if (typed === "") throw new UsageError("no password given");
+    return typed;
+  }
+  return readPasswordLine(io.stdin);
 }
 
 /** How long quitting waits for ACKs of messages in flight before closing anyway. */

@@ -84,6 +84,8 @@ class JsonClient {
     });
     rl.on("line", (line) => this.onLine(line));
     rl.on("close", () => this.quit());
+    // stdin may have ended already (it held only the password of --password-file -): readline will not see it end.
+    if ((this.io.stdin as { readableEnded?: boolean }).readableEnded) this.quit();
     const onSignal = () => this.quit();
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { keyFilePathIn, resolveDataDir } from "../identity/directory.ts";
 import { unlockAhead } from "../identity/unlock-ahead.ts";
+import { readPasswordFile } from "./password-file.ts";
 
 export const PASSWORD_ENV = "CHATNODE_PASSWORD";
 
@@ -19,6 +20,7 @@ export const PASSWORD_ENV = "CHATNODE_PASSWORD";
 export const CHAT_VALUE_FLAGS = [
   "username",
   "password",
+  "password-file",
   "port",
   "host",
   "data-dir",
@@ -58,7 +60,7 @@ export function chatLoginFromArgv(args: readonly string[], env: NodeJS.ProcessEn
   // Another command (or a mistake that commander will report): nothing to unlock.
   if (positionals.length > 0 && positionals[0] !== "chat") return undefined;
   const username = values.username;
-  const password = values.password ?? env[PASSWORD_ENV];
+  const password = values.password ?? passwordFileAhead(values["password-file"]) ?? env[PASSWORD_ENV];
   if (typeof username !== "string" || typeof password !== "string" || username === "" || password === "")
     return undefined;
   const dataDir = values["data-dir"];
@@ -71,6 +73,16 @@ export function chatLoginFromArgv(args: readonly string[], env: NodeJS.ProcessEn
     return { keyPath, username: name, password };
   } catch {
     return undefined; // not a valid user name: login() says so
+  }
+}
+
+/** A --password-file's password, read quietly (the real read reports its problems); not stdin's, which is the client's. */
+function passwordFileAhead(path: unknown): string | undefined {
+  if (typeof path !== "string" || path === "-") return undefined;
+  try {
+    return readPasswordFile(path, () => {});
+  } catch {
+    return undefined;
   }
 }
 

@@ -3,7 +3,7 @@
  * The `chatnode` command. `chat` is the default subcommand, so `chatnode --username alice --password pass1` is the
  * same as `chatnode chat --username alice --password pass1`. Errors are one line on stderr, `chatnode: <message>`;
  * exit codes: 0 success, 1 internal or storage failure, 2 usage or user error (bad flag, unknown user, wrong
- * password, port in use), 130 cancelled at a prompt.
+ * password, port in use, the user already running), 130 cancelled at a prompt.
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
@@ -38,7 +38,7 @@ Examples:
   $ chatnode bulk-register                                  # demo users zoe, alice ... ivan on ports 12000-12009
   $ chatnode --username alice --password pass1              # chat as alice (on her registered port 12001)
   $ chatnode chat --username bob --port 12002 --loss 0.3    # chat as bob, dropping 30% of datagrams
-  $ CHATNODE_PASSWORD=pass3 chatnode -u carol --json        # machine mode: JSON events on stdout
+  $ chatnode -u carol --password-file ~/.carol.pw --json    # machine mode: JSON events on stdout
   $ chatnode users                                          # who is in the directory, with fingerprints
 
 In the chat: a line is sent to everyone; /p bob hi is private; /help lists the commands.`;
@@ -84,7 +84,10 @@ export function buildProgram(onChatExit: (code: number) => void): Command {
     .addHelpText(
       "after",
       `
-The password can also come from $CHATNODE_PASSWORD; on a terminal you are asked for it without echo.
+The password: asked for without echo on a terminal (best), or --password-file FILE (mode 600) or
+--password-file - (the first line of stdin; the rest is the chat's input). -p is visible to every local user in
+ps; $CHATNODE_PASSWORD to the same user's processes through /proc/<pid>/environ.
+One node runs per user and data directory: a second start of a running user exits 2, naming the running one.
 Fault flags take a rate from 0 to 1 (or 0% to 100%), or milliseconds for --delay and --jitter; /fault changes
 them while chatting.
 
@@ -124,13 +127,11 @@ Examples:
 /** One line for a person, and the exit code. Never a stack trace for a mistake the user can fix. */
 export function describeError(error: unknown): { message: string; exitCode: number } {
   if (error instanceof UsageError) return { message: error.message, exitCode: error.exitCode };
-  if (error instanceof IdentityError) {
-    const hint =
-      error.code === "UNKNOWN_USER"
-        ? " (run `chatnode bulk-register` for the demo users, or `chatnode register`; `chatnode users` lists them)"
-        : "";
-    return { message: `${error.message}${hint}`, exitCode: EXIT_USAGE };
-  }
+  // login()'s messages name the command that fixes them (src/identity/advice.ts).
+  if (error instanceof IdentityError) return { message: error.message, exitCode: EXIT_USAGE };
+  if (error instanceof ChatNodeError && error.code === "PORT_IN_USE")
+    return { message: `${error.message}; --port 0 picks a free one`, exitCode: EXIT_USAGE };
+  // ALREADY_RUNNING among them: its message names the running node's pid and address.
   if (error instanceof KeyFileError || error instanceof ChatNodeError) {
     return { message: error.message, exitCode: EXIT_USAGE };
   }

@@ -348,6 +348,8 @@ class ReplClient {
     rl.on("line", (line) => this.onLine(line));
     rl.on("SIGINT", () => this.quit());
     rl.on("close", () => this.quit());
+    // stdin may have ended already (it held only the password of --password-file -): readline will not see it end.
+    if (this.io.stdin.readableEnded) this.quit();
     screen.showPrompt();
   }
 

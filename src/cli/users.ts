@@ -7,7 +7,6 @@ import {
   openDirectory,
   resolveDataDir,
 } from "../identity/directory.ts";
-import { IdentityError } from "../identity/errors.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import { validatePort, validateUsername } from "../identity/record.ts";
 import {
@@ -59,16 +58,9 @@ function exitTwoOnUsageError(command: Command): Command {
   });
 }
 
-function hintFor(error: unknown): string {
-  if (error instanceof IdentityError && error.code === "UNKNOWN_USER") {
-    return `${error.message}. Run \`chatnode bulk-register\` to create the demo users, or \`chatnode register\` to create one`;
-  }
-  return messageOf(error);
-}
-
 /**
- * Unlocks `username` for a command that needs its keys (chat, send...). On failure prints one line (telling the user
- * to register when the name is unknown) and exits 2, so callers can use the result without checks.
+ * Unlocks `username` for a command that needs its keys (chat, send...). On failure prints one line (login's message
+ * says what to run when the name is unknown) and exits 2, so callers can use the result without checks.
  */
 export async function unlockUser(options: {
   readonly dataDir?: string;
@@ -78,7 +70,7 @@ export async function unlockUser(options: {
   try {
     return await login(options);
   } catch (error) {
-    fail(hintFor(error));
+    fail(messageOf(error));
   }
 }
 
@@ -196,7 +188,8 @@ Examples:
       .addHelpText(
         "after",
         `
-Idempotent: users that already exist keep their keys. The demo passwords are public: use them for trying
+Idempotent: users that already exist keep their keys. A demo user whose key file is missing (at its demo
+address) gets new keys, and the line says so: the old ones cannot be recovered. The demo passwords are public: use them for trying
 ChatNode out, and \`chatnode register\` for real users.
 
 Examples:
@@ -220,12 +213,25 @@ Examples:
               address(r.host, r.port),
               shortenFingerprint(r.fingerprint),
             ]),
+            ...result.recreated.map(({ record: r }) => [
+              "new keys",
+              r.name,
+              address(r.host, r.port),
+              shortenFingerprint(r.fingerprint),
+            ]),
           ];
           if (rows.length > 0) process.stdout.write(`${formatTable(rows)}\n`);
+          for (const { record, previousFingerprint } of result.recreated)
+            process.stderr.write(
+              `chatnode: ${record.name}'s key file was missing: made new keys (fingerprint ` +
+                `${shortenFingerprint(previousFingerprint)} is now ${shortenFingerprint(record.fingerprint)}); ` +
+                `contacts on other machines need ${record.name}'s new contact card\n`,
+            );
           for (const skip of result.skipped)
             process.stderr.write(`chatnode: skipped ${skip.name}: ${skip.reason}\n`);
+          const renewed = result.recreated.length > 0 ? `, ${result.recreated.length} with new keys` : "";
           process.stdout.write(
-            `${result.created.length} created, ${result.existing.length} already there, in ${dataDir}\n`,
+            `${result.created.length} created, ${result.existing.length} already there${renewed}, in ${dataDir}\n`,
           );
         }),
       ),

@@ -3,6 +3,14 @@ import { KeyFileError } from "../crypto/errors.ts";
 import { readKeyFile, writeKeyFile } from "../crypto/keyfile.ts";
 import { generateSecretKeys, type PublicKeys, type SecretKeys } from "../crypto/keys.ts";
 import type { PeerId } from "../engine/types.ts";
+import {
+  bulkRegisterCommand,
+  dataDirFlag,
+  demoBasePort,
+  isDemoName,
+  missingKeyAdvice,
+  registerCommand,
+} from "./advice.ts";
 import { type Directory, keyFilePathIn, openDirectory, resolveDataDir } from "./directory.ts";
 import { IdentityError } from "./errors.ts";
 import {
@@ -113,13 +121,15 @@ export interface BulkRegisterResult {
   readonly created: readonly UserRecord[];
   /** Users that already existed with their keys: left untouched. */
   readonly existing: readonly UserRecord[];
+  /** Demo users whose key file was missing: new keys, replacing the entry (the old fingerprint is given). */
+  readonly recreated: readonly { readonly record: UserRecord; readonly previousFingerprint: string }[];
   /** Users that could not be created, with the reason (e.g. a contact already has the name or the port). */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
 }
 
 /**
  * Creates the ten DEFAULT_USERS on basePort + i. Idempotent: a user that already has a directory entry and a key
- * file is left exactly as it is. The ten scrypt derivations run concurrently on libuv's thread pool.
+ * file is left exactly as it is. A demo user whose key file is missing gets new keys (see `recreated`). The ten scrypt derivations run concurrently on libuv's thread pool.
  */
 export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<BulkRegisterResult> {
   const basePort = validatePort(options.basePort ?? DEFAULT_BASE_PORT);
@@ -134,6 +144,7 @@ export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<B
   const directory = openDirectory(resolveDataDir(options.dataDir));
   const existing: UserRecord[] = [];
   const skipped: { name: string; reason: string }[] = [];
+  const recreated: { record: UserRecord; previousFingerprint: string }[] = [];
   const jobs = DEFAULT_USERS.map(async ({ name, password }, index): Promise<UserRecord | undefined> => {
     const entry = directory.getUser(name);
     const hasKey = directory.hasKeyFile(name);
@@ -141,21 +152,32 @@ export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<B
       existing.push(entry);
       return undefined;
     }
-    if (entry) {
-      skipped.push({ name, reason: `${name} is already a contact (no key file here); not replacing it` });
+    // A demo user's entry, at its demo address, whose key file is gone (deleted, or a copy of users.json without
+    // keys/): its secret keys are lost for good, so it gets new ones; its password is public anyway. Any other
+    // entry without a key file may be an imported contact, whose pinned keys must not be replaced behind its back.
+    const lostKey = entry !== undefined && entry.host === host && demoBasePort(entry) === basePort;
+    if (entry && !lostKey) {
+      skipped.push({
+        name,
+        reason: `${name} is already a contact (no key file here) at ${entry.host}:${entry.port}, not the demo address; not replacing it`,
+      });
       return undefined;
     }
     try {
       if (hasKey) return await repairOrphan(directory, name, password, host, basePort + index);
       const secrets = generateSecretKeys();
       const record = createUserRecord({ name, host, port: basePort + index, secrets });
-      directory.planAdd(record);
+      directory.planAdd(record, { force: lostKey });
       await writeKeyFile(directory.keyFilePath(name), {
         username: name,
         password,
         secrets,
         scrypt: scryptOverride(options.scryptN),
       });
+      if (lostKey) {
+        recreated.push({ record, previousFingerprint: entry.fingerprint });
+        return undefined;
+      }
       return record;
     } catch (error) {
       if (!(error instanceof IdentityError || error instanceof KeyFileError)) throw error;
@@ -165,7 +187,11 @@ export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<B
   });
   const created = (await Promise.all(jobs)).filter((record): record is UserRecord => record !== undefined);
   directory.addUsers(created);
-  return { created, existing, skipped };
+  directory.addUsers(
+    recreated.map((r) => r.record),
+    { force: true },
+  );
+  return { created, existing, skipped, recreated };
 }
 
 /** A key file without a directory entry (a crash between the two writes): re-create the entry from the keys. */
@@ -201,7 +227,11 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   const dataDir = resolveDataDir(options.dataDir);
   const name = options.username.toLowerCase();
   if (!USERNAME_PATTERN.test(name)) {
-    throw new IdentityError("UNKNOWN_USER", `unknown user ${JSON.stringify(options.username)} in ${dataDir}`);
+    throw new IdentityError(
+      "UNKNOWN_USER",
+      `unknown user ${JSON.stringify(options.username)} in ${dataDir}: not a valid user name ` +
+        `(\`chatnode users${dataDirFlag(dataDir)}\` lists the users)`,
+    );
   }
   // scrypt is most of a login (~175 ms, on libuv's thread pool) and needs only the key file: it starts first, and the
   // directory is read and checked meanwhile. Its answer is awaited only after the directory's checks, so a name
@@ -216,14 +246,22 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
   unlocking?.catch(() => {}); // not awaited when a directory check below throws first
   const directory = typeof given === "function" ? given() : (given ?? openDirectory(dataDir));
   const record = directory.getUser(name);
-  if (!record && !unlocking) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${dataDir}`);
+  if (!record && !unlocking) {
+    const demo = isDemoName(name) ? `\`${bulkRegisterCommand(dataDir)}\` for the demo users, or ` : "";
+    throw new IdentityError(
+      "UNKNOWN_USER",
+      `unknown user ${name} in ${dataDir} (run ${demo}\`${registerCommand(dataDir, name)}\` to create it; ` +
+        `\`chatnode users${dataDirFlag(dataDir)}\` lists the users)`,
+    );
+  }
   if (!record) {
     throw new IdentityError("DAMAGED", `${name} has a key file but no entry in ${directory.usersPath}`);
   }
   if (!unlocking) {
     throw new IdentityError(
       "UNKNOWN_USER",
-      `${name} is a contact, not a local user: there is no key file for ${name} in ${directory.keysDir}`,
+      `${name} is a contact, not a local user: there is no key file for ${name} in ${directory.keysDir} ` +
+        `(${missingKeyAdvice(dataDir, record)})`,
     );
   }
   let unlocked: Awaited<ReturnType<typeof readKeyFile>>;
@@ -231,7 +269,15 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
     unlocked = await unlocking;
   } catch (error) {
     if (!(error instanceof KeyFileError)) throw error;
-    throw new IdentityError(error.code === "NOT_FOUND" ? "UNKNOWN_USER" : error.code, error.message);
+    // A lost password cannot be recovered (it encrypts the keys): the way out is new keys under the same name.
+    const advice =
+      error.code === "WRONG_PASSWORD"
+        ? ` (passwords are case-sensitive; if it is lost, \`${registerCommand(dataDir, name, record)}\` makes ${name} new keys)`
+        : "";
+    throw new IdentityError(
+      error.code === "NOT_FOUND" ? "UNKNOWN_USER" : error.code,
+      `${error.message}${advice}`,
+    );
   }
   if (!sameKeys(unlocked.publicKeys, recordPublicKeys(record))) {
     throw new IdentityError(

@@ -3,7 +3,9 @@ export type ChatNodeErrorCode =
   | "BIND_FAILED"
   | "UNKNOWN_PEER"
   | "NOT_RUNNING"
-  | "BAD_ADDRESS";
+  | "BAD_ADDRESS"
+  /** The user already runs a node on this data directory (src/node/instance-lock.ts). */
+  | "ALREADY_RUNNING";
 
 /** A runtime error with a code and a message a user can read. */
 export class ChatNodeError extends Error {

@@ -114,8 +114,16 @@ function busyMessage(busy: number[], base: number): string {
   return (
     `UDP port${busy.length > 1 ? "s" : ""} ${list} on ${HOST} ${busy.length > 1 ? "are" : "is"} already in use ` +
     `(the scenarios need ${base}-${base + USER_COUNT - 1}; is a chatnode already running?). ` +
-    "Use --base-port 0 to pick free ports, or --base-port <n> for another range."
+    `Use \`${scenariosCommand("--base-port 0")}\` to pick free ports, or --base-port <n> for another range.`
   );
+}
+
+/**
+ * The command line that runs the scenarios with `flags`, as the user started them: under `npm start` the flags
+ * must follow `--`, since npm keeps the ones before it for itself (`npm start --base-port 0` runs on 12000).
+ */
+export function scenariosCommand(flags: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.npm_lifecycle_event === "start" ? `npm start -- ${flags}` : `chatnode scenarios ${flags}`;
 }
 
 /** Registers the users and starts the nodes, on the requested ports or on free ones. */
@@ -138,7 +146,7 @@ async function startCluster(dataDir: string, basePort: number, say: (m: string) 
       if (attempt >= attempts)
         throw new SetupError(
           `another program took one of the ports ${base}-${base + USER_COUNT - 1} on ${HOST} while the nodes ` +
-            "were starting; try again, or use --base-port 0",
+            `were starting; try again, or use \`${scenariosCommand("--base-port 0")}\``,
         );
     }
   }

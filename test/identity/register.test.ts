@@ -115,7 +115,7 @@ describe("bulk-register", () => {
     );
   });
 
-  it("leaves existing users untouched, fills in missing ones, repairs an orphan key file, skips a contact", async () => {
+  it("leaves existing users untouched, fills in missing ones, repairs an orphan key file, re-keys a demo user whose key file is gone, skips a contact", async () => {
     const dataDir = tempDataDir("bulk-partial");
     const custom = await registerUser({
       dataDir,
@@ -127,18 +127,35 @@ describe("bulk-register", () => {
     await bulkRegister({ dataDir, scryptN: TEST_SCRYPT_N });
     // Simulate a crash between key file and directory entry for bob, and a contact named carol.
     const usersPath = join(dataDir, "users.json");
-    const file = JSON.parse(readFileSync(usersPath, "utf8")) as { users: { name: string }[] };
+    const file = JSON.parse(readFileSync(usersPath, "utf8")) as { users: { name: string; host: string }[] };
     file.users = file.users.filter((u) => u.name !== "bob");
     writeFileSync(usersPath, JSON.stringify(file));
+    // carol: a demo user whose key file was deleted, at her demo address. dave: a contact elsewhere (no key file).
     rmSync(join(dataDir, "keys", "carol.key"));
+    rmSync(join(dataDir, "keys", "dave.key"));
+    const daveEntry = file.users.find((u) => u.name === "dave") as { host: string };
+    daveEntry.host = "192.0.2.4"; // another machine's dave
+    writeFileSync(usersPath, JSON.stringify(file));
+    const carolBefore = openDirectory(dataDir).getUser("carol");
     const result = await bulkRegister({ dataDir, scryptN: TEST_SCRYPT_N });
     assert.deepEqual(
       result.created.map((r) => r.name),
       ["bob"],
     );
     assert.deepEqual(
+      result.recreated.map((r) => [r.record.name, r.previousFingerprint]),
+      [["carol", carolBefore?.fingerprint]],
+    );
+    assert.notEqual(result.recreated[0]?.record.fingerprint, carolBefore?.fingerprint, "new keys");
+    assert.deepEqual(
       result.skipped.map((s) => s.name),
-      ["carol"],
+      ["dave"],
+    );
+    assert.equal((await login({ dataDir, username: "carol", password: "pass3" })).port, 12003);
+    await rejectsCode(
+      login({ dataDir, username: "dave", password: "pass4" }),
+      "UNKNOWN_USER",
+      /`chatnode register --username dave --port 12004 --host 192\.0\.2\.4 --force --data-dir /,
     );
     assert.equal((await login({ dataDir, username: "alice", password: "mine" })).peerId, custom.keyId);
     assert.equal((await login({ dataDir, username: "bob", password: "pass2" })).port, 12002);
