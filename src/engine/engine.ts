@@ -834,6 +834,7 @@ export class Engine {
     this.counters.giveUps++;
     this.stopSending(peer, message, "no-answer");
     peer.onProbation = true;
+    if (!peer.online) return; // the probes already under way carry the new floor
     this.markOffline(peer);
     // The floor moved past the given-up frames: tell the peer at once, in case only our DATA was being lost.
     peer.nextHelloAt = 0;

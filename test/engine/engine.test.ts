@@ -1590,6 +1590,34 @@ describe("engine: presence (quiet toward peers that do not answer)", () => {
     assert.ok(sentSince.length <= 5, `${sentSince.length} probes in 10 s`);
   });
 
+  it("a link cut for 3 s with messages both ways: ten give-ups do not stretch the probes; all arrive soon after, in order", () => {
+    const config = { heartbeatMs: 200, offlineAfterMs: 1000, triesMax: 10, rtoMsMax: 100 };
+    const net = new Net(5, ["A", "B"], [], config);
+    const [a, b] = [net.node("A"), net.node("B")];
+    net.settle();
+    net.drop(() => true);
+    const fromA: MsgId[] = [];
+    const fromB: MsgId[] = [];
+    for (let i = 0; i < 10; i++) {
+      fromA.push(a.send({ kind: "broadcast", text: `a${i}` }));
+      fromB.push(b.send({ kind: "broadcast", text: `b${i}` }));
+      net.runFor(10);
+    }
+    net.runFor(3_000);
+    assert.equal(a.events("waiting").length, 10);
+    net.heal();
+    const healedAt = net.now;
+    const all = () =>
+      fromA.every((id) => deliveredTo(a, id, b)) && fromB.every((id) => deliveredTo(b, id, a));
+    assert.ok(net.runUntil(all, 30_000));
+    // Probes went out at about 0, 1 and 3 s of the outage, the next one about 4 s after the heal.
+    assert.ok(net.now - healedAt < 6_000, `${net.now - healedAt} ms after the heal`);
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      fromA.map((_, i) => `a${i}`),
+    );
+  });
+
   it("a message that waits longer than expireMs fails for that peer, once, as `expired`", () => {
     const { net, a, silentNodes } = withSilentPeers(1, { expireMs: 60_000 });
     const c = silentNodes[0] as Node;

@@ -336,10 +336,16 @@ describe("ordering after a give-up", { timeout: 30_000 }, () => {
     const shown: string[] = [];
     bobNode.on("message", (m) => shown.push(m.text));
     let failures = 0;
-    aliceNode.on("failed", () => failures++);
+    aliceNode.on("waiting", () => failures++);
+    let bobOnline = false;
+    aliceNode.on("peer-online", () => {
+      bobOnline = true;
+    });
     await aliceNode.start();
     await bobNode.start();
     try {
+      // Alice sends only to a peer she has heard from.
+      await until(() => bobOnline, 10_000, "alice hears bob");
       bobNode.setFaults({ blackhole: true });
       const N = 20;
       for (let i = 0; i < N; i++) aliceNode.broadcast(`m${i}`);

@@ -43,7 +43,7 @@ describe("identity", { timeout: 60_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a node with a key nobody registered is refused as unknown-sender, whatever it sends", async () => {
+  it("a node with a key nobody registered is refused as unknown-sender, and never hears an answer", async () => {
     const users = await makeUsers(["alice", "bob", "mallory"]);
     const [, bob, mallory] = users as [TestUser, TestUser, TestUser];
     const known = users.slice(0, 2); // bob's directory: alice and bob
@@ -53,13 +53,20 @@ describe("identity", { timeout: 60_000 }, () => {
     bobNode.admission.configure(WIDE_OPEN);
     cleanups.push(() => bobNode.close());
     // Mallory knows bob (his card is public) and runs a real node.
-    const malloryNode = nodeFor(mallory, [bob, mallory], { config: { triesMax: 3, heartbeatMs: 200 } });
+    // Never answered, her node only probes bob (its messages wait): here every 100 ms.
+    const malloryNode = nodeFor(mallory, [bob, mallory], { config: { probeMsMin: 100, probeMsMax: 100 } });
     await malloryNode.start();
     cleanups.push(() => malloryNode.close());
     malloryNode.broadcast("hello bob, it's me");
     malloryNode.sendPrivate("bob", "a secret");
-    await until(() => bobSees.rejected.filter((r) => r === "unknown-sender").length >= 4, 5000, "rejections");
+    await until(
+      () => bobSees.rejected.filter((r) => r === "unknown-sender").length >= 4,
+      10_000,
+      "rejections",
+    );
     assert.deepEqual(bobSees.shown, []);
+    assert.equal(malloryNode.peers().find((p) => p.name === "bob")?.online, false, "bob never answered");
+    assert.equal(malloryNode.stats().framesSent, 0, "her messages wait for an answer that never comes");
     assert.deepEqual([...new Set(bobSees.rejected)], ["unknown-sender"]);
     assert.equal(
       bobNode.peers().some((p) => p.id === mallory.contact.id),

@@ -74,7 +74,7 @@ describe("replayed datagrams are never accepted", { timeout: 60_000 }, () => {
       10_000,
       "all acknowledged",
     );
-    await new Promise((r) => setTimeout(r, 600)); // heartbeats both ways
+    await new Promise((r) => setTimeout(r, 1200)); // heartbeats both ways (about four each)
     capture.recording = false;
     const types = (type: PacketType) => capture.count(type);
     t.diagnostic(
