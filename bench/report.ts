@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StartupResult } from "./costs.ts";
 import type { Limits } from "./limits.ts";
+import type { OfflinePeersResult } from "./offline-peers.ts";
 import type { ScaleResult } from "./scale.ts";
 import type { SimScalePhase } from "./sim-scale.ts";
 import { ratio } from "./stats.ts";
@@ -44,6 +45,8 @@ export interface BenchResults {
   /** Scale in the simulator (sim-scale.ts): engines on the virtual clock and network, model crypto. */
   simScale: SimScalePhase | null;
   startup: StartupResult | { error: string } | null;
+  /** Bytes toward peers that are not running (offline-peers.ts); absent in results written before it existed. */
+  offlinePeers?: OfflinePeersResult | null;
   targets: Target[];
   errors: string[];
 }
@@ -172,6 +175,15 @@ export function evaluateTargets(r: BenchResults): Target[] {
       value: `${n0(s.medianMs)} ms (node boot ${n0(s.nodeBootMs)} + key unlock ${n0(s.unlockMs)} + ChatNode ${n0(s.overheadMs)}; ${times(ratio(s.medianMs, s.nodeBootMs + s.unlockMs))} the two fixed costs${s.withoutExtraCaMs !== null ? `; ${n0(s.withoutExtraCaMs)} ms without NODE_EXTRA_CA_CERTS` : ""})`,
       goal: "< 300 ms",
       met: Number.isFinite(s.medianMs) ? s.medianMs < 300 : null,
+    });
+  }
+  const o = r.offlinePeers;
+  if (o) {
+    t.push({
+      name: `${o.broadcasts} broadcasts in ${o.seconds} s, ${o.silentPeers} peers not running: bytes to them`,
+      value: `${n0(o.bytesToSilent)} B in ${n0(o.datagramsToSilent)} datagrams (${pct(o.bytesToSilent / o.limitBytes)} of the limit); the running peer showed ${o.deliveredToRunning}/${o.broadcasts}`,
+      goal: `< ${n0(o.limitBytes)} B`,
+      met: o.bytesToSilent < o.limitBytes && o.deliveredToRunning === o.broadcasts,
     });
   }
   return t;

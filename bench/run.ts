@@ -4,7 +4,7 @@
  *   --quick            about one minute: short windows, the two-node phase at 0% and 40% loss only, the
  *                      simulator at 100 nodes and 0% loss only
  *   --json             print the results JSON on stdout (progress goes to stderr)
- *   --only=a,b         phases: limits, two, ten, scale, sim-scale, startup (default: all)
+ *   --only=a,b         phases: limits, two, ten, scale, sim-scale, startup, offline (default: all)
  *   --store=memory     memory stores in the node processes (default sqlite, what a real node runs)
  *   --inflight=N       messages unacknowledged per sender, closed loop (default 64, the engine's window)
  *   --profile          run the node processes under --cpu-prof; profiles and a summary go to <out>/profile/
@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { DEFAULT_CONFIG, type EngineConfig } from "../src/engine/config.ts";
 import { startup } from "./costs.ts";
 import { type Limits, measureLimits } from "./limits.ts";
+import { offlinePeers } from "./offline-peers.ts";
 import { killAllChildren } from "./procs.ts";
 import { formatProfile } from "./profile.ts";
 import {
@@ -38,7 +39,7 @@ import { tenNodes } from "./ten-nodes.ts";
 import { type LoadPoint, twoNodes } from "./two-nodes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PHASES = ["limits", "two", "ten", "scale", "sim-scale", "startup"] as const;
+const PHASES = ["limits", "two", "ten", "scale", "sim-scale", "startup", "offline"] as const;
 type Phase = (typeof PHASES)[number];
 
 function flag(name: string): string | undefined {
@@ -131,6 +132,7 @@ async function main(): Promise<number> {
     scale: [],
     simScale: null,
     startup: null,
+    offlinePeers: null,
     targets: [],
     errors: [],
   };
@@ -195,6 +197,10 @@ async function main(): Promise<number> {
     if (results.simScale) for (const line of ["", ...simScaleTable(results.simScale), ""]) log(line);
     const st = await phase("startup", "Start-up", () => startup(d.startupRuns, !quick, log));
     if (st) results.startup = st;
+    results.offlinePeers =
+      (await phase("offline", "Peers not running (presence-aware sending)", () =>
+        offlinePeers(quick, log),
+      )) ?? null;
     results.limitsEnd =
       (await phase("limits", "Limits again (noise check)", () =>
         measureLimits(d.limitsMs, TEXT_BYTES, log),
