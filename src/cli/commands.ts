@@ -80,7 +80,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     name: "retry",
     aliases: [],
     usage: "/retry [name]",
-    summary: "send again what failed for lack of an answer",
+    summary: "ask now whether the recipients of waiting messages are back",
   },
   {
     name: "verify",

@@ -106,9 +106,17 @@ class JsonClient {
   private listen(): void {
     const node = this.node;
     node.on("ready", (e) => this.emit("ready", { username: e.username, port: e.port, address: e.address }));
-    node.on("queued", (e) => this.emit("queued", { id: e.msgId, kind: e.kind, to: e.to }));
+    node.on("queued", (e) =>
+      this.emit("queued", { id: e.msgId, kind: e.kind, to: e.to, waiting: e.waiting }),
+    );
     node.on("delivered", (e) => this.emit("delivered", { id: e.msgId, to: e.to, tries: e.tries }));
     node.on("failed", (e) => this.emit("failed", { id: e.msgId, to: e.to, reason: e.reason, code: e.code }));
+    node.on("waiting", (e) =>
+      this.emit("waiting", { id: e.msgId, to: e.to, reason: e.reason, cause: e.cause }),
+    );
+    node.on("contacts", (e) =>
+      this.emit("contacts", { added: e.added, removed: e.removed, changed: e.changed }),
+    );
     node.on("message", (m) =>
       this.emit("message", {
         id: m.msgId,

@@ -86,10 +86,19 @@ export interface Receipt {
   total: number;
   delivered: number;
   failed: number;
+  /** Recipients the message waits for: not heard from (offline), it goes once they are. */
+  waiting: readonly string[];
 }
 
 export function receiptDone(r: Receipt): boolean {
   return r.delivered + r.failed >= r.total;
+}
+
+/** "dave", "dave and erin", "dave, erin, frank and 4 more". */
+export function listNames(names: readonly string[], shown = 3): string {
+  if (names.length <= 1) return names[0] ?? "";
+  if (names.length <= shown) return `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+  return `${names.slice(0, shown).join(", ")} and ${names.length - shown} more`;
 }
 
 // ---- the renderer ---------------------------------------------------------------------------------------------
@@ -134,15 +143,20 @@ export function createRenderer(options: RenderOptions) {
       .split("\n")
       .join(`\n${" ".repeat(indent)}`);
 
+  const waitingFor = (names: readonly string[]): string =>
+    paint("yellow", `⋯ waiting for ${sanitize(listNames(names))}`);
   const receipt = (r: Receipt): string => {
     if (r.kind === "private" && r.total === 1) {
       if (r.delivered === 1) return paint("green", "✓");
       if (r.failed === 1) return paint("red", "✗");
+      if (r.waiting.length === 1) return waitingFor(r.waiting);
       return paint("gray", "…");
     }
     const tick = `✓ ${r.delivered}/${r.total}`;
-    const main = receiptDone(r) && r.failed === 0 ? paint("green", tick) : paint("gray", tick);
-    return r.failed > 0 ? `${main} ${paint("red", `✗ ${r.failed}`)}` : main;
+    const parts = [receiptDone(r) && r.failed === 0 ? paint("green", tick) : paint("gray", tick)];
+    if (r.waiting.length > 0) parts.push(waitingFor(r.waiting));
+    if (r.failed > 0) parts.push(paint("red", `✗ ${r.failed}`));
+    return parts.join(" ");
   };
 
   const headOf = (kind: "broadcast" | "private", from: string, to: string): string => {
@@ -190,21 +204,30 @@ export function createRenderer(options: RenderOptions) {
       return `${receipt(r)} ${paint("gray", `${target}: ${quote(m.text)}`)}`;
     },
 
-    /** "✗ dave: gave up after 30 tries", optionally naming the message. */
+    /** "✗ dave: recipient could not decrypt it": failed for good, optionally naming the message. */
     failure(peer: string, reason: string, what?: string): string {
       const line = paint("red", `✗ ${sanitize(peer)}: ${sanitize(reason)}`);
       return what === undefined ? line : `${line} ${paint("gray", `— ${what}`)}`;
     },
 
-    /** Delivered after it had been reported failed (the peer came back). */
-    lateDelivery(peer: string, text: string | undefined): string {
-      return `${paint("green", "✓")} ${paint("gray", `${peer} got it after all${text === undefined ? "" : `: ${quote(text)}`}`)}`;
+    /**
+     * Messages that now wait for a peer that stopped answering (or quit): one line for a burst of them, naming
+     * the message when there is one.
+     */
+    waiting(peer: string, reason: string, count: number, text?: string): string {
+      const who = sanitize(peer);
+      const what =
+        count === 1 && text !== undefined ? quote(text) : `${count} ${count === 1 ? "message" : "messages"}`;
+      const verb = count === 1 ? "waits" : "wait";
+      return paint("yellow", `⋯ ${what} ${verb} for ${who} (${sanitize(reason)}); sent when ${who} is back`);
     },
 
-    /** Delivered a message sent in an earlier session (re-sent after a restart). */
-    earlierDelivery(peer: string, text: string | undefined): string {
-      const what = text === undefined ? "a message sent earlier" : `${quote(text)} (sent earlier)`;
-      return `${paint("green", "✓")} ${paint("gray", `delivered to ${peer}: ${what}`)}`;
+    /** Delivered after it had waited for the peer (offline delivery), or after a restart: one line per burst. */
+    lateDelivery(peer: string, count: number, text: string | undefined, earlier: boolean): string {
+      const what =
+        count === 1 && text !== undefined ? quote(text) : `${count} ${count === 1 ? "message" : "messages"}`;
+      const when = earlier ? " sent earlier" : " that had waited";
+      return `${paint("green", "✓")} ${paint("gray", `${sanitize(peer)} got ${what}${when}`)}`;
     },
 
     notice(text: string): string {
@@ -220,8 +243,14 @@ export function createRenderer(options: RenderOptions) {
     },
 
     rejected(reason: string, from: string | undefined, count: number): string {
-      const who = from === undefined ? "" : ` from ${sanitize(from)}`;
       const times = count > 1 ? ` (×${count})` : "";
+      // A stranger, or a contact not imported yet: say how to fix it.
+      if (reason === "unknown-sender")
+        return paint(
+          "yellow",
+          `⚠ unknown sender ${sanitize(from ?? "?")}: import their contact (chatnode contact import <their card>)${times}`,
+        );
+      const who = from === undefined ? "" : ` from ${sanitize(from)}`;
       return paint("yellow", `⚠ rejected${who}: ${reason}${times}`);
     },
 
@@ -342,6 +371,8 @@ export function createRenderer(options: RenderOptions) {
         total: e.recipients.length,
         delivered: e.recipients.filter((x) => x.state === "delivered").length,
         failed: e.recipients.filter((x) => x.state === "failed").length,
+        // Stored history does not know who is online now: a recipient not reached yet shows as not delivered.
+        waiting: [],
       };
       return self_.outgoing(
         { kind: e.kind, to: e.recipients.map((x) => x.name), text: e.text, sentAt: e.sentAt },

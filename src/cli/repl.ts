@@ -15,7 +15,7 @@ import { openDirectory } from "../identity/directory.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import { openNode, resolveDataDir } from "../node/open-node.ts";
-import type { ChatNodeEvents } from "../node/types.ts";
+import type { ChatNodeEvents, SentView } from "../node/types.ts";
 import type { HistoryEntry } from "../storage/store.ts";
 import { colorEnabled, rowsOf } from "../terminal/text.ts";
 import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
@@ -23,6 +23,7 @@ import { type Command, complete, DEFAULT_HISTORY, parseCommand } from "./command
 import {
   createRenderer,
   type HistoryView,
+  listNames,
   type OutgoingView,
   quote,
   type Receipt,
@@ -179,7 +180,7 @@ export class RateLimiter {
 
 // ---- the client -----------------------------------------------------------------------------------------------
 
-type RecipientState = "pending" | "delivered" | "failed";
+type RecipientState = "pending" | "delivered" | "waiting" | "failed";
 
 interface SentMessage {
   view: OutgoingView;
@@ -191,11 +192,13 @@ const SENT_KEPT = 500;
 function receiptOf(s: SentMessage): Receipt {
   let delivered = 0;
   let failed = 0;
-  for (const state of s.states.values()) {
+  const waiting: string[] = [];
+  for (const [name, state] of s.states) {
     if (state === "delivered") delivered++;
     else if (state === "failed") failed++;
+    else if (state === "waiting") waiting.push(name);
   }
-  return { kind: s.view.kind, total: s.states.size, delivered, failed };
+  return { kind: s.view.kind, total: s.states.size, delivered, failed, waiting };
 }
 
 /** A stored history entry with key ids turned into names. */
@@ -292,6 +295,15 @@ class ReplClient {
     on("message", (m) => this.print(r.incoming(m)));
     on("delivered", (e) => this.onDelivered(e.msgId, e.to));
     on("failed", (e) => this.onFailed(e.msgId, e.to, e.reason));
+    on("waiting", (e) => this.onWaiting(e.msgId, e.to, e.reason));
+    on("contacts", (c) => {
+      const parts = [
+        c.added.length > 0 && `${listNames(c.added)} added`,
+        c.changed.length > 0 && `${listNames(c.changed)} updated`,
+        c.removed.length > 0 && `${listNames(c.removed)} removed`,
+      ].filter(Boolean);
+      this.print(r.notice(`contacts changed: ${parts.join("; ")}`));
+    });
     on("peer-online", (e) => this.print(r.notice(`${e.peer} is online (${e.address})`)));
     on("peer-offline", (e) => this.print(r.notice(`${e.peer} went offline`)));
     on("rejected", (e) => {
@@ -407,8 +419,8 @@ class ReplClient {
         this.print(
           r.notice(
             count === 0
-              ? "nothing to retry"
-              : `sending ${count} failed ${count === 1 ? "message" : "messages"} again`,
+              ? "no message is waiting"
+              : `${count} ${count === 1 ? "message waits" : "messages wait"}: asking ${c.peer ?? "their recipients"} now; sent as soon as they answer`,
           ),
         );
         return;
@@ -426,10 +438,11 @@ class ReplClient {
     }
   }
 
-  private track(kind: "broadcast" | "private", result: { msgId: string; to: string[] }, text: string): void {
+  private track(kind: "broadcast" | "private", result: SentView, text: string): void {
+    const waiting = new Set(result.waiting);
     const s: SentMessage = {
       view: { kind, to: result.to, text, sentAt: Date.now() },
-      states: new Map(result.to.map((name) => [name, "pending" as RecipientState])),
+      states: new Map(result.to.map((name) => [name, waiting.has(name) ? "waiting" : "pending"])),
     };
     this.sent.set(result.msgId, s);
     if (this.sent.size > SENT_KEPT) {
@@ -443,15 +456,30 @@ class ReplClient {
     const r = this.render;
     const s = this.sent.get(msgId);
     if (!s) {
-      this.print(r.earlierDelivery(to, this.earlier.get(msgId)));
+      const text = this.earlier.get(msgId);
+      this.limiter.hit(`earlier|${to}`, (count) => this.print(r.lateDelivery(to, count, text, true)));
       return;
     }
     const before = s.states.get(to);
     s.states.set(to, "delivered");
     const receipt = receiptOf(s);
     if (this.screen.replace(msgId, r.outgoing(s.view, receipt))) return;
-    if (before === "failed") this.print(r.lateDelivery(to, s.view.text));
+    // A peer that comes back gets everything that waited for it: one line for the lot, not one per message.
+    if (before === "waiting")
+      this.limiter.hit(`late|${to}`, (count) => this.print(r.lateDelivery(to, count, s.view.text, false)));
     else if (receiptDone(receipt)) this.print(r.receiptLine(s.view, receipt));
+  }
+
+  /** The recipient stopped answering or quit: the message waits. Shown in its receipt, or one line per burst. */
+  private onWaiting(msgId: string, to: string, reason: string): void {
+    const r = this.render;
+    const s = this.sent.get(msgId);
+    if (s) {
+      s.states.set(to, "waiting");
+      if (this.screen.replace(msgId, r.outgoing(s.view, receiptOf(s)))) return;
+    }
+    const text = s?.view.text ?? this.earlier.get(msgId);
+    this.limiter.hit(`waiting|${to}`, (count) => this.print(r.waiting(to, reason, count, text)));
   }
 
   private onFailed(msgId: string, to: string, reason: string): void {

@@ -35,9 +35,10 @@ describe("renderer", () => {
       plain.incoming({ from: "bob", kind: "private", text: "hi", sentAt: at(9, 5), receivedAt: at(9, 5) }),
       plain.outgoing(
         { kind: "broadcast", to: ["bob", "carol"], text: "yo", sentAt: at(9, 5) },
-        { kind: "broadcast", total: 2, delivered: 1, failed: 0 },
+        { kind: "broadcast", total: 2, delivered: 1, failed: 0, waiting: [] },
       ),
-      plain.failure("dave", "gave up after 30 tries"),
+      plain.failure("dave", "recipient could not decrypt it"),
+      plain.waiting("dave", "no answer after 30 tries", 3),
       plain.notice("bob is online"),
       plain.warning("careful"),
       plain.error("no"),
@@ -73,7 +74,7 @@ describe("renderer", () => {
     assert.equal(
       plain.outgoing(
         { kind: "private", to: ["bob"], text: "psst", sentAt: at(13, 7) },
-        { kind: "private", total: 1, delivered: 0, failed: 0 },
+        { kind: "private", total: 1, delivered: 0, failed: 0, waiting: [] },
       ),
       "13:07 [you → bob] psst  …",
     );
@@ -102,18 +103,53 @@ describe("renderer", () => {
     assert.equal(out, "09:05 <bob> one\n            two");
   });
 
-  it("shows receipts as delivered/total, with failures", () => {
+  it("shows receipts as delivered/total, who the message waits for, and failures", () => {
     const view = { kind: "broadcast" as const, to: ["b", "c", "d"], text: "x", sentAt: at(10, 0) };
-    assert.match(plain.outgoing(view, { kind: "broadcast", total: 9, delivered: 3, failed: 0 }), /✓ 3\/9$/);
     assert.match(
-      plain.outgoing(view, { kind: "broadcast", total: 9, delivered: 7, failed: 2 }),
+      plain.outgoing(view, { kind: "broadcast", total: 9, delivered: 3, failed: 0, waiting: [] }),
+      /✓ 3\/9$/,
+    );
+    assert.match(
+      plain.outgoing(view, { kind: "broadcast", total: 9, delivered: 7, failed: 2, waiting: [] }),
       /✓ 7\/9 ✗ 2$/,
     );
-    assert.match(plain.outgoing(view, { kind: "private", total: 1, delivered: 1, failed: 0 }), / {2}✓$/);
-    assert.match(plain.outgoing(view, { kind: "private", total: 1, delivered: 0, failed: 1 }), / {2}✗$/);
-    assert.equal(plain.failure("dave", "gave up after 30 tries"), "✗ dave: gave up after 30 tries");
+    assert.match(
+      plain.outgoing(view, { kind: "private", total: 1, delivered: 1, failed: 0, waiting: [] }),
+      / {2}✓$/,
+    );
+    assert.match(
+      plain.outgoing(view, { kind: "private", total: 1, delivered: 0, failed: 1, waiting: [] }),
+      / {2}✗$/,
+    );
     assert.equal(
-      plain.receiptLine(view, { kind: "broadcast", total: 3, delivered: 3, failed: 0 }),
+      plain.failure("dave", "recipient could not decrypt it"),
+      "✗ dave: recipient could not decrypt it",
+    );
+    const waiting = ["dave", "erin", "frank", "gina", "heidi"];
+    assert.match(
+      plain.outgoing(view, { kind: "broadcast", total: 9, delivered: 2, failed: 0, waiting }),
+      /✓ 2\/9 ⋯ waiting for dave, erin, frank and 2 more$/,
+    );
+    assert.match(
+      plain.outgoing(view, { kind: "private", total: 1, delivered: 0, failed: 0, waiting: ["bob"] }),
+      / {2}⋯ waiting for bob$/,
+    );
+    assert.equal(
+      plain.waiting("dave", "no answer after 30 tries", 17),
+      "⋯ 17 messages wait for dave (no answer after 30 tries); sent when dave is back",
+    );
+    assert.equal(
+      plain.waiting("dave", "dave quit", 1, "hi"),
+      '⋯ "hi" waits for dave (dave quit); sent when dave is back',
+    );
+    assert.equal(plain.lateDelivery("dave", 17, "x", false), "✓ dave got 17 messages that had waited");
+    assert.equal(plain.lateDelivery("dave", 1, "x", false), '✓ dave got "x" that had waited');
+    assert.equal(
+      plain.rejected("unknown-sender", "127.0.0.2:12100", 24),
+      "⚠ unknown sender 127.0.0.2:12100: import their contact (chatnode contact import <their card>) (×24)",
+    );
+    assert.equal(
+      plain.receiptLine(view, { kind: "broadcast", total: 3, delivered: 3, failed: 0, waiting: [] }),
       '✓ 3/3 to everyone: "x"',
     );
   });
@@ -143,7 +179,7 @@ describe("renderer", () => {
     assert.ok(color.error("e").startsWith(`${CSI}31m`), "errors are red");
     const own = color.outgoing(
       { kind: "broadcast", to: ["bob"], text: "mine", sentAt: at(9, 0) },
-      { kind: "broadcast", total: 1, delivered: 1, failed: 0 },
+      { kind: "broadcast", total: 1, delivered: 1, failed: 0, waiting: [] },
     );
     assert.ok(own.includes(`<${CSI}1malice`), "own name in bold");
     const priv = color.incoming({
