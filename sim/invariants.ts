@@ -15,6 +15,10 @@
  *   I7 liveness     after the network heals, every message reaches every recipient and its sender hears so,
  *                   within heartbeat + give-up bound + slack, and every engine is then idle
  *   I8 honest       an honest message never fails: never refused by its recipient, never expired
+ *   I9 needless     no give-up on an undisturbed link: for a frame to fail all its tries at the simulator's 40% loss
+ *                   (and 3% corruption) each way takes about 1 in 250,000 (docs/PROTOCOL.md §9.8); a give-up counts
+ *                   as needless when no partition, blackhole or crash touched the pair within giveUpBoundMs of it,
+ *                   and two needless give-ups in one seed (odds below 1e-7 for an honest engine) are a violation
  */
 import type { EngineEvent } from "../src/engine/events.ts";
 import type { MsgId, PeerId } from "../src/engine/types.ts";
@@ -80,6 +84,11 @@ export class Checker implements ClusterObserver {
   private readonly deliveredAt: Set<string>[];
   private readonly deadlines = new DeadlineHeap();
   private incomplete = 0;
+  /** Disruptions in effect (partition, blackhole, crash), by name: which (sender, receiver) pairs each touches. */
+  private readonly disruptions = new Map<string, (sender: number, receiver: number) => boolean>();
+  /** Per pair (sender * n + receiver): when a disruption last began or ended for it. */
+  private readonly disturbedAt: Float64Array;
+  private readonly needless: string[] = [];
   /** Violations seen per invariant, counted past the ones kept. */
   readonly perInvariant = new Map<string, number>();
   messagesSent = 0;
@@ -97,6 +106,7 @@ export class Checker implements ClusterObserver {
     private readonly holds: HoldsProbe = () => false,
   ) {
     this.bySender = ids.map(() => []);
+    this.disturbedAt = new Float64Array(ids.length * ids.length).fill(Number.NEGATIVE_INFINITY);
     this.deliveredAt = ids.map(() => new Set());
   }
 
@@ -153,7 +163,43 @@ export class Checker implements ClusterObserver {
     }
   }
 
+  /** A partition, blackhole or crash begins (`touches` says which pairs) or, with `touches` undefined, ends. */
+  onDisruption(now: number, name: string, touches?: (sender: number, receiver: number) => boolean): void {
+    const affects = touches ?? this.disruptions.get(name);
+    if (touches) this.disruptions.set(name, touches);
+    else this.disruptions.delete(name);
+    if (!affects) return;
+    const n = this.ids.length;
+    for (let s = 0; s < n; s++)
+      for (let r = 0; r < n; r++) if (affects(s, r)) this.disturbedAt[s * n + r] = now;
+  }
+
+  private noteGiveUp(step: number, now: number, node: number, to: PeerId, msgId: MsgId): void {
+    const receiver = this.indexOf(to);
+    if (receiver === undefined) return;
+    for (const touches of this.disruptions.values()) if (touches(node, receiver)) return;
+    const pair = node * this.ids.length + receiver;
+    if (now - (this.disturbedAt[pair] ?? 0) <= this.giveUpBoundMs) return;
+    this.needless.push(`step ${step} at ${now - this.startMs} ms: n${node} gave up ${msgId} to n${receiver}`);
+  }
+
+  /** I9: at most one give-up on an undisturbed link per seed (see the header for the odds). */
+  checkNeedlessGiveUps(step: number, now: number): void {
+    if (this.needless.length < 2) return;
+    this.report(
+      "liveness",
+      "I9 needless give-up",
+      step,
+      now,
+      undefined,
+      undefined,
+      `${this.needless.length} give-ups on undisturbed links: ${this.needless.slice(0, 3).join("; ")}`,
+    );
+  }
+
   onEvent(step: number, now: number, node: number, event: EngineEvent): void {
+    if (event.type === "waiting" && event.cause === "no-answer")
+      this.noteGiveUp(step, now, node, event.to, event.msgId);
     switch (event.type) {
       case "message":
         return this.onMessage(step, now, node, event);

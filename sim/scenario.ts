@@ -229,7 +229,7 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
       (receiver, sender, msgId) => c.holds(receiver, sender, msgId),
     );
     const ck = checker;
-    const actions = planActions(options, planRng, c, startMs, faults, tracing ? tracer : undefined);
+    const actions = planActions(options, planRng, c, startMs, faults, tracing ? tracer : undefined, ck);
 
     // Phase 1, safety: the plan runs under faults; the checker looks at every step.
     for (const action of actions) {
@@ -254,6 +254,7 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
     const deadline = healAt + presenceMs + bound + LIVENESS_SLACK_MS;
     c.runUntil(deadline, () => ck.allComplete());
     ck.checkOrder(c.step, c.now);
+    ck.checkNeedlessGiveUps(c.step, c.now);
     ck.checkLiveness(c.step, c.now, healAt, (i) => {
       const engine = c.node(i).engine;
       if (!engine) return 0;
@@ -301,6 +302,7 @@ function planActions(
   startMs: number,
   faults: EpisodeCounts,
   tracer: ((line: string) => void) | undefined,
+  checker: Pick<Checker, "onDisruption">,
 ): Action[] {
   const actions: Action[] = [];
   let order = 0;
@@ -335,14 +337,19 @@ function planActions(
     if (a.length === 0) a.push(b.shift() as number);
     if (b.length === 0) b.push(a.shift() as number);
     const oneWay = rng.chance(250_000);
+    // Either direction counts: a cut one way loses the DATA or its ACK alike.
+    const touches = (s: number, r: number) =>
+      (a.includes(s) && b.includes(r)) || (b.includes(s) && a.includes(r));
     add(start, () => {
       faults["partition-episode"]++;
       note(`PARTITION ${a.join(",")} ${oneWay ? "->" : "<->"} ${b.join(",")}`);
       cluster.network.split(a, b, oneWay);
+      checker.onDisruption(cluster.now, `partition ${i}`, touches);
     });
     add(end, () => {
       note(`PARTITION-HEAL ${a.join(",")} ${oneWay ? "->" : "<->"} ${b.join(",")}`);
       cluster.network.join(a, b, oneWay);
+      checker.onDisruption(cluster.now, `partition ${i}`);
     });
   }
 
@@ -353,10 +360,12 @@ function planActions(
       faults["blackhole-episode"]++;
       note("BLACKHOLE");
       cluster.network.startBlackhole();
+      checker.onDisruption(cluster.now, `blackhole ${i}`, () => true);
     });
     add(end, () => {
       note("BLACKHOLE-END");
       cluster.network.endBlackhole();
+      checker.onDisruption(cluster.now, `blackhole ${i}`);
     });
   }
 
@@ -375,11 +384,13 @@ function planActions(
       crashed = true;
       faults.crash++;
       cluster.crash(node);
+      checker.onDisruption(cluster.now, `crash ${i}`, (s, r) => s === node || r === node);
     });
     add(back, () => {
       if (!crashed || cluster.isUp(node)) return;
       faults.restart++;
       cluster.restart(node);
+      checker.onDisruption(cluster.now, `crash ${i}`);
     });
   }
 

@@ -200,6 +200,28 @@ describe("the invariant checker catches broken promises", () => {
     assert.deepEqual(invariantsOf(c), ["I5", "I6"]);
   });
 
+  test("give-ups on an undisturbed link (I9), but not within giveUpBoundMs of a partition", () => {
+    const waiting = () =>
+      ({ type: "waiting", msgId, to: ids[1] as PeerId, cause: "no-answer", tries: 30 }) as const;
+    const calm = new Checker(ids, 7_500, 0);
+    calm.onSend(1, 0, 0, entry());
+    calm.onEvent(2, 10_000, 0, waiting());
+    calm.checkNeedlessGiveUps(3, 10_000);
+    assert.deepEqual(invariantsOf(calm), [], "one give-up may be bad luck");
+    calm.onEvent(4, 20_000, 0, waiting());
+    calm.checkNeedlessGiveUps(5, 20_000);
+    assert.deepEqual(invariantsOf(calm), ["I9"]);
+
+    const cut = new Checker(ids, 7_500, 0);
+    cut.onSend(1, 0, 0, entry());
+    cut.onDisruption(1_000, "partition 0", (s, r) => s !== r);
+    cut.onEvent(2, 5_000, 0, waiting()); // during the partition
+    cut.onDisruption(6_000, "partition 0");
+    cut.onEvent(3, 10_000, 0, waiting()); // 4 s after it healed: its frames may date from the cut
+    cut.checkNeedlessGiveUps(4, 10_000);
+    assert.deepEqual(invariantsOf(cut), []);
+  });
+
   test("a skipped earlier message (I4) and a message that never arrives (I7)", () => {
     const c = new Checker(ids, 7_500, 0);
     const second = { ...entry(), msgId: "22".repeat(16) as MsgId };
