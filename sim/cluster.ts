@@ -141,6 +141,8 @@ export class Cluster {
   /** Every running node's next timer, earliest first. */
   private readonly timers = new WakeQueue<SimNode>();
   private readonly makeCrypto: CryptoFactory;
+  /** Sees every datagram a node hands to the network (the adversary's eyes). */
+  tap: ((from: number, to: number, bytes: Uint8Array) => void) | undefined;
 
   constructor(
     private readonly options: ClusterOptions,
@@ -295,6 +297,21 @@ export class Cluster {
     if (until > this.now) this.now = until;
   }
 
+  /** Hands a datagram to the network now, as if `from` had sent it (a replay, a forgery). */
+  inject(from: number, to: number, bytes: Uint8Array): void {
+    this.network.send(this.now, from, to, bytes);
+  }
+
+  /** A crypto port holding `index`'s keys, for an adversary that holds them. */
+  cryptoFor(index: number, rng: SeededRng): CryptoPort {
+    return this.makeCrypto(this.node(index), rng);
+  }
+
+  /** The next seq `sender` will give a frame to `receiver`, as its persisted state says. */
+  nextSeqOf(sender: number, receiver: number): number {
+    return this.node(sender).store.snapshots.get(this.node(receiver).id)?.nextSeq ?? 0;
+  }
+
   /** Every node's engine counters, past incarnations included. */
   totalStats(): EngineStats {
     const total = newStats();
@@ -404,7 +421,10 @@ export class Cluster {
         const to = this.byAddress.get(t.to);
         if (isData(t.bytes)) this.observeData(node, t.bytes);
         if (to === undefined) this.network.noteDropped("no-route");
-        else this.network.send(this.now, node.index, to, t.bytes);
+        else {
+          this.tap?.(node.index, to, t.bytes);
+          this.network.send(this.now, node.index, to, t.bytes);
+        }
       }
       this.setWake(node, engine.pollTimeout());
     });

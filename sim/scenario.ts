@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG, type EngineConfig, giveUpBoundMs } from "../src/engine/
 import type { EngineEvent } from "../src/engine/events.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import { MAX_TEXT_BYTES, type MessageKind } from "../src/engine/types.ts";
+import { Adversary, ATTACKS } from "./adversary.ts";
 import { Cluster, type ClusterObserver, type SendPlan, SimCrash, SimStall } from "./cluster.ts";
 import { Checker, type Violation } from "./invariants.ts";
 import { type FaultCounts, type LinkProfile, zeroFaults } from "./network.ts";
@@ -37,6 +38,8 @@ export interface SimOptions {
   safetyMs: number;
   windowFrames: number;
   realCrypto: boolean;
+  /** An adversary (sim/adversary.ts): replays, and mallory, the highest node, lying with its keys (3 nodes or more). */
+  adversary: boolean;
 }
 
 export type Overrides = Partial<SimOptions>;
@@ -78,6 +81,8 @@ export function chooseOptions(seed: number, overrides: Overrides = {}): SimOptio
   const windowFrames = rng.chance(150_000)
     ? ([2, 4, 8, 16][rng.below(4)] ?? 64)
     : DEFAULT_CONFIG.windowFrames;
+  // Drawn last, so that the draws above (and every seed's run without one) are what they were before it existed.
+  const adversary = rng.chance(250_000);
   const chosen: SimOptions = {
     nodes,
     messages,
@@ -91,6 +96,7 @@ export function chooseOptions(seed: number, overrides: Overrides = {}): SimOptio
     safetyMs: 20_000,
     windowFrames,
     realCrypto: false,
+    adversary,
   };
   const options = { ...chosen, ...definedOnly(overrides) };
   if (options.nodes < 2 || options.nodes > 50) throw new RangeError("--nodes must be 2 to 50");
@@ -118,12 +124,13 @@ export interface SeedResult {
   traceHash?: string;
 }
 
-/** Faults the plan injects (as opposed to the network's per-datagram ones). */
+/** Faults the plan injects (as opposed to the network's per-datagram ones), and the adversary's attacks. */
 interface EpisodeCounts {
   crash: number;
   restart: number;
   "partition-episode": number;
   "blackhole-episode": number;
+  [attack: `attack-${string}`]: number;
 }
 
 export interface RunHooks {
@@ -230,6 +237,8 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
     );
     const ck = checker;
     const actions = planActions(options, planRng, c, startMs, faults, tracing ? tracer : undefined, ck);
+    if (hasAdversary(options)) actions.push(...planAttacks(options, rng.fork(), c, startMs, faults));
+    actions.sort((x, y) => x.at - y.at || x.order - y.order);
 
     // Phase 1, safety: the plan runs under faults; the checker looks at every step.
     for (const action of actions) {
@@ -294,6 +303,46 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
   }
 }
 
+/** Mallory needs two honest nodes besides her: a victim link. */
+function hasAdversary(options: SimOptions): boolean {
+  return options.adversary && options.nodes >= 3;
+}
+
+/** The adversary's attacks: one every 10 to 90 ms of the safety phase, each chosen at random when it runs. */
+function planAttacks(
+  options: SimOptions,
+  rng: SeededRng,
+  cluster: Cluster,
+  startMs: number,
+  faults: EpisodeCounts,
+): Action[] {
+  const adversary = new Adversary(
+    {
+      size: options.nodes,
+      send: (from, to, bytes) => cluster.inject(from, to, bytes),
+      idOf: (i) => cluster.node(i).id,
+      epochOf: (i) => cluster.node(i).epoch,
+      nextSeqOf: (sender, receiver) => cluster.nextSeqOf(sender, receiver),
+      cryptoOf: (i) => cluster.cryptoFor(i, rng.fork()),
+    },
+    rng.fork(),
+  );
+  cluster.tap = (from, to, bytes) => adversary.observe(from, to, bytes);
+  const actions: Action[] = [];
+  let order = 1_000_000_000;
+  for (let at = 10 + rng.below(80); at < options.safetyMs; at += 10 + rng.below(80)) {
+    actions.push({
+      at: startMs + at,
+      order: order++,
+      run: () => {
+        adversary.attack();
+        for (const attack of ATTACKS) faults[`attack-${attack}`] = adversary.counts[attack];
+      },
+    });
+  }
+  return actions;
+}
+
 /** Draws every timed action of the safety phase from the seed, before anything runs. */
 function planActions(
   options: SimOptions,
@@ -322,7 +371,8 @@ function planActions(
         ? previous + rng.below(100)
         : rng.below(Math.floor(safety * 0.7));
     sendTimes.push(at);
-    const from = rng.below(n);
+    // Mallory, the adversary's node, writes nothing of its own (sim/adversary.ts).
+    const from = rng.below(hasAdversary(options) ? n - 1 : n);
     const plan = planMessage(options, rng, from, n);
     add(at, () => cluster.send(from, plan));
   }

@@ -1,7 +1,9 @@
 /**
  * `--json`: the client for programs. Commands are read from stdin, one per line, in the interactive syntax (a line
- * without a leading "/" is a broadcast); every event is written to stdout as one JSON object per line, with an
- * `event` field. Nothing else goes to stdout; diagnostics go to stderr. End of stdin is /q.
+ * without a leading "/" is a broadcast), or as {"cmd": "...", "tag": "..."}; every event is written to stdout as one
+ * JSON object per line, with an `event` field. Each command gets one reply, in input order, with its `line` (and
+ * `tag`); every other event is marked `"async": true` (json-replies.ts). Nothing else goes to stdout; diagnostics go
+ * to stderr. End of stdin is /q.
  *
  * Only new messages produce a `message` event: history is never replayed (ask with /history). A message queued
  * before a restart is reported again only by its outcome (`delivered` or `failed`), without a second `queued`.
@@ -14,6 +16,7 @@ import { openNode, resolveDataDir } from "../node/open-node.ts";
 import type { HistoryEntry } from "../storage/store.ts";
 import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
 import { COMMANDS, type Command, parseCommand } from "./commands.ts";
+import { type Fields, parseInput, ReplyQueue } from "./json-replies.ts";
 
 export interface JsonIO {
   stdin: NodeJS.ReadableStream;
@@ -59,6 +62,12 @@ class JsonClient {
   private quitting = false;
   private outputBroken = false;
   private exit: (code: number) => void = () => {};
+  private readonly replies = new ReplyQueue((event, fields) => this.emit(event, fields));
+  /** Sends whose reply is their `queued` event, by message id. */
+  private readonly awaitingQueued = new Map<string, ReturnType<ReplyQueue["open"]>>();
+  private lineNumber = 0;
+  /** The reply slot of the /q that ends the session, answered by `closed`. */
+  private quitSlot: ReturnType<ReplyQueue["open"]> | undefined;
 
   constructor(
     private readonly node: ChatNode,
@@ -66,9 +75,14 @@ class JsonClient {
     private readonly dataDir: string | undefined,
   ) {}
 
-  private emit(event: string, fields: Record<string, unknown> = {}): void {
+  private emit(event: string, fields: Fields = {}): void {
     if (this.outputBroken) return;
     this.io.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
+  }
+
+  /** An event that answers no command. */
+  private emitAsync(event: string, fields: Fields = {}): void {
+    this.emit(event, { ...fields, async: true });
   }
 
   async run(): Promise<number> {
@@ -105,20 +119,28 @@ class JsonClient {
 
   private listen(): void {
     const node = this.node;
-    node.on("ready", (e) => this.emit("ready", { username: e.username, port: e.port, address: e.address }));
-    node.on("queued", (e) =>
-      this.emit("queued", { id: e.msgId, kind: e.kind, to: e.to, waiting: e.waiting }),
+    node.on("ready", (e) =>
+      this.emitAsync("ready", { username: e.username, port: e.port, address: e.address }),
     );
-    node.on("delivered", (e) => this.emit("delivered", { id: e.msgId, to: e.to, tries: e.tries }));
-    node.on("failed", (e) => this.emit("failed", { id: e.msgId, to: e.to, reason: e.reason, code: e.code }));
+    node.on("queued", (e) => {
+      const fields = { id: e.msgId, kind: e.kind, to: e.to, waiting: e.waiting };
+      const slot = this.awaitingQueued.get(e.msgId);
+      this.awaitingQueued.delete(e.msgId);
+      if (slot) this.replies.answer(slot, "queued", fields);
+      else this.emitAsync("queued", fields);
+    });
+    node.on("delivered", (e) => this.emitAsync("delivered", { id: e.msgId, to: e.to, tries: e.tries }));
+    node.on("failed", (e) =>
+      this.emitAsync("failed", { id: e.msgId, to: e.to, reason: e.reason, code: e.code }),
+    );
     node.on("waiting", (e) =>
-      this.emit("waiting", { id: e.msgId, to: e.to, reason: e.reason, cause: e.cause }),
+      this.emitAsync("waiting", { id: e.msgId, to: e.to, reason: e.reason, cause: e.cause }),
     );
     node.on("contacts", (e) =>
-      this.emit("contacts", { added: e.added, removed: e.removed, changed: e.changed }),
+      this.emitAsync("contacts", { added: e.added, removed: e.removed, changed: e.changed }),
     );
     node.on("message", (m) =>
-      this.emit("message", {
+      this.emitAsync("message", {
         id: m.msgId,
         from: m.from,
         kind: m.kind,
@@ -128,48 +150,63 @@ class JsonClient {
       }),
     );
     node.on("rejected", (e) =>
-      this.emit("rejected", {
+      this.emitAsync("rejected", {
         reason: e.reason,
         ...(e.from !== undefined && { from: e.from }),
         address: e.address,
       }),
     );
-    node.on("peer-online", (e) => this.emit("peer-online", { peer: e.peer, address: e.address }));
-    node.on("peer-offline", (e) => this.emit("peer-offline", { peer: e.peer }));
+    node.on("peer-online", (e) => this.emitAsync("peer-online", { peer: e.peer, address: e.address }));
+    node.on("peer-offline", (e) => this.emitAsync("peer-offline", { peer: e.peer }));
   }
 
   private onLine(line: string): void {
+    const lineNumber = ++this.lineNumber;
     if (this.quitting) return;
+    const input = parseInput(line);
+    const command = input.ok ? parseCommand(input.text) : undefined;
+    if (command?.type === "empty") return; // blank lines are no command: no reply
+    const slot = this.replies.open(lineNumber, input.tag);
+    if (!input.ok || !command) {
+      this.replies.answer(slot, "error", { message: input.ok ? "empty" : input.message, code: "usage" });
+      return;
+    }
     try {
-      this.execute(parseCommand(line));
+      this.execute(command, slot);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      this.emit("error", { message: (error as Error).message, ...(typeof code === "string" && { code }) });
+      this.replies.answer(slot, "error", {
+        message: (error as Error).message,
+        ...(typeof code === "string" && { code }),
+      });
     }
   }
 
-  private execute(c: Command): void {
+  private execute(c: Command, slot: ReturnType<ReplyQueue["open"]>): void {
     const node = this.node;
+    const reply = (event: string, fields: Fields = {}) => this.replies.answer(slot, event, fields);
     switch (c.type) {
       case "empty":
         return;
       case "invalid":
-        this.emit("error", { message: c.message, code: "usage" });
+        reply("error", { message: c.message, code: "usage" });
         return;
       case "broadcast":
-        node.broadcast(c.text); // reported by the node's `queued` event
+        // Answered by the node's `queued` event, once the message is stored.
+        this.awaitingQueued.set(node.broadcast(c.text).msgId, slot);
         return;
       case "private":
-        node.sendPrivate(c.peer, c.text);
+        this.awaitingQueued.set(node.sendPrivate(c.peer, c.text).msgId, slot);
         return;
       case "quit":
+        this.quitSlot = slot;
         this.quit();
         return;
       case "help":
-        this.emit("help", { commands: COMMANDS.map((x) => ({ usage: x.usage, summary: x.summary })) });
+        reply("help", { commands: COMMANDS.map((x) => ({ usage: x.usage, summary: x.summary })) });
         return;
       case "peers":
-        this.emit("peers", {
+        reply("peers", {
           peers: node.peers().map((p) => ({
             name: p.name,
             id: p.id,
@@ -185,27 +222,27 @@ class JsonClient {
         });
         return;
       case "stats":
-        this.emit("stats", { ...node.stats() });
+        reply("stats", { ...node.stats() });
         return;
       case "history":
-        this.emit("history", {
+        reply("history", {
           messages: node.history(c.limit).map((e) => historyJson(e, (id) => node.nameOf(id))),
         });
         return;
       case "fault":
-        this.emit("faults", { faults: c.change ? node.setFaults(c.change) : node.getFaults() });
+        reply("faults", { faults: c.change ? node.setFaults(c.change) : node.getFaults() });
         return;
       case "retry":
-        this.emit("retried", { count: node.retryWaiting(c.peer) });
+        reply("retried", { count: node.retryWaiting(c.peer) });
         return;
       case "verify": {
         if (c.peer === undefined) {
           const self = openDirectory(resolveDataDir(this.dataDir)).getUser(node.username);
-          this.emit("fingerprint", { peer: node.username, fingerprint: self?.fingerprint ?? null });
+          reply("fingerprint", { peer: node.username, fingerprint: self?.fingerprint ?? null });
           return;
         }
         const contact = node.resolvePeer(c.peer);
-        this.emit("fingerprint", { peer: contact.name, fingerprint: contact.fingerprint ?? null });
+        reply("fingerprint", { peer: contact.name, fingerprint: contact.fingerprint ?? null });
         return;
       }
     }
@@ -215,7 +252,10 @@ class JsonClient {
     if (this.quitting) return;
     this.quitting = true;
     void closeWithin(this.node).then(() => {
-      this.emit("closed");
+      // Every send was answered by the pump that closing ran; `closed` answers the /q, after them.
+      this.replies.abandon("the node closed before this command completed", this.quitSlot);
+      if (this.quitSlot) this.replies.answer(this.quitSlot, "closed");
+      else this.emitAsync("closed");
       this.exit(0);
     });
   }

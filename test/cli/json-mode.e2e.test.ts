@@ -186,6 +186,51 @@ describe("chatnode --json", { timeout: 240_000 }, () => {
     assert.deepEqual(alice.junk, []);
   });
 
+  it("answers each command once, in input order, with its line and tag; other events are marked async", {
+    timeout: STARTUP_MS + 10_000,
+  }, async () => {
+    const alice = startJson("alice");
+    await alice.waitFor((e) => e.event === "ready", STARTUP_MS, "ready");
+    // The sequence of issue 23 (sends are answered by `queued`, after the group commit; queries at once), then a
+    // tagged command, a broken JSON line and an unknown user in the middle, a blank line (no command), and /q.
+    for (const line of [
+      "order test one",
+      "/fault",
+      "/p bob order test two",
+      "/verify",
+      '{"cmd":"/p carol tagged","tag":"t-1"}',
+      "{not json",
+      "/p bobb typo",
+      "",
+      '{"cmd":"/stats","tag":42}',
+      "/q",
+    ])
+      alice.send(line);
+    const exit = await alice.waitExit(10_000);
+    assert.equal(exit.code, 0);
+    const replies = alice.events.filter((e) => e.async !== true);
+    assert.deepEqual(
+      replies.map((e) => [e.event, e.line, e.tag]),
+      [
+        ["queued", 1, undefined],
+        ["faults", 2, undefined],
+        ["queued", 3, undefined],
+        ["fingerprint", 4, undefined],
+        ["queued", 5, "t-1"],
+        ["error", 6, undefined],
+        ["error", 7, undefined],
+        ["stats", 9, 42],
+        ["closed", 10, undefined],
+      ],
+    );
+    assert.deepEqual(replies[4]?.to, ["carol"]);
+    assert.match(replies[6]?.message as string, /"bobb"/);
+    const others = alice.events.filter((e) => e.async === true);
+    assert.equal(others[0]?.event, "ready");
+    assert.ok(others.every((e) => e.line === undefined));
+    assert.deepEqual(alice.junk, []);
+  });
+
   it("exits 2 with one line on stderr for a wrong password", { timeout: 2 * STARTUP_MS }, async (t) => {
     // Start-up under tsx (seconds on a busy machine) is measured by a `--version` run started at the same moment,
     // under the same load, and not counted: what must take under 2 s is the login and the exit. Start-up times

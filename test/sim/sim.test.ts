@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { before, describe, test } from "node:test";
 import fc from "fast-check";
+import { ATTACKS } from "../../sim/adversary.ts";
 import type { OutboxEntry } from "../../sim/cluster.ts";
 import { Checker, type Violation } from "../../sim/invariants.ts";
 import { type LinkProfile, VirtualNetwork } from "../../sim/network.ts";
@@ -76,6 +77,10 @@ describe("simulated cluster under 40% loss, duplication, reordering, corruption,
       total((r) => r.copies),
     );
     assert.ok(total((r) => r.engine.giveUps) > 0, "no message was ever given up");
+    for (const attack of ATTACKS)
+      assert.ok(total((r) => r.faults[`attack-${attack}`] ?? 0) > 0, `the adversary never tried ${attack}`);
+    for (const reason of ["stale-epoch", "inconsistent-fragments", "bad-signature", "bad-mac"] as const)
+      assert.ok(total((r) => r.engine.rejected[reason] ?? 0) > 0, `nothing was rejected as ${reason}`);
     assert.ok(results.some((r) => r.options.nodes >= 6));
   });
 });

@@ -1,0 +1,216 @@
+/**
+ * The simulator's adversary, for the seeds that have one (about one in four with three nodes or more). It is two
+ * attackers at once:
+ *
+ *  - a network attacker who sees every datagram and replays any of them later, to its recipient, from its
+ *    sender's address: below the receiver's floor, after crashes and restarts, in any order;
+ *  - mallory, a registered peer (the highest node index; its engine runs honestly but it writes no message) who
+ *    holds its own valid keys and lies with them: fragments with an index beyond their count, fragments that
+ *    disagree on their message, ACKs for another epoch; and who also holds one victim link's MAC key (a→b, two
+ *    honest nodes) but not a's signing key, so it re-MACs a's DATA to b with altered text.
+ *  - ACKs forged for a pair it holds no key for.
+ *
+ * Nothing here must ever be accepted: the checker's invariants (I1 integrity, I2 once, I3 authentic, I6 acked)
+ * flag a delivery or an acknowledgement any of it caused. Lies that a key holder may legitimately tell (a new
+ * message of its own, an ACK of its own current stream) are not sent: they are not attacks on the protocol.
+ */
+import type { BatchProof, CryptoPort } from "../src/engine/ports.ts";
+import type { MsgId, PeerId } from "../src/engine/types.ts";
+import {
+  type DataPacket,
+  dataSignedBytes,
+  decode,
+  encodeAck,
+  encodeData,
+  PacketType,
+  packetTypeOf,
+} from "../src/engine/wire.ts";
+import type { SeededRng } from "./rng.ts";
+
+export const ATTACKS = [
+  "replay",
+  "fragment-beyond-count",
+  "inconsistent-fragments",
+  "stale-epoch-ack",
+  "altered-with-mac-key",
+  "forged-ack",
+] as const;
+export type Attack = (typeof ATTACKS)[number];
+
+/** What the adversary needs from the cluster: sending, the nodes' keys and state. */
+export interface AdversaryWorld {
+  size: number;
+  send(from: number, to: number, bytes: Uint8Array): void;
+  idOf(index: number): PeerId;
+  epochOf(index: number): number;
+  /** The next seq `sender` will use toward `receiver`, as its persisted state says (an observer can infer it). */
+  nextSeqOf(sender: number, receiver: number): number;
+  /** A crypto port with `index`'s keys. */
+  cryptoOf(index: number): CryptoPort;
+}
+
+/** Datagrams kept for replay: enough to reach back across crashes, small enough to stay cheap. */
+const SEEN_MAX = 4096;
+const VICTIM_DATA_MAX = 256;
+
+export class Adversary {
+  readonly counts: Record<Attack, number> = Object.fromEntries(ATTACKS.map((a) => [a, 0])) as Record<
+    Attack,
+    number
+  >;
+  private readonly seen: { from: number; to: number; bytes: Uint8Array }[] = [];
+  private seenNext = 0;
+  private readonly mallory: number;
+  private readonly malloryCrypto: CryptoPort;
+  /** The victim link a→b whose MAC key mallory holds (a's crypto, used for its MAC only). */
+  private readonly victim: { a: number; b: number; crypto: CryptoPort };
+  /** mallory's own seqs for its lies, toward each node: its engine sends no DATA, so they collide with nothing. */
+  private readonly lieSeq = new Map<number, number>();
+  private lies = 0;
+  /** The victim link's DATA, decoded, newest last. */
+  private readonly victimData: DataPacket[] = [];
+
+  constructor(
+    private readonly world: AdversaryWorld,
+    private readonly rng: SeededRng,
+  ) {
+    this.mallory = world.size - 1;
+    this.malloryCrypto = world.cryptoOf(this.mallory);
+    const a = rng.below(world.size - 1);
+    const b = (a + 1 + rng.below(world.size - 2)) % (world.size - 1);
+    this.victim = { a, b, crypto: world.cryptoOf(a) };
+  }
+
+  /** The node that writes no message of its own. */
+  get malloryIndex(): number {
+    return this.mallory;
+  }
+
+  /** Every datagram handed to the network passes here first. */
+  observe(from: number, to: number, bytes: Uint8Array): void {
+    if (from === this.victim.a && to === this.victim.b && isData(bytes)) {
+      const decoded = decode(bytes);
+      if (decoded.ok && decoded.packet.type === PacketType.Data) {
+        this.victimData.push(decoded.packet);
+        if (this.victimData.length > VICTIM_DATA_MAX) this.victimData.shift();
+      }
+    }
+    const entry = { from, to, bytes };
+    if (this.seen.length < SEEN_MAX) this.seen.push(entry);
+    else this.seen[this.seenNext] = entry;
+    this.seenNext = (this.seenNext + 1) % SEEN_MAX;
+  }
+
+  /** One attack, chosen at random. */
+  attack(): void {
+    const kind = ATTACKS[this.rng.below(ATTACKS.length)] as Attack;
+    if (this.run(kind)) this.counts[kind]++;
+  }
+
+  private run(kind: Attack): boolean {
+    switch (kind) {
+      case "replay": {
+        const old = this.seen[this.rng.below(Math.max(1, this.seen.length))];
+        if (!old) return false;
+        this.world.send(old.from, old.to, old.bytes);
+        return true;
+      }
+      case "fragment-beyond-count":
+        return this.lie((seq) => [{ seq, fragIndex: 1, fragCount: 1 }]);
+      case "inconsistent-fragments":
+        return this.lie((seq) => [
+          { seq, fragIndex: 0, fragCount: 2 },
+          { seq: seq + 1, fragIndex: 1, fragCount: 2, otherMessage: true },
+        ]);
+      case "stale-epoch-ack": {
+        const x = this.rng.below(this.world.size - 1);
+        const epoch = this.world.epochOf(x);
+        if (epoch <= 1) return false;
+        // Everything x ever sent mallory, acknowledged under x's previous epoch: x must not believe a word.
+        const next = this.world.nextSeqOf(x, this.mallory);
+        const ack = encodeAck(
+          {
+            sender: this.world.idOf(this.mallory),
+            recipient: this.world.idOf(x),
+            epoch: epoch - 1,
+            next,
+            ranges: [],
+            rejects: [],
+          },
+          (b) => this.malloryCrypto.mac(this.world.idOf(x), b),
+        );
+        this.world.send(this.mallory, x, ack);
+        return true;
+      }
+      case "altered-with-mac-key": {
+        const { a, crypto } = this.victim;
+        const data = this.victimData;
+        // A later fragment when there is one: each fragment's proof must be checked, not only the first's.
+        const later = data.filter((p) => p.fragIndex > 0);
+        const pool = later.length > 0 && this.rng.chance(500_000) ? later : data;
+        const p = pool[this.rng.below(Math.max(1, pool.length))];
+        if (!p) return false;
+        if (p.payload.length === 0) return false;
+        const payload = Uint8Array.from(p.payload);
+        const at = this.rng.below(payload.length);
+        payload[at] = (payload[at] as number) ^ (1 + this.rng.below(255));
+        const bytes = encodeData({ ...p, payload }, p.proof, (authed) => crypto.mac(p.recipient, authed));
+        this.world.send(a, this.victim.b, bytes);
+        return true;
+      }
+      case "forged-ack": {
+        // "From" an honest node to another, MAC'd with mallory's key for that recipient: not the pair's key.
+        const from = this.rng.below(this.world.size - 1);
+        const to = (from + 1 + this.rng.below(this.world.size - 2)) % (this.world.size - 1);
+        const ack = encodeAck(
+          {
+            sender: this.world.idOf(from),
+            recipient: this.world.idOf(to),
+            epoch: this.world.epochOf(to),
+            next: this.world.nextSeqOf(to, from),
+            ranges: [],
+            rejects: [],
+          },
+          (b) => this.malloryCrypto.mac(this.world.idOf(to), b),
+        );
+        this.world.send(from, to, ack);
+        return true;
+      }
+    }
+  }
+
+  /** DATA from mallory, validly MAC'd and signed, whose fragments are malformed in the way `frames` says. */
+  private lie(
+    frames: (seq: number) => { seq: number; fragIndex: number; fragCount: number; otherMessage?: boolean }[],
+  ): boolean {
+    const to = this.rng.below(this.world.size - 1);
+    const start = this.lieSeq.get(to) ?? 0;
+    const plan = frames(start);
+    this.lieSeq.set(to, start + plan.length);
+    const msgId = (n: number) => `ad${String(++this.lies + n).padStart(30, "0")}` as MsgId;
+    const first = msgId(0);
+    for (const f of plan) {
+      const fields = {
+        sender: this.world.idOf(this.mallory),
+        recipient: this.world.idOf(to),
+        epoch: this.world.epochOf(this.mallory),
+        seq: f.seq,
+        floor: 0,
+        flags: 0,
+        fragIndex: f.fragIndex,
+        fragCount: f.fragCount,
+        msgId: f.otherMessage ? msgId(1) : first,
+        sentAt: 1,
+        payload: new TextEncoder().encode("a lie"),
+      };
+      const [proof] = this.malloryCrypto.signBatch([dataSignedBytes(fields)]) as [BatchProof];
+      const bytes = encodeData(fields, proof, (authed) => this.malloryCrypto.mac(fields.recipient, authed));
+      this.world.send(this.mallory, to, bytes);
+    }
+    return true;
+  }
+}
+
+function isData(bytes: Uint8Array): boolean {
+  return packetTypeOf(bytes) === PacketType.Data;
+}
