@@ -355,8 +355,12 @@ export function createRenderer(options: RenderOptions) {
       ].join("\n");
     },
 
-    /** A stored history entry (see Store.history); `nameOf` maps key ids to names. */
-    historyEntry(e: HistoryView): string {
+    /**
+     * A stored history entry (see Store.history); `nameOf` maps key ids to names. `brief` (the replay at start)
+     * shortens a long text to its first lines: a 60 KB message would push everything else off the screen.
+     */
+    historyEntry(e: HistoryView, brief = false): string {
+      if (brief) e = { ...e, text: abbreviate(e.text) };
       if (e.direction === "in") {
         return self_.incoming({
           from: e.from,
@@ -404,6 +408,20 @@ export type HistoryView =
       sentAt: number;
       recipients: { name: string; state: "pending" | "delivered" | "failed" }[];
     };
+
+/** Shown of a long message in the replay at start: at most this many lines, and this many characters. */
+const BRIEF_LINES = 3;
+const BRIEF_CHARS = 300;
+
+/** The first lines of a long text, and what is left out: "… (61,440 more characters; /history shows it all)". */
+export function abbreviate(text: string): string {
+  const lines = text.split("\n");
+  let kept = lines.slice(0, BRIEF_LINES).join("\n");
+  if (kept.length > BRIEF_CHARS) kept = [...kept].slice(0, BRIEF_CHARS).join("");
+  if (kept.length === text.length) return text;
+  const left = text.length - kept.length;
+  return `${kept}… (${left.toLocaleString("en-US")} more characters; /history shows it all)`;
+}
 
 /** A short quote of a message for a receipt line: first line, at most 40 characters. */
 export function quote(text: string): string {

@@ -332,7 +332,13 @@ class ReplClient {
     }
     if (history.length > 0) {
       this.print(r.rule(`last ${history.length} messages`));
-      for (const e of history) this.print(r.historyEntry(historyView(e, (id) => node.nameOf(id))));
+      for (const e of history)
+        this.print(
+          r.historyEntry(
+            historyView(e, (id) => node.nameOf(id)),
+            true,
+          ),
+        );
       this.print(r.rule("now"));
     }
     const fp = mine === undefined ? "" : ` (fingerprint ${shortenFingerprint(mine)})`;
@@ -371,12 +377,17 @@ class ReplClient {
     if (command.type === "empty" || command.type === "broadcast" || command.type === "private") {
       this.screen.eraseEcho(this.render.prompt(), line);
     }
+    let refused = false;
     try {
       this.execute(command);
     } catch (error) {
       this.print(this.render.error((error as Error).message));
+      refused = command.type === "broadcast" || command.type === "private";
     }
-    if (!this.quitting) this.screen.showPrompt();
+    if (this.quitting) return;
+    this.screen.showPrompt();
+    // A message that could not be sent (a mistyped name, too long) comes back to the prompt, to fix and resend.
+    if (refused && this.screen.tty) this.rl?.write(line);
   }
 
   private execute(c: Command): void {

@@ -8,6 +8,7 @@ import {
   resolveChatOptions,
 } from "../../src/cli/chat-options.ts";
 import {
+  abbreviate,
   createRenderer,
   describeFaults,
   formatAgo,
@@ -301,6 +302,25 @@ describe("RateLimiter", () => {
 });
 
 describe("chat flags", () => {
+  it("shortens a long message in the replay at start to its first lines, saying how much is left out", () => {
+    assert.equal(abbreviate("short"), "short");
+    assert.equal(abbreviate("a\nb\nc"), "a\nb\nc");
+    assert.equal(abbreviate("a\nb\nc\nd"), "a\nb\nc… (2 more characters; /history shows it all)");
+    const huge = "x".repeat(61_440);
+    assert.equal(abbreviate(huge), `${"x".repeat(300)}… (61,140 more characters; /history shows it all)`);
+    const entry = {
+      direction: "in" as const,
+      from: "bob",
+      kind: "broadcast" as const,
+      text: huge,
+      sentAt: 0,
+      receivedAt: 0,
+    };
+    const plain = createRenderer({ color: false, self: "alice" });
+    assert.ok(plain.historyEntry(entry, true).length < 400);
+    assert.ok(plain.historyEntry(entry).includes(huge), "/history shows it in full");
+  });
+
   it("validates ports and hosts", () => {
     assert.equal(parsePortFlag("0"), 0);
     assert.equal(parsePortFlag("65535"), 65535);

@@ -181,7 +181,7 @@ describe("interactive client in a terminal (tmux)", {
     await waitScreen("bob", (x) => /<carol> half typed line/.test(x), 5000, "carol's line, sent");
   });
 
-  it("reports an unknown command and an unknown peer in one line and keeps running", {
+  it("reports an unknown command and an unknown peer in one line, gives the refused line back, keeps running", {
     timeout: 10_000,
   }, async () => {
     type("bob", "/frob");
@@ -195,6 +195,14 @@ describe("interactive client in a terminal (tmux)", {
     type("bob", "/p zed hi");
     key("bob", "Enter");
     await waitScreen("bob", (s) => s.includes('✗ no user "zed" in the directory'), 3000, "the unknown peer");
+    // The message that could not be sent is back on the prompt, to fix rather than to type again.
+    await waitScreen(
+      "bob",
+      (s) => s.endsWith("[bob] /p zed hi"),
+      3000,
+      "the refused line back on the prompt",
+    );
+    key("bob", "C-u");
     type("bob", "/pe");
     key("bob", "Tab");
     await waitScreen("bob", (s) => s.endsWith("[bob] /peers"), 3000, "tab completion of /peers");
