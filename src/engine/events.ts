@@ -1,15 +1,12 @@
 import type { Address, MessageKind, MsgId, PeerId } from "./types.ts";
+import type { DecodeError } from "./wire.ts";
 
-/** Why a datagram or a message was refused. Every one is counted in stats. */
+/**
+ * Why a datagram or a message was refused. Every one is counted in stats. A datagram that does not decode is
+ * refused for its DecodeError (wire.ts); the rest are the engine's own checks, after decoding.
+ */
 export type RejectReason =
-  | "too-short"
-  | "too-long"
-  | "bad-magic"
-  | "unknown-version"
-  | "unknown-type"
-  | "bad-length"
-  | "bad-fragment"
-  | "too-many-ranges"
+  | DecodeError
   | "not-for-me"
   | "unknown-sender"
   | "bad-signature"

@@ -59,8 +59,8 @@ export class RecvStream {
    * Whether every message of this stream is checked against the durable delivery log. A stream that began with
    * no saved state, for a sender something was already delivered from (this node lost its state), cannot tell a
    * replayed old datagram from a new one by its seq, so it always asks the log, and so do the streams of the
-   * sender's later epochs (engine.ts, newEpoch). Otherwise only messages their sender marks as re-sent are checked
-   * (engine.ts, deliver).
+   * sender's later epochs (receiver.ts, newEpoch). Otherwise only messages their sender marks as re-sent are checked
+   * (receiver.ts, deliver).
    */
   checksLog = false;
 

@@ -7,9 +7,10 @@
  * over that tree's root. A broadcast to N peers is one message in one batch, and a burst of messages is one
  * signature, not one each. Decoding never throws: it returns a value or a reason code.
  */
+import { Reader, Writer } from "./byte-io.ts";
+import { auditPathLength } from "./merkle-shape.ts";
 import type { BatchProof } from "./ports.ts";
 import {
-  fromHex,
   KEY_ID_BYTES,
   MAC_BYTES,
   MAX_BATCH_LEAVES,
@@ -18,8 +19,9 @@ import {
   type MsgId,
   type PeerId,
   SIGNATURE_BYTES,
-  toHex,
 } from "./types.ts";
+
+export { auditPathLength, merkleSplit } from "./merkle-shape.ts";
 
 export const MAGIC_0 = 0x43; // 'C'
 export const MAGIC_1 = 0x4e; // 'N'
@@ -63,8 +65,10 @@ export interface Header {
   recipient: PeerId;
 }
 
-export interface DataPacket extends Header {
-  type: typeof PacketType.Data;
+/** What a DATA datagram says: what its sender encodes (encodeData) and, with its authentication, what decode returns. */
+export interface DataFields {
+  sender: PeerId;
+  recipient: PeerId;
   /** The sender's epoch: changes only when the sender lost its state; older epochs are replays. */
   epoch: number;
   seq: number;
@@ -77,6 +81,11 @@ export interface DataPacket extends Header {
   /** The author's wall-clock ms when the message was written. */
   sentAt: number;
   payload: Uint8Array;
+}
+
+/** A decoded DATA: its fields, and what checking its MAC and batch signature needs. */
+export interface DataPacket extends Header, DataFields {
+  type: typeof PacketType.Data;
   /** The bytes the MAC covers (everything before it). */
   authed: Uint8Array;
   mac: Uint8Array;
@@ -98,20 +107,28 @@ export interface AckReject {
   code: RejectCode;
 }
 
-export interface AckPacket extends Header {
-  type: typeof PacketType.Ack;
+/** What an ACK says: what its sender encodes (encodeAck) and, with its MAC, what decode returns. */
+export interface AckFields {
+  sender: PeerId;
+  recipient: PeerId;
   /** The epoch of the acknowledged stream (the data sender's). */
   epoch: number;
   /** Every seq below `next` is resolved at the receiver. */
   next: number;
   ranges: AckRange[];
   rejects: AckReject[];
+}
+
+export interface AckPacket extends Header, AckFields {
+  type: typeof PacketType.Ack;
   authed: Uint8Array;
   mac: Uint8Array;
 }
 
-export interface HelloPacket extends Header {
-  type: typeof PacketType.Hello;
+/** What a HELLO says: what its sender encodes (encodeHello) and, with its MAC, what decode returns. */
+export interface HelloFields {
+  sender: PeerId;
+  recipient: PeerId;
   epoch: number;
   floor: number;
   /** The sender's clock, ms: a HELLO not newer than the last one from the same sender is a replay. */
@@ -119,6 +136,10 @@ export interface HelloPacket extends Header {
   flags: number;
   /** The timestamp of the HELLO this one answers, 0 if none: gives the asker an RTT sample. */
   echo: number;
+}
+
+export interface HelloPacket extends Header, HelloFields {
+  type: typeof PacketType.Hello;
   authed: Uint8Array;
   mac: Uint8Array;
 }
@@ -141,79 +162,6 @@ function fail(reason: DecodeError): DecodeResult {
   return { ok: false, reason };
 }
 
-class Writer {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  offset = 0;
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
-  }
-  u8(v: number): void {
-    this.view.setUint8(this.offset, v);
-    this.offset += 1;
-  }
-  u16(v: number): void {
-    this.view.setUint16(this.offset, v);
-    this.offset += 2;
-  }
-  u32(v: number): void {
-    this.view.setUint32(this.offset, v >>> 0);
-    this.offset += 4;
-  }
-  /** Non-negative integers up to 2^53, as a big-endian 64-bit field. */
-  u64(v: number): void {
-    this.u32(Math.floor(v / 2 ** 32));
-    this.u32(v % 2 ** 32);
-  }
-  raw(b: Uint8Array): void {
-    this.bytes.set(b, this.offset);
-    this.offset += b.length;
-  }
-  hex(h: string): void {
-    this.raw(fromHex(h));
-  }
-}
-
-class Reader {
-  private readonly view: DataView;
-  offset = 0;
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  remaining(): number {
-    return this.bytes.length - this.offset;
-  }
-  u8(): number {
-    const v = this.view.getUint8(this.offset);
-    this.offset += 1;
-    return v;
-  }
-  u16(): number {
-    const v = this.view.getUint16(this.offset);
-    this.offset += 2;
-    return v;
-  }
-  u32(): number {
-    const v = this.view.getUint32(this.offset);
-    this.offset += 4;
-    return v;
-  }
-  u64(): number {
-    const hi = this.u32();
-    const lo = this.u32();
-    return hi * 2 ** 32 + lo;
-  }
-  raw(n: number): Uint8Array {
-    const v = this.bytes.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return v;
-  }
-  hex(n: number): string {
-    return toHex(this.raw(n));
-  }
-}
-
 function writeHeader(w: Writer, type: PacketType, sender: PeerId, recipient: PeerId): void {
   w.u8(MAGIC_0);
   w.u8(MAGIC_1);
@@ -221,20 +169,6 @@ function writeHeader(w: Writer, type: PacketType, sender: PeerId, recipient: Pee
   w.u8(type);
   w.hex(sender);
   w.hex(recipient);
-}
-
-export interface DataFields {
-  sender: PeerId;
-  recipient: PeerId;
-  epoch: number;
-  seq: number;
-  floor: number;
-  flags: number;
-  fragIndex: number;
-  fragCount: number;
-  msgId: MsgId;
-  sentAt: number;
-  payload: Uint8Array;
 }
 
 /** The fields of a DATA datagram its author signs: the same for every recipient and every try. */
@@ -289,15 +223,6 @@ export function encodeData(
   return w.bytes;
 }
 
-export interface AckFields {
-  sender: PeerId;
-  recipient: PeerId;
-  epoch: number;
-  next: number;
-  ranges: AckRange[];
-  rejects: AckReject[];
-}
-
 export function encodeAck(f: AckFields, mac: (bytes: Uint8Array) => Uint8Array): Uint8Array {
   const ranges = f.ranges.slice(0, MAX_ACK_RANGES);
   const rejects = f.rejects.slice(0, MAX_ACK_REJECTS);
@@ -320,16 +245,6 @@ export function encodeAck(f: AckFields, mac: (bytes: Uint8Array) => Uint8Array):
   return w.bytes;
 }
 
-export interface HelloFields {
-  sender: PeerId;
-  recipient: PeerId;
-  epoch: number;
-  floor: number;
-  timestamp: number;
-  flags: number;
-  echo: number;
-}
-
 export function encodeHello(f: HelloFields, mac: (bytes: Uint8Array) => Uint8Array): Uint8Array {
   const w = new Writer(HELLO_BYTES);
   writeHeader(w, PacketType.Hello, f.sender, f.recipient);
@@ -349,29 +264,6 @@ export function encodeHello(f: HelloFields, mac: (bytes: Uint8Array) => Uint8Arr
 export function packetTypeOf(bytes: Uint8Array): number | undefined {
   if (bytes.length < HEADER_BYTES || bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) return undefined;
   return bytes[3];
-}
-
-/**
- * How many hashes the audit path of leaf `index` in a batch of `size` has (RFC 9162 §2.1.3.1: one per level of
- * the tree above the leaf, whose left subtrees are the largest power of two below their size); undefined for a
- * position no batch has.
- */
-export function auditPathLength(index: number, size: number): number | undefined {
-  if (size < 1 || size > MAX_BATCH_LEAVES || index >= size) return undefined;
-  let length = 0;
-  for (let from = 0, to = size; to - from > 1; length++) {
-    const middle = from + merkleSplit(to - from);
-    if (index < middle) to = middle;
-    else from = middle;
-  }
-  return length;
-}
-
-/** Where RFC 9162 splits a tree of n ≥ 2 leaves: its left subtree holds the largest power of two below n. */
-export function merkleSplit(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
 }
 
 /** Strictly decodes one datagram. Authentication is the caller's job: this only checks structure. */
