@@ -10,11 +10,11 @@
  */
 import { createInterface } from "node:readline";
 import type { PeerId } from "../engine/types.ts";
-import { openDirectory } from "../identity/directory.ts";
 import type { ChatNode } from "../node/chat-node.ts";
-import { openNode, resolveDataDir } from "../node/open-node.ts";
+import { openNode } from "../node/open-node.ts";
 import type { HistoryEntry } from "../storage/store.ts";
 import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
+import { runCommand } from "./command-actions.ts";
 import { COMMANDS, type Command, parseCommand } from "./commands.ts";
 import { type Fields, parseInput, ReplyQueue } from "./json-replies.ts";
 
@@ -177,7 +177,7 @@ class JsonClient {
       const code = (error as { code?: unknown }).code;
       this.replies.answer(slot, "error", {
         message: (error as Error).message,
-        ...(typeof code === "string" && { code }),
+        ...(typeof code === "string" && { code: kebabCode(code) }),
       });
     }
   }
@@ -185,18 +185,16 @@ class JsonClient {
   private execute(c: Command, slot: ReturnType<ReplyQueue["open"]>): void {
     const node = this.node;
     const reply = (event: string, fields: Fields = {}) => this.replies.answer(slot, event, fields);
-    switch (c.type) {
-      case "empty":
+    const o = runCommand(node, c, this.dataDir);
+    switch (o.type) {
+      case "nothing":
         return;
       case "invalid":
-        reply("error", { message: c.message, code: "usage" });
+        reply("error", { message: o.message, code: "usage" });
         return;
-      case "broadcast":
+      case "sent":
         // Answered by the node's `queued` event, once the message is stored.
-        this.awaitingQueued.set(node.broadcast(c.text).msgId, slot);
-        return;
-      case "private":
-        this.awaitingQueued.set(node.sendPrivate(c.peer, c.text).msgId, slot);
+        this.awaitingQueued.set(o.sent.msgId, slot);
         return;
       case "quit":
         this.quitSlot = slot;
@@ -207,7 +205,7 @@ class JsonClient {
         return;
       case "peers":
         reply("peers", {
-          peers: node.peers().map((p) => ({
+          peers: o.peers.map((p) => ({
             name: p.name,
             id: p.id,
             online: p.online,
@@ -222,29 +220,20 @@ class JsonClient {
         });
         return;
       case "stats":
-        reply("stats", { ...node.stats() });
+        reply("stats", { ...o.stats });
         return;
       case "history":
-        reply("history", {
-          messages: node.history(c.limit).map((e) => historyJson(e, (id) => node.nameOf(id))),
-        });
+        reply("history", { messages: o.entries.map((e) => historyJson(e, (id) => node.nameOf(id))) });
         return;
-      case "fault":
-        reply("faults", { faults: c.change ? node.setFaults(c.change) : node.getFaults() });
+      case "faults":
+        reply("faults", { faults: o.faults });
         return;
-      case "retry":
-        reply("retried", { count: node.retryWaiting(c.peer) });
+      case "retried":
+        reply("retried", { count: o.count });
         return;
-      case "verify": {
-        if (c.peer === undefined) {
-          const self = openDirectory(resolveDataDir(this.dataDir)).getUser(node.username);
-          reply("fingerprint", { peer: node.username, fingerprint: self?.fingerprint ?? null });
-          return;
-        }
-        const contact = node.resolvePeer(c.peer);
-        reply("fingerprint", { peer: contact.name, fingerprint: contact.fingerprint ?? null });
+      case "fingerprint":
+        reply("fingerprint", { peer: o.peer, fingerprint: o.fingerprint ?? null });
         return;
-      }
     }
   }
 
@@ -259,4 +248,12 @@ class JsonClient {
       this.exit(0);
     });
   }
+}
+
+/**
+ * Error codes in --json are kebab-case, whichever layer raised them (the node's are UPPER_SNAKE, as in its
+ * exceptions; the engine's and the client's are kebab-case already): `unknown-peer`, `too-large`, `usage`.
+ */
+export function kebabCode(code: string): string {
+  return code.toLowerCase().replaceAll("_", "-");
 }

@@ -11,14 +11,14 @@
 import { clearScreenDown, createInterface, cursorTo, type Interface, moveCursor } from "node:readline";
 import type { PeerId } from "../engine/types.ts";
 import { FAULT_NAMES } from "../faults/plan.ts";
-import { openDirectory } from "../identity/directory.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import type { ChatNode } from "../node/chat-node.ts";
-import { openNode, resolveDataDir } from "../node/open-node.ts";
+import { openNode } from "../node/open-node.ts";
 import type { ChatNodeEvents, SentView } from "../node/types.ts";
 import type { HistoryEntry } from "../storage/store.ts";
 import { colorEnabled, rowsOf } from "../terminal/text.ts";
 import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
+import { ownFingerprint, runCommand } from "./command-actions.ts";
 import { type Command, complete, DEFAULT_HISTORY, parseCommand } from "./commands.ts";
 import {
   createRenderer,
@@ -313,18 +313,9 @@ class ReplClient {
     });
   }
 
-  /** Our own full fingerprint, from the directory (undefined if it cannot be read). */
-  private ownFingerprint(): string | undefined {
-    try {
-      return openDirectory(resolveDataDir(this.options.dataDir)).getUser(this.node.username)?.fingerprint;
-    } catch {
-      return undefined;
-    }
-  }
-
   private greet(): void {
     const { node, render: r } = this;
-    const mine = this.ownFingerprint();
+    const mine = ownFingerprint(node, this.options.dataDir);
     const history = node.history(DEFAULT_HISTORY);
     for (const m of node.history(200)) {
       if (m.direction === "out" && m.recipients.some((x) => x.state !== "delivered"))
@@ -392,17 +383,15 @@ class ReplClient {
 
   private execute(c: Command): void {
     const { node, render: r } = this;
-    switch (c.type) {
-      case "empty":
+    const o = runCommand(node, c, this.options.dataDir);
+    switch (o.type) {
+      case "nothing":
         return;
       case "invalid":
-        this.print(r.error(c.message));
+        this.print(r.error(o.message));
         return;
-      case "broadcast":
-        this.track("broadcast", node.broadcast(c.text), c.text);
-        return;
-      case "private":
-        this.track("private", node.sendPrivate(c.peer, c.text), c.text);
+      case "sent":
+        this.track(o.kind, o.sent, o.text);
         return;
       case "quit":
         this.quit();
@@ -411,41 +400,31 @@ class ReplClient {
         this.print(r.help());
         return;
       case "peers":
-        this.print(r.peers(node.peers(), Date.now()));
+        this.print(r.peers(o.peers, Date.now()));
         return;
       case "stats":
-        this.print(r.stats(node.stats()));
+        this.print(r.stats(o.stats));
         return;
-      case "history": {
-        const entries = node.history(c.limit);
-        if (entries.length === 0) this.print(r.notice("no messages yet"));
-        for (const e of entries) this.print(r.historyEntry(historyView(e, (id) => node.nameOf(id))));
+      case "history":
+        if (o.entries.length === 0) this.print(r.notice("no messages yet"));
+        for (const e of o.entries) this.print(r.historyEntry(historyView(e, (id) => node.nameOf(id))));
         return;
-      }
-      case "fault":
-        this.print(r.faults(c.change ? node.setFaults(c.change) : node.getFaults()));
+      case "faults":
+        this.print(r.faults(o.faults));
         return;
-      case "retry": {
-        const count = node.retryWaiting(c.peer);
+      case "retried":
         this.print(
           r.notice(
-            count === 0
+            o.count === 0
               ? "no message is waiting"
-              : `${count} ${count === 1 ? "message waits" : "messages wait"}: asking ${c.peer ?? "their recipients"} now; sent as soon as they answer`,
+              : `${o.count} ${o.count === 1 ? "message waits" : "messages wait"}: asking ${o.peer ?? "their recipients"} now; sent as soon as they answer`,
           ),
         );
         return;
-      }
-      case "verify": {
-        const mine = this.ownFingerprint();
-        if (c.peer === undefined) {
-          this.print(r.verify(node.username, mine, undefined));
-          return;
-        }
-        const contact = node.resolvePeer(c.peer);
-        this.print(r.verify(contact.name, contact.fingerprint, mine));
+      case "fingerprint":
+        // Our own: nothing to compare it with.
+        this.print(r.verify(o.peer, o.fingerprint, o.peer === node.username ? undefined : o.mine));
         return;
-      }
     }
   }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { kebabCode } from "../../src/cli/json-mode.ts";
 import { parseInput, ReplyQueue } from "../../src/cli/json-replies.ts";
 
 describe("--json replies", () => {
@@ -57,5 +58,11 @@ describe("--json replies", () => {
     assert.equal(parseInput('{"tag":"x"}').ok, false);
     assert.equal(parseInput('{"cmd":"/q","tag":{}}').ok, false);
     assert.equal(parseInput(`{"cmd":"/q","tag":"${"x".repeat(201)}"}`).ok, false);
+  });
+
+  it("error codes are kebab-case whichever layer raised them", () => {
+    assert.equal(kebabCode("UNKNOWN_PEER"), "unknown-peer");
+    assert.equal(kebabCode("too-large"), "too-large");
+    assert.equal(kebabCode("usage"), "usage");
   });
 });
