@@ -11,10 +11,11 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Cluster, type ClusterObserver } from "../sim/cluster.ts";
 import type { LinkProfile } from "../sim/network.ts";
-import { SeededRng } from "../sim/rng.ts";
 import { DEFAULT_FAULTS } from "../sim/scenario.ts";
 import type { EngineStats } from "../src/engine/stats.ts";
 import type { PeerId } from "../src/engine/types.ts";
+import { ppmOf } from "../src/faults/ppm.ts";
+import { SeededRng } from "../src/faults/seeded-rng.ts";
 import { gcFunction, memory } from "./scale.ts";
 
 export interface SimScaleResult {
@@ -104,14 +105,20 @@ export function simScale(o: SimScaleOptions): SimScaleResult {
   const expected = n * (n - 1);
   const gc = gcFunction();
   const rng = new SeededRng(seed);
-  const lossPpm = Math.round(o.loss * 1_000_000);
+  const lossPpm = ppmOf(o.loss);
   // The simulator's delay model (sim/scenario.ts): a fixed 1..20 ms per link, plus up to 40 ms per datagram, so
   // that datagrams reorder. One profile per delay value, shared by the links that drew it (N² objects at N = 1000
   // would weigh more than the rest). No duplication, no corruption: loss is the only fault, and it starts with the
   // round (the network reads a link's profile at every send), so the start costs the same at every loss rate.
   const profiles: LinkProfile[] = [];
   for (let d = 1; d <= DEFAULT_FAULTS.delayMs; d++)
-    profiles.push({ lossPpm: 0, dupPpm: 0, corruptPpm: 0, delayMs: d, jitterMs: DEFAULT_FAULTS.jitterMs });
+    profiles.push({
+      lossPpm: 0,
+      duplicatePpm: 0,
+      corruptPpm: 0,
+      delayMs: d,
+      jitterMs: DEFAULT_FAULTS.jitterMs,
+    });
   const linkRng = rng.fork();
   const links: LinkProfile[] = new Array(n * n);
   for (let i = 0; i < n * n; i++) links[i] = profiles[linkRng.below(profiles.length)] as LinkProfile;

@@ -3,6 +3,8 @@
  * 0% and 40% loss on every datagram in both directions: total deliveries/s, latency, and whether every message
  * reached every recipient exactly once.
  */
+
+import { ppmOf } from "../src/faults/ppm.ts";
 import { ProcCluster } from "./procs.ts";
 import { type LoadPoint, type PhaseOptions, pointFrom } from "./two-nodes.ts";
 
@@ -19,7 +21,7 @@ export async function tenNodes(
   });
   try {
     for (const loss of options.losses) {
-      await cluster.setFaults({ lossOut: loss, lossIn: 0 });
+      await cluster.setFaults({ lossOutPpm: ppmOf(loss), lossInPpm: 0 });
       const { reports, drained, drainMs } = await cluster.run({
         send: () => ({ kind: "broadcast" }),
         inflight: options.inflight,
@@ -37,7 +39,7 @@ export async function tenNodes(
       );
     }
   } finally {
-    await cluster.setFaults({ lossOut: 0, lossIn: 0 }).catch(() => {});
+    await cluster.setFaults({ lossOutPpm: 0, lossInPpm: 0 }).catch(() => {});
     await cluster.stop();
   }
   return points;

@@ -1,19 +1,21 @@
 import type { EngineConfig } from "../src/engine/config.ts";
 import { MAC_BYTES } from "../src/engine/types.ts";
 import { DATA_FIXED_BYTES, DATA_PROOF_MAX_BYTES } from "../src/engine/wire.ts";
+
 /**
  * Two real nodes in two processes over loopback: node 0 sends 200-byte messages closed-loop to node 1 (broadcast,
  * then private), with the same loss injected on every datagram in both directions. Reports delivered msgs/s,
  * delivery latency, wire bytes and CPU per delivered message.
  */
 
+import { ppmOf } from "../src/faults/ppm.ts";
 import { ProcCluster } from "./procs.ts";
 import type { NodeReport } from "./protocol.ts";
 import { type Summary, summarize } from "./stats.ts";
 
 export interface LoadPoint {
   kind: "broadcast" | "private";
-  /** Injected loss on each direction of every link (lossOut on every node). */
+  /** Injected loss on each direction of every link (lossOutPpm on every node). */
   loss: number;
   nodes: number;
   /** Distinct messages delivered per second inside the measurement window (summed over receivers). */
@@ -152,7 +154,7 @@ export async function twoNodes(
   try {
     for (const kind of options.kinds ?? (["broadcast", "private"] as const)) {
       for (const loss of options.losses) {
-        await cluster.setFaults({ lossOut: loss, lossIn: 0 });
+        await cluster.setFaults({ lossOutPpm: ppmOf(loss), lossInPpm: 0 });
         const { reports, drained, drainMs } = await cluster.run({
           send: (i) => (i === 0 ? (kind === "broadcast" ? { kind } : { kind, to: 1 }) : null),
           inflight: options.inflight,
@@ -187,7 +189,7 @@ export async function twoNodes(
       }
     }
   } finally {
-    await cluster.setFaults({ lossOut: 0, lossIn: 0 }).catch(() => {});
+    await cluster.setFaults({ lossOutPpm: 0, lossInPpm: 0 }).catch(() => {});
     await cluster.stop();
   }
   return points;

@@ -25,7 +25,7 @@ import {
   PacketType,
   packetTypeOf,
 } from "../src/engine/wire.ts";
-import type { SeededRng } from "./rng.ts";
+import type { SeededRng } from "../src/faults/seeded-rng.ts";
 
 export const ATTACKS = [
   "replay",

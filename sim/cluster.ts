@@ -17,9 +17,9 @@ import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import type { Address, MessageKind, MsgId, PeerId } from "../src/engine/types.ts";
 import { WakeQueue } from "../src/engine/wake-queue.ts";
 import { decode, PacketType, packetTypeOf } from "../src/engine/wire.ts";
+import type { SeededRng } from "../src/faults/seeded-rng.ts";
 import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
 import { type LinkProfile, VirtualNetwork } from "./network.ts";
-import type { SeededRng } from "./rng.ts";
 
 /** Where one recipient of an outgoing message stands, as the outbox records it. */
 export type RecipientState = "pending" | "delivered" | FailReason;

@@ -4,19 +4,12 @@
  * datagram is handed over, from one seeded generator with integer per-million probabilities, so that a seed
  * replays exactly. Nodes are indices 0..size-1; the cluster maps addresses to indices.
  */
-import type { SeededRng } from "./rng.ts";
+import { delayOf, flipBits, type LinkFaults } from "../src/faults/plan.ts";
+import type { SeededRng } from "../src/faults/seeded-rng.ts";
 
-/** The faults of one directed link. */
-export interface LinkProfile {
-  lossPpm: number;
-  dupPpm: number;
-  /** A corrupted datagram has 1 to 3 random bits flipped. */
-  corruptPpm: number;
-  /** The fixed part of this link's one-way delay, in whole ms. */
-  delayMs: number;
-  /** Each copy waits up to this many ms more, uniformly: wider than the gap between datagrams, so they reorder. */
-  jitterMs: number;
-}
+/** The faults of one directed link: the shared fault model's, with a corrupted datagram getting 1 to 3 bits. */
+export type LinkProfile = LinkFaults;
+const CORRUPT_BITS_MAX = 3;
 
 export const FAULT_KINDS = [
   "loss",
@@ -103,7 +96,7 @@ export class VirtualNetwork {
       return;
     }
     this.schedule(now, from, to, bytes, linkSeq, profile);
-    if (this.rng.chance(profile.dupPpm)) {
+    if (this.rng.chance(profile.duplicatePpm)) {
       this.faults.duplicate++;
       this.schedule(now, from, to, bytes, linkSeq, profile);
     }
@@ -117,17 +110,11 @@ export class VirtualNetwork {
     linkSeq: number,
     profile: LinkProfile,
   ): void {
-    // A copy, as a real network makes: the engine keeps and re-sends the same buffer, which a flip must not touch.
-    const copy = bytes.slice();
-    if (!this.healed && copy.length > 0 && this.rng.chance(profile.corruptPpm)) {
-      this.faults.corrupt++;
-      // Distinct bits, so that two flips never cancel out and every corrupted copy really differs.
-      const bits = new Set<number>();
-      const flips = Math.min(1 + this.rng.below(3), copy.length * 8);
-      while (bits.size < flips) bits.add(this.rng.below(copy.length * 8));
-      for (const bit of bits) copy[bit >>> 3] = (copy[bit >>> 3] ?? 0) ^ (1 << (bit & 7));
-    }
-    const delay = profile.delayMs + this.rng.below(profile.jitterMs + 1);
+    const corrupt = !this.healed && bytes.length > 0 && this.rng.chance(profile.corruptPpm);
+    if (corrupt) this.faults.corrupt++;
+    // A copy either way, as a real network makes: the engine keeps and re-sends the same buffer.
+    const copy = corrupt ? flipBits(this.rng, bytes, CORRUPT_BITS_MAX) : bytes.slice();
+    const delay = delayOf(this.rng, profile);
     this.push({ at: now + delay, order: this.order++, from, to, bytes: copy, linkSeq });
   }
 

@@ -9,11 +9,11 @@ import { DEFAULT_CONFIG, type EngineConfig, giveUpBoundMs } from "../src/engine/
 import type { EngineEvent } from "../src/engine/events.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import { MAX_TEXT_BYTES, type MessageKind } from "../src/engine/types.ts";
+import { SeededRng } from "../src/faults/seeded-rng.ts";
 import { Adversary, ATTACKS } from "./adversary.ts";
 import { Cluster, type ClusterObserver, type SendPlan, SimCrash, SimStall } from "./cluster.ts";
 import { Checker, type Violation } from "./invariants.ts";
 import { type FaultCounts, type LinkProfile, zeroFaults } from "./network.ts";
-import { SeededRng } from "./rng.ts";
 
 /** Everything a seed decides; any field can be forced from the command line (the rest still come from the seed). */
 export interface SimOptions {
@@ -161,7 +161,7 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
   for (let i = 0; i < options.nodes * options.nodes; i++) {
     links.push({
       lossPpm: options.lossPpm,
-      dupPpm: options.dupPpm,
+      duplicatePpm: options.dupPpm,
       corruptPpm: options.corruptPpm,
       delayMs: 1 + planRng.below(Math.max(1, options.delayMs)),
       jitterMs: options.jitterMs,

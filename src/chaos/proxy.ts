@@ -8,8 +8,8 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIP } from "node:net";
+import { SeededRng } from "../faults/seeded-rng.ts";
 import { type ChaosConfig, decide, NO_CHAOS, validateChaosConfig } from "./decisions.ts";
-import { Sfc32Rng } from "./seeded-rng.ts";
 
 export type Direction = "forward" | "reverse";
 
@@ -127,7 +127,7 @@ export class ChaosProxy {
     stray: 0,
   };
   private config: ChaosConfig;
-  private readonly rng: Sfc32Rng;
+  private readonly rng: SeededRng;
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly routes: RouteState[] = [];
@@ -138,7 +138,7 @@ export class ChaosProxy {
 
   private constructor(private readonly options: ChaosProxyOptions) {
     this.config = validateChaosConfig({ ...NO_CHAOS, ...options.config });
-    this.rng = new Sfc32Rng(options.seed ?? 1);
+    this.rng = new SeededRng(options.seed ?? 1);
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
     this.maxClients = options.maxClientsPerRoute ?? 64;

@@ -5,8 +5,9 @@
 import { randomInt } from "node:crypto";
 import { isIP } from "node:net";
 import type { Command } from "commander";
-import { type ChaosConfig, NO_CHAOS, parseDurationMs, parseRatePpm } from "../chaos/decisions.ts";
+import { type ChaosConfig, NO_CHAOS, parseDurationMs } from "../chaos/decisions.ts";
 import { ChaosProxy, formatCounters, type Route } from "../chaos/proxy.ts";
+import { parseRatePpm } from "../faults/ppm.ts";
 
 export interface ChaosCliOptions {
   listen?: string;

@@ -5,7 +5,8 @@
  */
 import { isIP } from "node:net";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type FaultConfig, parseFault } from "../faults/plan.ts";
+import { parseFault } from "../faults/parse.ts";
+import type { FaultConfig } from "../faults/plan.ts";
 import { DATA_DIR_DEFAULT_HELP } from "../identity/directory.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import type { OpenNodeOptions } from "../node/open-node.ts";

@@ -3,7 +3,8 @@
  * (json-mode.ts). A line that starts with "/" is a command; any other non-blank line is a broadcast, and "//text"
  * broadcasts "/text". Parsing never throws: a malformed line is an `invalid` command carrying the message to show.
  */
-import { type FaultConfig, NO_FAULTS, parseFault } from "../faults/plan.ts";
+import { parseFault } from "../faults/parse.ts";
+import { type FaultConfig, NO_FAULTS } from "../faults/plan.ts";
 
 export type Command =
   | { type: "empty" }

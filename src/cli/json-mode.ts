@@ -10,6 +10,7 @@
  */
 import { createInterface } from "node:readline";
 import type { PeerId } from "../engine/types.ts";
+import { faultsAsFractions } from "../faults/parse.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import { openNode } from "../node/open-node.ts";
 import type { HistoryEntry } from "../storage/store.ts";
@@ -226,7 +227,7 @@ class JsonClient {
         reply("history", { messages: o.entries.map((e) => historyJson(e, (id) => node.nameOf(id))) });
         return;
       case "faults":
-        reply("faults", { faults: o.faults });
+        reply("faults", { faults: faultsAsFractions(o.faults) });
         return;
       case "retried":
         reply("retried", { count: o.count });

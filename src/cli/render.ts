@@ -5,6 +5,7 @@
  * change colours or reorder text with bidi controls on our screen.
  */
 import type { FaultConfig } from "../faults/plan.ts";
+import { formatPercent } from "../faults/ppm.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import type { NodeStats, PeerView } from "../node/types.ts";
 import { displayWidth, type Format, paint as paintIf } from "../terminal/text.ts";
@@ -433,16 +434,16 @@ export function quote(text: string): string {
 
 export function describeFaults(f: FaultConfig): string {
   const parts: string[] = [];
-  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+  const pct = formatPercent;
   if (f.blackhole) parts.push("blackhole on");
-  if (f.lossOut > 0 && f.lossOut === f.lossIn) parts.push(`loss ${pct(f.lossOut)}`);
+  if (f.lossOutPpm > 0 && f.lossOutPpm === f.lossInPpm) parts.push(`loss ${pct(f.lossOutPpm)}`);
   else {
-    if (f.lossOut > 0) parts.push(`loss-out ${pct(f.lossOut)}`);
-    if (f.lossIn > 0) parts.push(`loss-in ${pct(f.lossIn)}`);
+    if (f.lossOutPpm > 0) parts.push(`loss-out ${pct(f.lossOutPpm)}`);
+    if (f.lossInPpm > 0) parts.push(`loss-in ${pct(f.lossInPpm)}`);
   }
-  if (f.duplicate > 0) parts.push(`duplicate ${pct(f.duplicate)}`);
-  if (f.badSignature > 0) parts.push(`bad-signature ${pct(f.badSignature)}`);
-  if (f.wrongKey > 0) parts.push(`wrong-key ${pct(f.wrongKey)}`);
+  if (f.duplicatePpm > 0) parts.push(`duplicate ${pct(f.duplicatePpm)}`);
+  if (f.badSignaturePpm > 0) parts.push(`bad-signature ${pct(f.badSignaturePpm)}`);
+  if (f.wrongKeyPpm > 0) parts.push(`wrong-key ${pct(f.wrongKeyPpm)}`);
   if (f.delayMs > 0) parts.push(`delay ${f.delayMs} ms`);
   if (f.jitterMs > 0) parts.push(`jitter ${f.jitterMs} ms`);
   return parts.length === 0 ? "none" : parts.join(", ");

@@ -10,7 +10,7 @@
  */
 import { clearScreenDown, createInterface, cursorTo, type Interface, moveCursor } from "node:readline";
 import type { PeerId } from "../engine/types.ts";
-import { FAULT_NAMES } from "../faults/plan.ts";
+import { FAULT_NAMES } from "../faults/parse.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
 import type { ChatNode } from "../node/chat-node.ts";
 import { openNode } from "../node/open-node.ts";

@@ -1,6 +1,7 @@
 import type { CryptoPort, Rng } from "../engine/ports.ts";
 import type { PeerId } from "../engine/types.ts";
-import { type FaultConfig, type FaultCounters, roll } from "./plan.ts";
+import type { FaultConfig, FaultCounters } from "./plan.ts";
+import { chance } from "./ppm.ts";
 
 /**
  * Wraps a CryptoPort so that a chosen share of private messages is sealed to the wrong key (our own), as a buggy
@@ -20,7 +21,8 @@ export function withWrongKeyFaults(
     mac: (peer, bytes) => inner.mac(peer, bytes),
     verifyMac: (peer, bytes, tag) => inner.verifyMac(peer, bytes, tag),
     seal: (recipient, plaintext, aad) => {
-      if (!roll(rng, faults().wrongKey)) return inner.seal(recipient, plaintext, aad);
+      const { wrongKeyPpm } = faults();
+      if (wrongKeyPpm === 0 || !chance(rng, wrongKeyPpm)) return inner.seal(recipient, plaintext, aad);
       counters.wrongKeys++;
       return inner.seal(inner.selfId, plaintext, aad);
     },

@@ -1,34 +1,81 @@
 /**
- * Fault injection decisions, made from an injected Rng so a seeded run replays exactly. Rates are fractions in
- * [0, 1]; the runtime (src/node/faulty-socket.ts) and the crypto wrapper (faulty-crypto.ts) act on them.
+ * The fault model: what may happen to a datagram, with every probability an integer per million (ppm.ts), decided
+ * from an injected Rng so that a seeded run replays exactly. The simulator's links (sim/network.ts), the chaos proxy
+ * (src/chaos) and the node's fault flags (src/node/faulty-socket.ts, faulty-crypto.ts) all use these types and
+ * decisions.
  */
 import type { Rng } from "../engine/ports.ts";
+import { below } from "./ppm.ts";
 
-export interface FaultConfig {
-  /** Outgoing datagrams dropped. */
-  lossOut: number;
-  /** Incoming datagrams dropped. */
-  lossIn: number;
-  /** Outgoing DATA datagrams sent twice (the same msgId and seq: the receiver must ignore the copy). */
-  duplicate: number;
-  /** Outgoing DATA datagrams whose signature gets one bit flipped. */
-  badSignature: number;
-  /** Private messages sealed to a key that is not the recipient's. */
-  wrongKey: number;
-  /** Every outgoing datagram is held this long... */
+/** The faults of one direction of a link, as a network could make them. */
+export interface LinkFaults {
+  /** Datagrams dropped. */
+  lossPpm: number;
+  /** Datagrams sent twice, each copy with its own delay (so copies may also be reordered). */
+  duplicatePpm: number;
+  /** Datagrams with a few distinct bits flipped. */
+  corruptPpm: number;
+  /** Every datagram is held this long... */
   delayMs: number;
-  /** ...plus a uniform random extra in [0, jitterMs), which reorders datagrams. */
+  /** ...plus a uniform random extra in [0, jitterMs): wider than the gap between datagrams, they reorder. */
   jitterMs: number;
+}
+
+export const NO_LINK_FAULTS: LinkFaults = {
+  lossPpm: 0,
+  duplicatePpm: 0,
+  corruptPpm: 0,
+  delayMs: 0,
+  jitterMs: 0,
+};
+
+/** How long to hold one copy. Draws once even without jitter, so that adding jitter shifts no other decision. */
+export function delayOf(rng: Rng, faults: Pick<LinkFaults, "delayMs" | "jitterMs">): number {
+  return faults.delayMs + below(rng, faults.jitterMs);
+}
+
+/**
+ * A copy of `bytes` with 1..bitsMax bits flipped, at distinct positions so that two flips never cancel out and
+ * every corrupted copy really differs. The input is untouched: a sender keeps and re-sends the same buffer.
+ */
+export function flipBits(rng: Rng, bytes: Uint8Array, bitsMax: number): Uint8Array {
+  const out = Uint8Array.from(bytes);
+  if (out.length === 0) return out;
+  const flips = Math.min(1 + below(rng, Math.max(1, bitsMax)), out.length * 8);
+  const bits = new Set<number>();
+  while (bits.size < flips) bits.add(below(rng, out.length * 8));
+  for (const bit of bits) out[bit >>> 3] = (out[bit >>> 3] as number) ^ (1 << (bit & 7));
+  return out;
+}
+
+/** `bytes` cut to a random length in [0, length). */
+export function truncate(rng: Rng, bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0) return bytes;
+  return bytes.slice(0, below(rng, bytes.length));
+}
+
+/** The faults a running node injects on its own socket and crypto (the --loss … flags, the /fault command). */
+export interface FaultConfig extends Pick<LinkFaults, "duplicatePpm" | "delayMs" | "jitterMs"> {
+  /** Outgoing datagrams dropped. */
+  lossOutPpm: number;
+  /** Incoming datagrams dropped. */
+  lossInPpm: number;
+  /** DATA datagrams only are duplicated (the same msgId and seq: the receiver must ignore the copy). */
+  duplicatePpm: number;
+  /** Outgoing DATA datagrams whose signature gets one bit flipped. */
+  badSignaturePpm: number;
+  /** Private messages sealed to a key that is not the recipient's. */
+  wrongKeyPpm: number;
   /** Drop everything, both ways. */
   blackhole: boolean;
 }
 
 export const NO_FAULTS: FaultConfig = {
-  lossOut: 0,
-  lossIn: 0,
-  duplicate: 0,
-  badSignature: 0,
-  wrongKey: 0,
+  lossOutPpm: 0,
+  lossInPpm: 0,
+  duplicatePpm: 0,
+  badSignaturePpm: 0,
+  wrongKeyPpm: 0,
   delayMs: 0,
   jitterMs: 0,
   blackhole: false,
@@ -54,68 +101,4 @@ export function newFaultCounters(): FaultCounters {
     delayed: 0,
     blackholed: 0,
   };
-}
-
-export type FaultName = keyof FaultConfig;
-
-/** Parses "loss", "0.4" style settings from flags and the /fault command; throws a readable RangeError. */
-export function parseFault(name: string, value: string): Partial<FaultConfig> {
-  const rate = (key: keyof FaultConfig) => {
-    const n = Number(value.endsWith("%") ? Number(value.slice(0, -1)) / 100 : value);
-    if (!Number.isFinite(n) || n < 0 || n > 1)
-      throw new RangeError(`${name} must be a rate from 0 to 1 (or 0% to 100%)`);
-    return { [key]: n } as Partial<FaultConfig>;
-  };
-  const ms = (key: keyof FaultConfig) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > 60_000)
-      throw new RangeError(`${name} must be whole milliseconds, 0 to 60000`);
-    return { [key]: n } as Partial<FaultConfig>;
-  };
-  switch (name) {
-    case "loss": {
-      const r = rate("lossOut").lossOut as number;
-      return { lossOut: r, lossIn: r };
-    }
-    case "loss-out":
-      return rate("lossOut");
-    case "loss-in":
-      return rate("lossIn");
-    case "duplicate":
-      return rate("duplicate");
-    case "bad-signature":
-      return rate("badSignature");
-    case "wrong-key":
-      return rate("wrongKey");
-    case "delay":
-      return ms("delayMs");
-    case "jitter":
-      return ms("jitterMs");
-    case "blackhole": {
-      if (!["on", "off", "true", "false", "1", "0"].includes(value))
-        throw new RangeError("blackhole must be on or off");
-      return { blackhole: value === "on" || value === "true" || value === "1" };
-    }
-    default:
-      throw new RangeError(
-        `unknown fault "${name}" (one of: loss, loss-out, loss-in, duplicate, bad-signature, wrong-key, delay, jitter, blackhole)`,
-      );
-  }
-}
-
-export const FAULT_NAMES = [
-  "loss",
-  "loss-out",
-  "loss-in",
-  "duplicate",
-  "bad-signature",
-  "wrong-key",
-  "delay",
-  "jitter",
-  "blackhole",
-] as const;
-
-/** True with probability `rate`. */
-export function roll(rng: Rng, rate: number): boolean {
-  return rate > 0 && rng.nextU32() / 2 ** 32 < rate;
 }

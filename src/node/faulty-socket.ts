@@ -1,12 +1,14 @@
 /**
  * The node's UDP socket with fault injection on the way out and in. Decisions come from the injected Rng; every
- * injected fault is counted. Without faults configured it is a plain pass-through.
+ * injected fault is counted. Without faults configured it is a plain pass-through: a rate of 0 draws nothing, as
+ * the node's Rng is the crypto one and its draws need not line up for a replay.
  */
 import type { Socket } from "node:dgram";
 import type { Rng } from "../engine/ports.ts";
 import { SIGNATURE_BYTES } from "../engine/types.ts";
 import { PacketType, packetTypeOf } from "../engine/wire.ts";
-import { type FaultConfig, type FaultCounters, roll } from "../faults/plan.ts";
+import { delayOf, type FaultConfig, type FaultCounters } from "../faults/plan.ts";
+import { below, chance } from "../faults/ppm.ts";
 import { parseAddress } from "./address.ts";
 
 export class FaultySocket {
@@ -27,7 +29,7 @@ export class FaultySocket {
       this.counters.blackholed++;
       return false;
     }
-    if (roll(this.rng, f.lossIn)) {
+    if (f.lossInPpm > 0 && chance(this.rng, f.lossInPpm)) {
       this.counters.droppedIn++;
       return false;
     }
@@ -40,23 +42,23 @@ export class FaultySocket {
       this.counters.blackholed++;
       return;
     }
-    if (roll(this.rng, f.lossOut)) {
+    if (f.lossOutPpm > 0 && chance(this.rng, f.lossOutPpm)) {
       this.counters.droppedOut++;
       return;
     }
     const isData = packetTypeOf(bytes) === PacketType.Data;
     let out = bytes;
-    if (isData && roll(this.rng, f.badSignature)) {
+    if (isData && f.badSignaturePpm > 0 && chance(this.rng, f.badSignaturePpm)) {
       // A copy with one bit of the signature flipped: the engine keeps the good bytes for its retransmits.
       out = Uint8Array.from(bytes);
-      const bit = this.rng.nextU32() % (SIGNATURE_BYTES * 8);
+      const bit = below(this.rng, SIGNATURE_BYTES * 8);
       const index = out.length - SIGNATURE_BYTES + (bit >>> 3);
       out[index] = (out[index] as number) ^ (1 << (bit & 7));
       this.counters.badSignatures++;
     }
-    const copies = isData && roll(this.rng, f.duplicate) ? 2 : 1;
+    const copies = isData && f.duplicatePpm > 0 && chance(this.rng, f.duplicatePpm) ? 2 : 1;
     if (copies === 2) this.counters.duplicated++;
-    const delay = f.delayMs + (f.jitterMs > 0 ? (this.rng.nextU32() % f.jitterMs) + 0 : 0);
+    const delay = f.jitterMs > 0 ? delayOf(this.rng, f) : f.delayMs;
     for (let i = 0; i < copies; i++) {
       if (delay > 0) this.later(delay, to, out);
       else this.transmit(to, out);

@@ -8,7 +8,7 @@
  * Input, one JSON object per line (`id` is echoed in the answer):
  *   {"id":1,"cmd":"open","dataDir":"…","username":"carol","password":"…","faults":{…}}   first, once
  *   {"id":2,"cmd":"send","to":"alice","text":"hi"}   private message ("to" absent or null: broadcast)
- *   {"id":3,"cmd":"faults","faults":{"lossOut":1}}  change fault injection
+ *   {"id":3,"cmd":"faults","faults":{"lossOutPpm":1000000}}  change fault injection
  *   {"id":4,"cmd":"stats"}                          the node's counters
  *   {"id":5,"cmd":"quit"}                           close the node and exit 0 (also on end of stdin)
  * Output: {"event":"standby"|"ready"|"queued"|"message"|"delivered"|"failed"|"rejected"|"duplicate"|"ok"|

@@ -7,7 +7,7 @@ import { checkDeliveries, diffTotals, giveUpsSince } from "./harness.ts";
 import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
-const LOSS = 0.4;
+const LOSS_PPM = 400_000;
 
 export const highLoss: Scenario = {
   id: 1,
@@ -21,7 +21,7 @@ export const highLoss: Scenario = {
     const { before, mark, sent } = await sendThroughFaults(
       cluster,
       nodes,
-      { lossOut: LOSS },
+      { lossOutPpm: LOSS_PPM },
       () => [
         cluster.broadcast("alice", "s1: alice to everyone through the loss"),
         cluster.broadcast("bob", "s1: bob to everyone through the loss"),

@@ -20,7 +20,7 @@ export const duplicates: Scenario = {
     const { before, mark, sent } = await sendThroughFaults(
       cluster,
       nodes,
-      { duplicate: 0.5 },
+      { duplicatePpm: 500_000 },
       () => [
         cluster.broadcast("zoe", "s2: zoe to everyone, maybe twice"),
         cluster.broadcast("frank", "s2: frank to everyone, maybe twice"),

@@ -41,7 +41,7 @@ export const badSignature: Scenario = {
     });
     let corrupted: ReturnType<typeof cluster.broadcast>[];
     try {
-      cluster.setFaults(["alice"], { badSignature: 1 });
+      cluster.setFaults(["alice"], { badSignaturePpm: 1_000_000 });
       corrupted = [
         cluster.broadcast("alice", "s3: alice to everyone (first copies corrupted)"),
         cluster.sendPrivate("alice", "bob", "s3: alice to bob (first copies corrupted)"),
@@ -56,7 +56,7 @@ export const badSignature: Scenario = {
         0,
         log.since(mark, "message", nodes).length,
       );
-      cluster.setFaults(["alice"], { badSignature: 0 });
+      cluster.setFaults(["alice"], { badSignaturePpm: 0 });
       await waitDelivered(cluster, "alice's retransmissions to deliver", corrupted, {
         timeoutMs: 5000,
         mark,

@@ -20,9 +20,9 @@ export const wrongKey: Scenario = {
     const before = cluster.totalsOf(nodes);
     const mark = log.mark();
 
-    cluster.setFaults(["alice"], { wrongKey: 1 });
+    cluster.setFaults(["alice"], { wrongKeyPpm: 1_000_000 });
     const bad = cluster.sendPrivate("alice", "bob", "s4: alice to bob, sealed to the wrong key");
-    cluster.setFaults(["alice"], { wrongKey: 0 });
+    cluster.setFaults(["alice"], { wrongKeyPpm: 0 });
     const failedAtAlice = () => log.since(mark, "failed", ["alice"]).filter((e) => e.msgId === bad.msgId);
     await cluster.waitFor("alice to be told bob could not decrypt", () => failedAtAlice().length > 0, {
       timeoutMs: 5000,

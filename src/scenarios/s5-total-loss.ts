@@ -34,7 +34,7 @@ export const totalLoss: Scenario = {
     const before = cluster.totalsOf(nodes);
     const mark = log.mark();
 
-    cluster.setFaults([SENDER], { lossOut: 1, lossIn: 1 });
+    cluster.setFaults([SENDER], { lossOutPpm: 1_000_000, lossInPpm: 1_000_000 });
     const probe = startTimerProbe(config.rtoMsMax);
     const message = cluster.sendPrivate(SENDER, RECEIVER, "s5: dave to erin, into the void");
     const failures = () => log.since(mark, "waiting", [SENDER]).filter((e) => e.msgId === message.msgId);

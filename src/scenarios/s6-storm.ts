@@ -9,7 +9,7 @@ import { checkDeliveries, diffTotals, giveUpsSince, type Sent } from "./harness.
 import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 
-const STORM = { delayMs: 5, jitterMs: 40, duplicate: 0.3 };
+const STORM = { delayMs: 5, jitterMs: 40, duplicatePpm: 300_000 };
 const BURST = 5;
 
 export const storm: Scenario = {

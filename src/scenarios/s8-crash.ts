@@ -60,7 +60,7 @@ export const crash: Scenario = {
             log.since(mark, "peer-online", [VICTIM]).some((e) => e.peer === peer),
         );
       await cluster.waitFor("carol and her peers to hear each other", greeted, { timeoutMs: 8000 });
-      await child.setFaults({ lossOut: 1 });
+      await child.setFaults({ lossOutPpm: 1_000_000 });
       const toCarol1 = PEERS.flatMap((from) =>
         [1, 2, 3].map((i) => cluster.sendPrivate(from, VICTIM, `s8: ${from} to carol #${i}`)),
       );
@@ -74,8 +74,8 @@ export const crash: Scenario = {
         waitOpts(toCarol1),
       );
       // Phase 2: nothing reaches carol any more; then her datagrams leave again.
-      await child.setFaults({ lossIn: 1 });
-      await child.setFaults({ lossOut: 0 });
+      await child.setFaults({ lossInPpm: 1_000_000 });
+      await child.setFaults({ lossOutPpm: 0 });
       const fromCarol2 = [
         await child.send("alice", "s8: carol to alice #2 (before the crash)"),
         await child.send("bob", "s8: carol to bob #2 (before the crash)"),

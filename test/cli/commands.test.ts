@@ -61,9 +61,9 @@ describe("parseCommand", () => {
     assert.deepEqual(parseCommand("/fault"), { type: "fault" });
     assert.deepEqual(parseCommand("/fault loss 0.3"), {
       type: "fault",
-      change: { lossOut: 0.3, lossIn: 0.3 },
+      change: { lossOutPpm: 300_000, lossInPpm: 300_000 },
     });
-    assert.deepEqual(parseCommand("/fault loss-in 25%"), { type: "fault", change: { lossIn: 0.25 } });
+    assert.deepEqual(parseCommand("/fault loss-in 25%"), { type: "fault", change: { lossInPpm: 250_000 } });
     assert.deepEqual(parseCommand("/fault delay 40"), { type: "fault", change: { delayMs: 40 } });
     assert.deepEqual(parseCommand("/fault blackhole"), { type: "fault", change: { blackhole: true } });
     assert.deepEqual(parseCommand("/fault blackhole off"), { type: "fault", change: { blackhole: false } });

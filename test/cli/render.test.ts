@@ -45,7 +45,7 @@ describe("renderer", () => {
       plain.error("no"),
       plain.rejected("bad-signature", "bob", 3),
       plain.help(),
-      plain.faults({ ...NO_FAULTS, lossIn: 0.2 }),
+      plain.faults({ ...NO_FAULTS, lossInPpm: 200_000 }),
       plain.prompt(),
     ];
     for (const out of outputs) assert.ok(!out.includes(CSI), out);
@@ -274,10 +274,13 @@ describe("formatting helpers", () => {
   it("describes faults", () => {
     assert.equal(describeFaults(NO_FAULTS), "none");
     assert.equal(
-      describeFaults({ ...NO_FAULTS, lossIn: 0.3, lossOut: 0.3, delayMs: 20 }),
+      describeFaults({ ...NO_FAULTS, lossInPpm: 300_000, lossOutPpm: 300_000, delayMs: 20 }),
       "loss 30%, delay 20 ms",
     );
-    assert.equal(describeFaults({ ...NO_FAULTS, lossIn: 0.1, blackhole: true }), "blackhole on, loss-in 10%");
+    assert.equal(
+      describeFaults({ ...NO_FAULTS, lossInPpm: 100_000, blackhole: true }),
+      "blackhole on, loss-in 10%",
+    );
   });
 });
 
@@ -332,8 +335,12 @@ describe("chat flags", () => {
 
   it("merges fault flags, --loss first", () => {
     assert.deepEqual(
-      faultsFromFlags({ loss: { lossIn: 0.5, lossOut: 0.5 }, lossOut: { lossOut: 0.1 }, blackhole: true }),
-      { lossIn: 0.5, lossOut: 0.1, blackhole: true },
+      faultsFromFlags({
+        loss: { lossInPpm: 500_000, lossOutPpm: 500_000 },
+        lossOut: { lossOutPpm: 100_000 },
+        blackhole: true,
+      }),
+      { lossInPpm: 500_000, lossOutPpm: 100_000, blackhole: true },
     );
     assert.deepEqual(faultsFromFlags({}), {});
   });

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ModelCrypto, type ModelKeys, modelKeys } from "../../sim/model-crypto.ts";
-import { SeededRng } from "../../sim/rng.ts";
 import { DEFAULT_CONFIG, type EngineConfig, giveUpBoundMs } from "../../src/engine/config.ts";
 import { Engine, SendError, type SendRequest } from "../../src/engine/engine.ts";
 import type { EngineEvent, RejectReason } from "../../src/engine/events.ts";
@@ -34,6 +33,7 @@ import {
   type Packet,
   PacketType,
 } from "../../src/engine/wire.ts";
+import { SeededRng } from "../../src/faults/seeded-rng.ts";
 import { signedAlone } from "../helpers/batch.ts";
 
 // ---- harness ----------------------------------------------------------------------------------------------------

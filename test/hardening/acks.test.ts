@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import type { Socket } from "node:dgram";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
-import { Sfc32Rng } from "../../src/chaos/seeded-rng.ts";
 import { generateSecretKeys, peerIdOf, publicKeysOf } from "../../src/crypto/keys.ts";
 import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
 import { Engine } from "../../src/engine/engine.ts";
@@ -23,6 +22,7 @@ import {
   packetTypeOf,
   RejectCode,
 } from "../../src/engine/wire.ts";
+import { SeededRng } from "../../src/faults/seeded-rng.ts";
 import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
 import { Capture, closeSocket, socketOf, tapSends, udpSocket } from "./helpers/capture.ts";
 
@@ -279,7 +279,7 @@ describe("liveness and epochs", { timeout: 30_000 }, () => {
     const engine = (self: TestUser, other: TestUser, address: string, t: number) =>
       new Engine({
         crypto: createCryptoPort({ identity: self.secrets, directory }),
-        rng: new Sfc32Rng(address.length),
+        rng: new SeededRng(address.length),
         deliveryLog: { has: () => false, hasAnyFrom: () => false },
         now: t,
         epoch: 7,

@@ -15,11 +15,11 @@ import {
   inBlackhole,
   NO_CHAOS,
   parseDurationMs,
-  parseRatePpm,
 } from "../../src/chaos/decisions.ts";
 import { ChaosProxy } from "../../src/chaos/proxy.ts";
-import { Sfc32Rng } from "../../src/chaos/seeded-rng.ts";
 import { planChaos } from "../../src/cli/chaos-command.ts";
+import { parseRatePpm } from "../../src/faults/ppm.ts";
+import { SeededRng } from "../../src/faults/seeded-rng.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
 import { childEnv } from "./helpers/spec.ts";
@@ -35,7 +35,7 @@ describe("chaos decisions", () => {
       jitterMs: 30,
     };
     const run = (seed: number) => {
-      const rng = new Sfc32Rng(seed);
+      const rng = new SeededRng(seed);
       return Array.from({ length: 20_000 }, (_, i) =>
         decide(rng, config, Uint8Array.of(1, 2, 3, i & 0xff), i),
       );
@@ -82,13 +82,13 @@ describe("chaos decisions", () => {
     assert.equal(inBlackhole(c, 1199), true);
     assert.equal(inBlackhole(c, 1200), false);
     assert.equal(inBlackhole(c, 5100), true);
-    assert.equal(decide(new Sfc32Rng(1), c, Uint8Array.of(1), 1100).action, "drop");
+    assert.equal(decide(new SeededRng(1), c, Uint8Array.of(1), 1100).action, "drop");
   });
 
   it("a corrupted datagram differs from the original; a truncated one is a strict prefix", () => {
     fc.assert(
       fc.property(fc.integer(), fc.uint8Array({ minLength: 1, maxLength: 200 }), (seed, bytes) => {
-        const rng = new Sfc32Rng(seed);
+        const rng = new SeededRng(seed);
         const flipped = decide(rng, { ...NO_CHAOS, corruptPpm: 1_000_000, corruptBitsMax: 1 }, bytes, 0);
         assert.ok(flipped.action === "send");
         assert.notDeepEqual(flipped.copies[0]?.bytes, bytes);

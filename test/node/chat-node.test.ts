@@ -36,10 +36,13 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   });
 
   test("delivers every broadcast and private message exactly once at 40% loss both ways", async () => {
-    // Both fault paths, and 40% each way as the title says: a datagram survives its sender's lossOut and its
-    // receiver's lossIn with probability 0.8 × 0.75 = 0.6. (0.4 on both sides was 64% each way: a last frame, whose
+    // Both fault paths, and 40% each way as the title says: a datagram survives its sender's outgoing loss and its
+    // receiver's incoming loss with probability 0.8 × 0.75 = 0.6. (0.4 on both sides was 64% each way: a last frame, whose
     // DATA and own ACK must both get through, then fails all 30 tries in about one case in 65; CI hit it once.)
-    const c = await cluster(["alice", "bob", "carol", "dave"], () => ({ lossOut: 0.2, lossIn: 0.25 }));
+    const c = await cluster(["alice", "bob", "carol", "dave"], () => ({
+      lossOutPpm: 200_000,
+      lossInPpm: 250_000,
+    }));
     closers.push(c.close);
     for (let i = 0; i < 20; i++) c.byName("alice").broadcast(`b${i}`);
     for (let i = 0; i < 10; i++) c.byName("bob").sendPrivate("carol", `p${i}`);
@@ -67,7 +70,7 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   });
 
   test("ignores injected duplicates: the count ignored equals the count injected", async () => {
-    const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { duplicate: 0.5 } : {}));
+    const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { duplicatePpm: 500_000 } : {}));
     closers.push(c.close);
     for (let i = 0; i < 40; i++) c.byName("alice").broadcast(`m${i}`);
     await until(() => c.log.delivered === 40, 10_000, "deliveries");
@@ -84,7 +87,7 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   });
 
   test("rejects bad signatures and still delivers the sender's messages", async () => {
-    const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { badSignature: 0.3 } : {}));
+    const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { badSignaturePpm: 300_000 } : {}));
     closers.push(c.close);
     for (let i = 0; i < 30; i++) c.byName("alice").broadcast(`m${i}`);
     await until(() => c.log.delivered === 30, 15_000, "deliveries");
@@ -101,12 +104,12 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   test("reports a wrong-key private message to both sides and keeps working", async () => {
     const c = await cluster(["alice", "bob"]);
     closers.push(c.close);
-    c.byName("alice").setFaults({ wrongKey: 1 });
+    c.byName("alice").setFaults({ wrongKeyPpm: 1_000_000 });
     c.byName("alice").sendPrivate("bob", "sealed to the wrong key");
     await until(() => c.log.failed.length === 1, 5000, "failure report");
     assert.equal(c.log.failed[0]?.code, "rejected-decrypt");
     assert.equal(c.log.rejected.get("decrypt-failed"), 1);
-    c.byName("alice").setFaults({ wrongKey: 0 });
+    c.byName("alice").setFaults({ wrongKeyPpm: 0 });
     c.byName("alice").sendPrivate("bob", "right key");
     await until(() => c.log.messages.get("bob")?.length === 1, 5000, "delivery");
     assert.deepEqual(c.log.messages.get("bob"), ["alice:private:right key"]);

@@ -6,10 +6,10 @@ import { ATTACKS } from "../../sim/adversary.ts";
 import type { OutboxEntry } from "../../sim/cluster.ts";
 import { Checker, type Violation } from "../../sim/invariants.ts";
 import { type LinkProfile, VirtualNetwork } from "../../sim/network.ts";
-import { SeededRng } from "../../sim/rng.ts";
 import { classOf, EXIT_CODES, replayCommand } from "../../sim/run.ts";
 import { chooseOptions, runSeed, type SeedResult } from "../../sim/scenario.ts";
 import type { MsgId, PeerId } from "../../src/engine/types.ts";
+import { SeededRng } from "../../src/faults/seeded-rng.ts";
 
 /** A fixed set of seeds, under the default fault profile; ~0.1 s each. */
 const SEEDS = Array.from({ length: 150 }, (_, i) => i + 1);
@@ -109,7 +109,7 @@ describe("determinism", () => {
 });
 
 describe("virtual network", () => {
-  const clean: LinkProfile = { lossPpm: 0, dupPpm: 0, corruptPpm: 0, delayMs: 1, jitterMs: 50 };
+  const clean: LinkProfile = { lossPpm: 0, duplicatePpm: 0, corruptPpm: 0, delayMs: 1, jitterMs: 50 };
   const links = (n: number, p: LinkProfile) => Array.from({ length: n * n }, () => p);
 
   test("delivers datagrams in order of delivery time, whatever order they were sent in", () => {

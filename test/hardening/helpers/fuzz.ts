@@ -6,7 +6,6 @@
  * Used by test/hardening/fuzz.test.ts and scripts/fuzz.ts.
  */
 import type { Socket } from "node:dgram";
-import { Sfc32Rng } from "../../../src/chaos/seeded-rng.ts";
 import type { Rng } from "../../../src/engine/ports.ts";
 import { MAX_DATAGRAM_BYTES, type PeerId } from "../../../src/engine/types.ts";
 import {
@@ -17,6 +16,7 @@ import {
   PacketType,
   WIRE_VERSION,
 } from "../../../src/engine/wire.ts";
+import { SeededRng } from "../../../src/faults/seeded-rng.ts";
 import { ChatNode } from "../../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../../src/storage/memory.ts";
 import { freePorts } from "../../helpers/udp-cluster.ts";
@@ -244,7 +244,7 @@ export interface FuzzReport {
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const log = options.log ?? (() => {});
   const batch = options.batch ?? 200;
-  const rng = new Sfc32Rng(options.seed);
+  const rng = new SeededRng(options.seed);
   const started = Date.now();
   const [alicePort, bobPort] = (await freePorts(2)) as [number, number];
   const alice = newPeerSpec("alice", alicePort);

@@ -7,7 +7,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { below, Sfc32Rng } from "../../../src/chaos/seeded-rng.ts";
+import { below, ppmOf } from "../../../src/faults/ppm.ts";
+import { SeededRng } from "../../../src/faults/seeded-rng.ts";
 import { freePorts } from "../../helpers/udp-cluster.ts";
 import { type DbView, type PeerFixtureSpec, type PeerProcess, readDb, startPeer } from "./peer-process.ts";
 import { newPeerSpec } from "./spec.ts";
@@ -48,7 +49,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function soakRun(run: number, o: SoakOptions): Promise<RunResult> {
   const started = Date.now();
-  const rng = new Sfc32Rng(o.seed * 1000 + run);
+  const rng = new SeededRng(o.seed * 1000 + run);
   const dir = mkdtempSync(join(tmpdir(), `chatnode-soak-${run}-`));
   const ports = (await freePorts(2)) as [number, number];
   const peers = [newPeerSpec("alice", ports[0]), newPeerSpec("bob", ports[1])];
@@ -59,7 +60,7 @@ async function soakRun(run: number, o: SoakOptions): Promise<RunResult> {
     sendCount: o.messages,
     intervalMs: o.intervalMs,
     config: { heartbeatMs: 250 },
-    ...(o.loss && { faults: { lossOut: o.loss } }),
+    ...(o.loss && { faults: { lossOutPpm: ppmOf(o.loss) } }),
   }));
   const shown = [new Map<string, number>(), new Map<string, number>()];
   const procs: Array<PeerProcess | undefined> = [undefined, undefined];
