@@ -228,10 +228,11 @@ export function simScale(o: SimScaleOptions): SimScaleResult {
     c.runUntil(c.now + SETTLE_MS);
     const withStores = memory(gc);
     bytesPerPeer = (withStores.used - before.used) / expected;
-    // The persisted snapshots are the simulator's store, not the engine's state; nothing reads them in this run
-    // (no crash, no restart), and the next engine call persists the peers it changes again.
-    for (const node of c.nodes) node.store.snapshots.clear();
-    bytesPerPeerEngine = (memory(gc).used - before.used) / expected;
+    // The persisted snapshots are the simulator's store (JSON text, one byte a character), not the engine's state.
+    let storeBytes = 0;
+    for (const node of c.nodes)
+      for (const json of node.store.loadPeerStates().values()) storeBytes += json.length;
+    bytesPerPeerEngine = (withStores.used - before.used - storeBytes) / expected;
 
     s0 = c.totalStats();
     steps0 = c.step;

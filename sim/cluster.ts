@@ -1,58 +1,49 @@
 /**
  * The simulated cluster: N engines on one virtual clock over a VirtualNetwork, each with the durable store a
  * runtime would keep (peer snapshots, the delivery log, the outbox), crash and restart from that store, and every
- * step reported to an observer (the invariant checker). It drives each engine the way the runtime will: after
- * every call, drain the events and persist them, persist the dirty peer state, and only then hand the transmits
- * to the network.
+ * step reported to an observer (the invariant checker). After every engine call it runs the runtime's own pump
+ * (src/node/pump.ts: persist, then report, then transmit) on an in-memory Store, and a restart takes the epoch,
+ * the peer state and the outbox from that store with the runtime's own code (src/node/restore.ts).
  */
 
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../src/crypto/keys.ts";
 import { createCryptoPort, staticKeyDirectory } from "../src/crypto/port.ts";
 import type { EngineConfig } from "../src/engine/config.ts";
 import { Engine } from "../src/engine/engine.ts";
-import type { EngineEvent, FailReason } from "../src/engine/events.ts";
-import type { PeerSnapshot } from "../src/engine/peer.ts";
+import type { EngineEvent } from "../src/engine/events.ts";
+import { type PeerSnapshot, parsePeerSnapshot } from "../src/engine/peer.ts";
 import type { CryptoPort } from "../src/engine/ports.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import type { Address, MessageKind, MsgId, PeerId } from "../src/engine/types.ts";
 import { WakeQueue } from "../src/engine/wake-queue.ts";
 import { decode, PacketType, packetTypeOf } from "../src/engine/wire.ts";
 import type { SeededRng } from "../src/faults/seeded-rng.ts";
+import { EnginePump } from "../src/node/pump.ts";
+import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "../src/node/restore.ts";
+import { createMemoryStore } from "../src/storage/memory.ts";
+import type { Store } from "../src/storage/store.ts";
 import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
 import { type LinkProfile, VirtualNetwork } from "./network.ts";
 
-/** Where one recipient of an outgoing message stands, as the outbox records it. */
-export type RecipientState = "pending" | "delivered" | FailReason;
-
+/** An outgoing message as the user wrote it, for the observer; the store keeps its recipients' states. */
 export interface OutboxEntry {
   msgId: MsgId;
   kind: MessageKind;
   text: string;
   sentAt: number;
-  recipients: Map<PeerId, RecipientState>;
-}
-
-/** What survives a crash: exactly what the runtime persists. */
-export interface DurableStore {
-  snapshots: Map<PeerId, PeerSnapshot>;
-  /** The DeliveryLog: "from/msgId" of every message delivered here. */
-  delivered: Set<string>;
-  /** Every message this node wrote, in the order it wrote them. */
-  outbox: Map<MsgId, OutboxEntry>;
-}
-
-export function deliveryKey(from: PeerId, msgId: MsgId): string {
-  return `${from}/${msgId}`;
+  recipients: Map<PeerId, "pending">;
 }
 
 export interface SimNode {
   readonly index: number;
   readonly id: PeerId;
   readonly address: Address;
-  /** Kept across restarts: the state is kept, so the sequence numbers stay valid. */
-  readonly epoch: number;
+  /** Kept across restarts (restore.ts): the state is kept, so the sequence numbers stay valid. */
+  epoch: number;
   engine: Engine | undefined;
-  readonly store: DurableStore;
+  /** What survives a crash: exactly what the runtime persists. */
+  readonly store: Store;
+  pump: EnginePump | undefined;
   /** Engine counters of earlier incarnations, added up at each crash. */
   readonly pastStats: EngineStats;
 }
@@ -176,13 +167,14 @@ export class Cluster {
       index,
       id,
       address: `10.${(index >> 8) & 255}.${index & 255}.1:7000`,
-      epoch: 1 + rng.below(1_000_000),
+      epoch: 0,
       engine: undefined,
-      store: { snapshots: new Map(), delivered: new Set(), outbox: new Map() },
+      store: createMemoryStore(),
+      pump: undefined,
       pastStats: newStats(),
     }));
     for (const n of this.nodes) this.byAddress.set(n.address, n.index);
-    for (const n of this.nodes) this.boot(n, undefined);
+    for (const n of this.nodes) this.boot(n);
     for (const n of this.nodes) this.flush(n);
   }
 
@@ -191,7 +183,7 @@ export class Cluster {
    * messages to be delivered (the engine acknowledges such a message: it is durable and will be delivered).
    */
   holds(receiver: number, sender: number, msgId: MsgId): boolean {
-    const recv = this.node(receiver).store.snapshots.get(this.node(sender).id)?.recv;
+    const recv = this.savedSnapshot(receiver, sender)?.recv;
     if (!recv) return false;
     return recv.complete.some((c) => c[2] === msgId && c[5] !== null);
   }
@@ -222,10 +214,13 @@ export class Cluster {
       kind: plan.kind,
       text: plan.text,
       sentAt,
-      recipients: new Map(result.to.map((p) => [p, "pending" as RecipientState])),
+      recipients: new Map(result.to.map((p) => [p, "pending"])),
     };
-    // The runtime stores the outgoing message before anything of it goes out.
-    node.store.outbox.set(entry.msgId, entry);
+    // The pump stores the outgoing message before anything of it goes out.
+    node.pump?.queueOutgoing({
+      ...entry,
+      recipients: result.to.map((peer) => ({ peer, state: "pending", updatedAt: sentAt })),
+    });
     this.observer.onSend(this.step, this.now, index, entry);
     this.flush(node);
     return entry.msgId;
@@ -239,6 +234,7 @@ export class Cluster {
     this.step++;
     addStats(node.pastStats, engine.stats());
     node.engine = undefined;
+    node.pump = undefined;
     this.setWake(node, undefined);
     this.crashes++;
     this.network.dropInFlightTo(index);
@@ -250,28 +246,14 @@ export class Cluster {
     const node = this.node(index);
     if (node.engine) return;
     this.step++;
-    // Through JSON, as the runtime's store would: a snapshot that does not survive serialisation is a bug.
-    const restore = new Map<PeerId, PeerSnapshot>(
-      [...node.store.snapshots].map(([id, s]) => [id, JSON.parse(JSON.stringify(s)) as PeerSnapshot]),
-    );
-    this.boot(node, restore);
+    this.boot(node);
     this.restarts++;
     this.observer.onRestart(this.step, this.now, index);
     const engine = node.engine as Engine | undefined;
     if (!engine) return;
-    for (const entry of node.store.outbox.values()) {
-      for (const [peer, state] of entry.recipients) {
-        if (state !== "pending") continue;
-        const request = {
-          kind: entry.kind,
-          to: [peer],
-          text: entry.text,
-          msgId: entry.msgId,
-          sentAt: entry.sentAt,
-        };
-        this.guard(node, "send (resubmit after restart)", () => engine.send(this.now, request));
-      }
-    }
+    this.guard(node, "send (resubmit after restart)", () =>
+      resubmitOutbox(engine, node.store, this.now, (peer) => peer !== node.id),
+    );
     this.flush(node);
   }
 
@@ -309,7 +291,13 @@ export class Cluster {
 
   /** The next seq `sender` will give a frame to `receiver`, as its persisted state says. */
   nextSeqOf(sender: number, receiver: number): number {
-    return this.node(sender).store.snapshots.get(this.node(receiver).id)?.nextSeq ?? 0;
+    return this.savedSnapshot(sender, receiver)?.nextSeq ?? 0;
+  }
+
+  /** What `owner` has persisted about `peer`, as its next start would read it. */
+  private savedSnapshot(owner: number, peer: number): PeerSnapshot | undefined {
+    const json = this.node(owner).store.loadPeerStates().get(this.node(peer).id);
+    return json === undefined ? undefined : parsePeerSnapshot(json);
   }
 
   /** Every node's engine counters, past incarnations included. */
@@ -382,11 +370,15 @@ export class Cluster {
     this.flush(node);
   }
 
-  private boot(node: SimNode, restore: ReadonlyMap<PeerId, PeerSnapshot> | undefined): void {
+  /** A new engine from the node's store, as ChatNode.start builds one. */
+  private boot(node: SimNode): void {
     const engineRng = this.rng.fork();
     const crypto = this.makeCrypto(node, engineRng);
     const store = node.store;
-    node.engine = this.guard(
+    // A node's one life per store never needs to wait for its epoch's second: no earlier life shares the store.
+    node.epoch = this.guard(node, "chooseEpoch", () => chooseEpoch(store, this.now, true).epoch);
+    const restore = this.guard(node, "loadPeerSnapshots", () => loadPeerSnapshots(store));
+    const engine = this.guard(
       node,
       "new Engine",
       () =>
@@ -394,40 +386,45 @@ export class Cluster {
           crypto,
           rng: engineRng,
           deliveryLog: {
-            has: (from, msgId) => store.delivered.has(deliveryKey(from, msgId)),
-            hasAnyFrom: (from) =>
-              [...store.delivered].some((key) => key.startsWith(deliveryKey(from, "" as MsgId))),
+            has: (from, msgId) => store.hasReceived(from, msgId),
+            hasAnyFrom: (from) => store.hasReceivedFrom(from),
           },
           now: this.now,
           epoch: node.epoch,
           peers: this.nodes.filter((n) => n !== node).map((n) => ({ id: n.id, address: n.address })),
           ...(this.options.config ? { config: this.options.config } : {}),
-          ...(restore ? { restore } : {}),
+          restore,
         }),
     );
+    node.engine = engine;
+    node.pump = new EnginePump(engine, store, () => this.now, {
+      committed: (_queued, events) => {
+        // Every event, also a message the store already held: the checker judges the engine, not the store.
+        for (const { event } of events) this.observer.onEvent(this.step, this.now, node.index, event);
+      },
+      transmit: (to, bytes) => this.transmit(node, to, bytes),
+    });
   }
 
-  /** After every engine call: events (persisted) first, then dirty state, then the transmits, then the timer. */
+  /** After every engine call: the runtime's pump, then the engine's next timer. */
   private flush(node: SimNode): void {
     const engine = node.engine;
-    if (!engine) return;
+    const pump = node.pump;
+    if (!engine || !pump) return;
     this.guard(node, "poll", () => {
-      for (let event = engine.pollEvent(); event; event = engine.pollEvent()) {
-        persistEvent(node.store, event);
-        this.observer.onEvent(this.step, this.now, node.index, event);
-      }
-      for (const [peer, snapshot] of engine.drainDirtyState()) node.store.snapshots.set(peer, snapshot);
-      for (let t = engine.pollTransmit(); t; t = engine.pollTransmit()) {
-        const to = this.byAddress.get(t.to);
-        if (isData(t.bytes)) this.observeData(node, t.bytes);
-        if (to === undefined) this.network.noteDropped("no-route");
-        else {
-          this.tap?.(node.index, to, t.bytes);
-          this.network.send(this.now, node.index, to, t.bytes);
-        }
-      }
+      pump.flush();
       this.setWake(node, engine.pollTimeout());
     });
+  }
+
+  private transmit(node: SimNode, address: Address, bytes: Uint8Array): void {
+    const to = this.byAddress.get(address);
+    if (isData(bytes)) this.observeData(node, bytes);
+    if (to === undefined) this.network.noteDropped("no-route");
+    else {
+      this.tap?.(node.index, to, bytes);
+      this.network.send(this.now, node.index, to, bytes);
+    }
   }
 
   private observeData(node: SimNode, bytes: Uint8Array): void {
@@ -456,28 +453,6 @@ export class Cluster {
 
 function isData(bytes: Uint8Array): boolean {
   return packetTypeOf(bytes) === PacketType.Data;
-}
-
-/** What the runtime writes for each event, before it hands the transmits to the socket. */
-function persistEvent(store: DurableStore, event: EngineEvent): void {
-  switch (event.type) {
-    case "message":
-      store.delivered.add(deliveryKey(event.from, event.msgId));
-      return;
-    case "delivered": {
-      const recipients = store.outbox.get(event.msgId)?.recipients;
-      if (recipients?.has(event.to)) recipients.set(event.to, "delivered");
-      return;
-    }
-    case "failed": {
-      const recipients = store.outbox.get(event.msgId)?.recipients;
-      // A failure after a delivery (it cannot happen) must not undo what the outbox already knows.
-      if (recipients?.get(event.to) === "pending") recipients.set(event.to, event.reason);
-      return;
-    }
-    default:
-      return;
-  }
 }
 
 function addStats(into: EngineStats, from: EngineStats): void {

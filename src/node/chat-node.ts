@@ -1,26 +1,28 @@
 /**
- * ChatNode: the engine bound to one UDP socket, one timer and a Store. Every event is persisted before it is
- * reported, and before any datagram that acknowledges it leaves: a crash at any point loses nothing and shows
- * nothing twice.
+ * ChatNode: the engine bound to one UDP socket, one loop (loop.ts) and a Store (through pump.ts). Every event is
+ * persisted before it is reported, and before any datagram that acknowledges it leaves: a crash at any point loses
+ * nothing and shows nothing twice.
  */
 import { createSocket, type Socket, type SocketOptions } from "node:dgram";
 import { lookup as dnsLookup } from "node:dns";
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import { Engine } from "../engine/engine.ts";
-import { type EngineEvent, isLegacyGiveUp } from "../engine/events.ts";
+import type { EngineEvent } from "../engine/events.ts";
 import type { PeerSnapshot } from "../engine/peer.ts";
-import { parsePeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
-import { StoreError } from "../storage/errors.ts";
 import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
 import { ChatNodeError } from "./errors.ts";
 import { FaultySocket } from "./faulty-socket.ts";
+import { type LoopClock, NodeLoop } from "./loop.ts";
+import { systemClock } from "./loop-clock.ts";
+import { type CommittedEvent, EnginePump } from "./pump.ts";
 import { CryptoRng } from "./random.ts";
+import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "./restore.ts";
 import type {
   ChatNodeEvents,
   ChatNodeOptions,
@@ -30,15 +32,6 @@ import type {
   PeerView,
   SentView,
 } from "./types.ts";
-
-const EPOCH_KEY = "epoch";
-/**
- * A timer that fires this late shows that the loop was busy: then the timeout waits up to TIMEOUT_DEFER_TURNS loop
- * turns for the datagrams still being read (a turn reads up to 32 datagrams per socket, so 8 turns drain a burst
- * of 256, the receive window). A timer on time waits one turn.
- */
-const TIMER_LATE_MS = 5;
-const TIMEOUT_DEFER_TURNS = 8;
 
 /**
  * dgram resolves the host of every send, even an IP literal, through dns.lookup, which answers a literal on the
@@ -50,14 +43,6 @@ const ipLiteralLookup: NonNullable<SocketOptions["lookup"]> = (hostname, options
   if (family === 0) return dnsLookup(hostname, options, callback);
   callback(null, hostname, family);
 };
-
-/**
- * Datagrams handled before a pump runs within the same loop turn. A turn reads up to 32 datagrams per socket; one
- * pump (store transaction, then ACK) at its end makes a full window's sender wait for the whole burst, and the two
- * sides work by turns. Pumping halfway lets the sender refill (and repair holes) while the rest is read: at 40%
- * loss, full load, +5% goodput and a p99 about 6 ms lower (medians of five interleaved runs); every 8 was slower.
- */
-const PUMP_EVERY_DATAGRAMS = 16;
 
 export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private readonly options: ChatNodeOptions;
@@ -71,10 +56,9 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private engine: Engine | undefined;
   private socket: Socket | undefined;
   private wire: FaultySocket | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private pumpScheduled = false;
-  /** Messages sent in this tick, written to the store's outbox by the next pump (group commit). */
-  private readonly outbox: OutgoingMessage[] = [];
+  private loop: NodeLoop | undefined;
+  private pump: EnginePump | undefined;
+  private readonly clock: LoopClock = systemClock;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
 
@@ -101,7 +85,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     if (!isIP(host)) throw new ChatNodeError("BAD_ADDRESS", `--host must be an IP address, not "${host}"`);
     // Saved state is read and checked before the port is taken, so a damaged store leaves nothing behind.
     const restore = this.loadPeerStates();
-    const epoch = await this.loadEpoch();
+    const epoch = await this.chooseEpoch();
     const socket = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4", lookup: ipLiteralLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", (err: NodeJS.ErrnoException) => {
@@ -139,10 +123,15 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       restore,
     });
     this.engine = engine;
-    this.resubmitUnfinished(engine, now);
+    this.pump = new EnginePump(engine, this.store, () => this.now(), {
+      committed: (queued, events) => this.reportCommitted(queued, events),
+      transmit: (to, bytes) => this.wire?.send(to, bytes),
+    });
+    this.loop = new NodeLoop(this.clock, engine, () => this.pump?.flush());
+    resubmitOutbox(engine, this.store, now, (peer) => this.contactsById.has(peer));
     socket.on("message", (bytes, rinfo) => this.onDatagram(bytes, formatAddress(rinfo.address, rinfo.port)));
     engine.handleTimeout(now);
-    this.pump();
+    this.loop.pumpNow();
     this.emit("ready", {
       username: this.username,
       port: this.boundPort,
@@ -151,66 +140,19 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   }
 
   private now(): number {
-    return Date.now();
+    return this.clock.now();
   }
 
-  /**
-   * The epoch stays while our state is kept. A node that lost it (or never keeps it: --ephemeral) starts a newer
-   * one, so peers treat its restarted sequence numbers as new rather than as replays. A new epoch is the next
-   * whole second of the wall clock, and we wait for that second to begin (at most one second): two lives of a
-   * node can then never share an epoch, however quickly it restarts.
-   */
-  private async loadEpoch(): Promise<number> {
-    const saved = this.options.ephemeral ? undefined : this.store.getMeta(EPOCH_KEY);
-    if (saved !== undefined) {
-      const epoch = Number(saved);
-      if (!Number.isInteger(epoch) || epoch <= 0 || epoch >= 2 ** 32)
-        throw new StoreError(
-          "DB_DAMAGED",
-          `the saved epoch ${JSON.stringify(saved)} in ${this.store.location} is damaged`,
-        );
-      return epoch;
-    }
-    const epoch = Math.floor(Date.now() / 1000) + 1;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, epoch * 1000 - Date.now())));
-    if (!this.options.ephemeral) this.store.setMeta(EPOCH_KEY, String(epoch));
+  /** The saved epoch, or a new one once its second has begun (restore.ts says why). */
+  private async chooseEpoch(): Promise<number> {
+    const { epoch, startsAt } = chooseEpoch(this.store, this.now(), !this.options.ephemeral);
+    const waitMs = startsAt - this.now();
+    if (waitMs > 0) await new Promise((resolve) => this.clock.setTimer(() => resolve(undefined), waitMs));
     return epoch;
   }
 
   private loadPeerStates(): Map<PeerId, PeerSnapshot> {
-    const out = new Map<PeerId, PeerSnapshot>();
-    if (this.options.ephemeral) return out;
-    for (const [peer, json] of this.store.loadPeerStates()) {
-      try {
-        out.set(peer, parsePeerSnapshot(json));
-      } catch {
-        throw new StoreError(
-          "DB_DAMAGED",
-          `the saved protocol state for peer ${peer} in ${this.store.location} is damaged`,
-        );
-      }
-    }
-    return out;
-  }
-
-  /** Gives the engine every message still owed to a contact (to `only` of them, when given). */
-  private resubmitUnfinished(engine: Engine, now: number, only?: ReadonlySet<PeerId>): void {
-    for (const message of this.store.unfinishedOutgoing()) {
-      for (const r of message.recipients) {
-        if (r.state === "delivered" || !this.contactsById.has(r.peer)) continue;
-        if (only && !only.has(r.peer)) continue;
-        // Refused by the peer, or expired: failed for good. (An older ChatNode stored a give-up as failed.)
-        if (r.state === "failed" && !isLegacyGiveUp(r.reason)) continue;
-        // Every peer counts as offline until heard from: the message waits for this one's answer to our HELLO.
-        engine.send(now, {
-          kind: message.kind,
-          to: [r.peer],
-          text: message.text,
-          msgId: message.msgId,
-          sentAt: message.sentAt,
-        });
-      }
-    }
+    return this.options.ephemeral ? new Map() : loadPeerSnapshots(this.store);
   }
 
   // ---- sending ----------------------------------------------------------------------------------------------
@@ -242,7 +184,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     // in the same store transaction as the engine state and before the first datagram leaves or `queued` is
     // reported. A burst of sends shares that one transaction (a commit is most of what a send costs) and one
     // timer re-arm.
-    this.outbox.push({
+    this.pump?.queueOutgoing({
       msgId: result.msgId,
       kind,
       text,
@@ -255,7 +197,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       waiting: result.waiting.map((id) => this.nameOf(id)),
     };
     this.waitingAtSend.set(result.msgId, view.waiting);
-    this.schedulePump();
+    this.loop?.sent();
     return view;
   }
 
@@ -269,7 +211,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   retryWaiting(peer?: string): number {
     const engine = this.running();
     const count = engine.retryWaiting(this.now(), peer === undefined ? undefined : this.resolvePeer(peer).id);
-    this.pump();
+    this.loop?.pumpNow();
     return count;
   }
 
@@ -280,89 +222,12 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     if (!engine || !this.wire?.admit()) return;
     const now = this.now();
     if (!this.admission.admit(from, now, () => engine.peerAddresses())) return;
-    this.datagramsHandled++;
     engine.handleDatagram(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
-    if (++this.handledSincePump >= PUMP_EVERY_DATAGRAMS) return this.pump();
-    // Datagrams that arrive together are handled before one pump, so they share ACKs and one store transaction.
-    if (!this.pumpScheduled) {
-      this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
-        this.pump();
-      });
-    }
+    this.loop?.datagramHandled();
   }
 
-  private sendPumpScheduled = false;
-  /** Datagrams handed to the engine since the last pump. */
-  private handledSincePump = 0;
-
-  private schedulePump(): void {
-    if (this.sendPumpScheduled) return;
-    this.sendPumpScheduled = true;
-    queueMicrotask(() => {
-      this.sendPumpScheduled = false;
-      this.pump();
-    });
-  }
-
-  private timeoutScheduled = false;
-  private timerDueAt = 0;
-  /** Datagrams handed to the engine so far: tells a loop turn that read some from one that read none. */
-  private datagramsHandled = 0;
-
-  private onTimer(): void {
-    this.timer = undefined;
-    if (this.timeoutScheduled) return;
-    this.timeoutScheduled = true;
-    // The event loop runs timers before it reads the sockets. After the loop was busy (a burst of signature checks,
-    // a descheduled process), the ACKs for frames now due are often already here unread, or about to be sent by a
-    // pump of this same iteration (nodes sharing a process); libuv also reads at most 32 datagrams per socket per
-    // turn. Retransmitting first costs a datagram and a receiver's work per frame and, under load, fills the
-    // receivers' socket buffers so that the ACKs themselves are dropped. So the timeout is handled after the loop
-    // turns that are still reading datagrams: one if the timer fired on time, a few at most if it fired late.
-    const turns = this.now() - this.timerDueAt >= TIMER_LATE_MS ? TIMEOUT_DEFER_TURNS : 1;
-    setImmediate(() => this.timeoutAfterQuietTurn(0, turns));
-  }
-
-  /** Runs in a check phase; a setImmediate queued from here runs after the next poll phase. */
-  private timeoutAfterQuietTurn(turn: number, turns: number): void {
-    const seen = this.datagramsHandled;
-    setImmediate(() => {
-      const busy = this.datagramsHandled !== seen;
-      if (busy && turn + 1 < turns) return this.timeoutAfterQuietTurn(turn + 1, turns);
-      this.timeoutScheduled = false;
-      const engine = this.engine;
-      if (!engine) return;
-      engine.handleTimeout(this.now());
-      this.pump();
-    });
-  }
-
-  /** Persist, then report, then transmit, then re-arm the timer. The order is the durability guarantee. */
-  private pump(rearm = true): void {
-    this.handledSincePump = 0;
-    const engine = this.engine;
-    if (!engine) return;
-    const events: EngineEvent[] = [];
-    for (let e = engine.pollEvent(); e; e = engine.pollEvent()) events.push(e);
-    const dirty = engine.drainDirtyState();
-    const queued = this.outbox.splice(0);
-    let fresh: EngineEvent[] = [];
-    try {
-      if (events.length > 0 || dirty.length > 0 || queued.length > 0)
-        fresh = this.store.transaction(() => {
-          for (const m of queued) this.store.addOutgoing(m);
-          const kept: EngineEvent[] = [];
-          for (const e of events) if (this.persist(e)) kept.push(e);
-          for (const [peer, snapshot] of dirty) this.store.savePeerState(peer, JSON.stringify(snapshot));
-          return kept;
-        });
-    } catch (error) {
-      // Nothing was written and nothing sent: the next pump writes these outbox rows before any datagram leaves.
-      this.outbox.unshift(...queued);
-      throw error;
-    }
+  /** Runs after the pump's commit and before its datagrams leave. */
+  private reportCommitted(queued: readonly OutgoingMessage[], events: readonly CommittedEvent[]): void {
     for (const m of queued) {
       const waiting = this.waitingAtSend.get(m.msgId) ?? [];
       this.waitingAtSend.delete(m.msgId);
@@ -373,45 +238,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
         waiting,
       });
     }
-    for (const e of fresh) this.report(e);
-    for (let t = engine.pollTransmit(); t; t = engine.pollTransmit()) this.wire?.send(t.to, t.bytes);
-    if (rearm) this.arm(engine);
-  }
-
-  private arm(engine: Engine): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const at = engine.pollTimeout();
-    if (at === undefined || !this.socket) return;
-    this.timerDueAt = at;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - this.now()));
-  }
-
-  /** Writes what an event changes; false for an event that must not be reported (a message already stored). */
-  private persist(e: EngineEvent): boolean {
-    const now = this.now();
-    switch (e.type) {
-      case "message":
-        return this.store.addReceived({
-          msgId: e.msgId,
-          from: e.from,
-          kind: e.kind,
-          text: e.text,
-          sentAt: e.sentAt,
-          receivedAt: now,
-        });
-      case "delivered":
-        this.store.setRecipientState(e.msgId, e.to, "delivered", now);
-        return true;
-      case "failed":
-        this.store.setRecipientState(e.msgId, e.to, "failed", now, e.detail);
-        return true;
-      case "peer-online":
-        this.store.upsertPeer({ id: e.peer, address: e.address, lastSeen: now });
-        return true;
-      default:
-        return true;
-    }
+    for (const { event, fresh } of events) if (fresh) this.report(event);
   }
 
   private report(e: EngineEvent): void {
@@ -507,7 +334,13 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       const saved = this.loadPeerStates();
       for (const c of added)
         engine.addPeer({ id: c.id, address: formatAddress(c.host, c.port) }, now, saved.get(c.id));
-      this.resubmitUnfinished(engine, now, new Set(added.map((c) => c.id)));
+      resubmitOutbox(
+        engine,
+        this.store,
+        now,
+        (peer) => this.contactsById.has(peer),
+        new Set(added.map((c) => c.id)),
+      );
     }
     // A contact whose keys were replaced is the same name under a new key id: one change, not a removal.
     const addedNames = new Set(added.map((c) => c.name));
@@ -516,7 +349,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       removed: removed.filter((c) => !addedNames.has(c.name)).map((c) => c.name),
       changed: [...changed, ...removed.filter((c) => addedNames.has(c.name)).map((c) => c.name)],
     };
-    this.pump();
+    this.loop?.pumpNow();
     if (changes.added.length + changes.removed.length + changes.changed.length > 0)
       this.emit("contacts", changes);
     return changes;
@@ -592,16 +425,15 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private async shutdown(): Promise<void> {
     const engine = this.engine;
     const graceMs = this.options.closeGraceMs ?? 1000;
-    const deadline = Date.now() + graceMs;
-    while (engine && Date.now() < deadline && engine.peers().some((p) => p.inFlight > 0 && p.online)) {
-      await new Promise((r) => setTimeout(r, 10));
+    const deadline = this.now() + graceMs;
+    while (engine && this.now() < deadline && engine.peers().some((p) => p.inFlight > 0 && p.online)) {
+      await new Promise((r) => this.clock.setTimer(() => r(undefined), 10));
     }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
     // Peers that hear from us are told we leave, so they show us offline now rather than 16 s from now.
     engine?.leave(this.now());
     // Persist what is left and send the ACKs we owe, without re-arming the timer.
-    this.pump(false);
+    this.pump?.flush();
     this.engine = undefined;
     this.wire?.close();
     await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
