@@ -8,7 +8,7 @@
  * on the screen; once something else was printed below it, only failures ("✗ dave: gave up after 30 tries") and a
  * compact line when every recipient is resolved are printed.
  */
-import { clearScreenDown, createInterface, cursorTo, type Interface, moveCursor } from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 import type { PeerId } from "../engine/types.ts";
 import { FAULT_NAMES } from "../faults/parse.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
@@ -16,20 +16,15 @@ import type { ChatNode } from "../node/chat-node.ts";
 import { openNode } from "../node/open-node.ts";
 import type { ChatNodeEvents, SentView } from "../node/types.ts";
 import type { HistoryEntry } from "../storage/store.ts";
-import { colorEnabled, rowsOf } from "../terminal/text.ts";
+import { colorEnabled } from "../terminal/text.ts";
 import { type ChatOptions, closeWithin, nodeOptions, startOrClose } from "./chat-options.ts";
 import { ownFingerprint, runCommand } from "./command-actions.ts";
 import { type Command, complete, DEFAULT_HISTORY, parseCommand } from "./commands.ts";
-import {
-  createRenderer,
-  type HistoryView,
-  listNames,
-  type OutgoingView,
-  quote,
-  type Receipt,
-  type Renderer,
-  receiptDone,
-} from "./render.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import { createRenderer, type Renderer } from "./render.ts";
+import { type HistoryView, type OutgoingView, type Receipt, receiptDone } from "./render-messages.ts";
+import { Screen } from "./screen.ts";
+import { listNames, quote } from "./text-format.ts";
 
 export interface ReplIO {
   stdin: NodeJS.ReadStream;
@@ -41,141 +36,6 @@ export interface ReplIO {
 export async function runRepl(options: ChatOptions, io: ReplIO): Promise<number> {
   const node = await openNode(nodeOptions(options));
   return new ReplClient(node, options, io).run();
-}
-
-// ---- the screen -----------------------------------------------------------------------------------------------
-
-/**
- * Output above the prompt. On a terminal, every write first clears the prompt rows (the prompt and a partial input
- * may span several rows; the cursor may be on any of them), writes, then lets readline re-render the prompt with
- * the input and cursor unchanged. Without a terminal it just writes lines.
- */
-export class Screen {
-  private rl: Interface | undefined;
-  private last: { key: string; rows: number; columns: number } | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly out: NodeJS.WriteStream,
-    readonly tty: boolean,
-  ) {}
-
-  attach(rl: Interface): void {
-    this.rl = rl;
-  }
-
-  private get columns(): number {
-    return this.out.columns || 80;
-  }
-
-  /** Prints a block; `key` marks it as replaceable (an own message whose receipt will change). */
-  print(text: string, key?: string): void {
-    this.clearPrompt();
-    this.out.write(`${text}\n`);
-    this.last =
-      key !== undefined && this.tty
-        ? { key, rows: rowsOf(text, this.columns), columns: this.columns }
-        : undefined;
-    this.showPrompt();
-  }
-
-  /** Rewrites the block printed with `key` if it is still the last one on screen; false otherwise. */
-  replace(key: string, text: string): boolean {
-    const last = this.last;
-    if (!this.tty || this.closed || last?.key !== key || last.columns !== this.columns) return false;
-    this.clearPrompt();
-    moveCursor(this.out, 0, -last.rows);
-    cursorTo(this.out, 0);
-    clearScreenDown(this.out);
-    this.out.write(`${text}\n`);
-    this.last = { key, rows: rowsOf(text, this.columns), columns: this.columns };
-    this.showPrompt();
-    return true;
-  }
-
-  /** After Enter, the typed line is still on screen above the cursor: remove it (the formatted message replaces it). */
-  eraseEcho(promptText: string, line: string): void {
-    if (!this.tty || this.closed) return;
-    moveCursor(this.out, 0, -rowsOf(promptText + line, this.columns));
-    cursorTo(this.out, 0);
-    clearScreenDown(this.out);
-  }
-
-  showPrompt(): void {
-    const rl = this.rl;
-    if (!rl || !this.tty || this.closed) return;
-    // readline moves up by the cursor row of its last render before redrawing; we already put the cursor at the
-    // first row of the prompt, so that row count is stale.
-    const internals = rl as unknown as { prevRows?: number };
-    if (typeof internals.prevRows === "number") internals.prevRows = 0;
-    rl.prompt(true);
-  }
-
-  private clearPrompt(): void {
-    const rl = this.rl;
-    if (!rl || !this.tty || this.closed) return;
-    const { rows } = rl.getCursorPos();
-    if (rows > 0) moveCursor(this.out, 0, -rows);
-    cursorTo(this.out, 0);
-    clearScreenDown(this.out);
-  }
-
-  /** Removes the prompt for good (quitting). */
-  close(): void {
-    if (this.closed) return;
-    this.clearPrompt();
-    this.closed = true;
-  }
-}
-
-// ---- rate limiting of warnings --------------------------------------------------------------------------------
-
-/**
- * At most one line per key per period: the first occurrence is shown at once, later ones in the same period are
- * counted and shown as one line with the count when the period ends.
- */
-export class RateLimiter {
-  private readonly slots = new Map<
-    string,
-    { last: number; pending: number; timer: NodeJS.Timeout | undefined; show: (count: number) => void }
-  >();
-
-  constructor(
-    private readonly periodMs = 1000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  hit(key: string, show: (count: number) => void): void {
-    const t = this.now();
-    const slot = this.slots.get(key);
-    if (!slot || (slot.pending === 0 && t - slot.last >= this.periodMs)) {
-      this.slots.set(key, { last: t, pending: 0, timer: undefined, show });
-      show(1);
-      return;
-    }
-    slot.pending++;
-    slot.show = show;
-    if (!slot.timer) {
-      slot.timer = setTimeout(() => this.flush(key), Math.max(0, slot.last + this.periodMs - t));
-      slot.timer.unref();
-    }
-  }
-
-  private flush(key: string): void {
-    const slot = this.slots.get(key);
-    if (!slot) return;
-    slot.timer = undefined;
-    if (slot.pending === 0) return;
-    const count = slot.pending;
-    slot.pending = 0;
-    slot.last = this.now();
-    slot.show(count);
-  }
-
-  close(): void {
-    for (const slot of this.slots.values()) if (slot.timer) clearTimeout(slot.timer);
-    this.slots.clear();
-  }
 }
 
 // ---- the client -----------------------------------------------------------------------------------------------

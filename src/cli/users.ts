@@ -1,28 +1,19 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { exportContact, importContact } from "../identity/contact.ts";
-import {
-  DATA_DIR_DEFAULT_HELP,
-  type Directory,
-  openDirectory,
-  resolveDataDir,
-} from "../identity/directory.ts";
-import { shortenFingerprint } from "../identity/fingerprint.ts";
-import { validatePort, validateUsername } from "../identity/record.ts";
-import {
-  bulkRegister,
-  DEFAULT_BASE_PORT,
-  DEFAULT_HOST,
-  login,
-  registerUser,
-  type UnlockedIdentity,
-} from "../identity/register.ts";
+import { DATA_DIR_DEFAULT_HELP } from "../identity/directory.ts";
+import { DEFAULT_BASE_PORT, DEFAULT_HOST, login, type UnlockedIdentity } from "../identity/register.ts";
 import { UsageError } from "./errors.ts";
-import { Prompter } from "./prompt.ts";
+import {
+  bulkRegisterCommand,
+  exportContactCommand,
+  importContactCommand,
+  listUsersCommand,
+  registerCommand,
+} from "./user-actions.ts";
 
 /**
- * The user-management commands: register, bulk-register, users, contact export / import. Every command takes
- * --data-dir. Any failure is one line on stderr and exit code 2, never a stack trace.
+ * The user-management commands: register, bulk-register, users, contact export / import (what each does is in
+ * user-actions.ts). Every command takes --data-dir. Any failure is one line on stderr and exit code 2, never a
+ * stack trace.
  */
 
 const EXIT_ERROR = 2;
@@ -74,83 +65,14 @@ export async function unlockUser(options: {
   }
 }
 
-/** The first port from 12000 up that no user in the directory has: the default the register prompt offers. */
-function suggestPort(directory: Directory): number {
-  const taken = new Set(directory.listUsers().map((user) => user.port));
-  let port = DEFAULT_BASE_PORT;
-  while (taken.has(port) && port < 65535) port++;
-  return port;
-}
-
-interface RegisterFlags {
-  dataDir?: string;
-  username?: string;
-  password?: string;
-  port?: string;
-  host?: string;
-  force?: boolean;
-}
-
-async function registerCommand(flags: RegisterFlags): Promise<void> {
-  const dataDir = resolveDataDir(flags.dataDir);
-  let prompter: Prompter | undefined;
-  const prompt = () => {
-    prompter ??= new Prompter();
-    return prompter;
-  };
-  let username: string;
-  let port: number;
-  let host = flags.host ?? DEFAULT_HOST;
-  let password: string;
-  try {
-    const askAddress = flags.username === undefined || flags.port === undefined;
-    username = validateUsername(flags.username ?? (await prompt().ask("Username: ")));
-    if (flags.port !== undefined) {
-      port = validatePort(flags.port);
-    } else {
-      const suggested = suggestPort(openDirectory(dataDir));
-      port = validatePort((await prompt().ask(`Port [${suggested}]: `)) || String(suggested));
-    }
-    if (flags.host === undefined && askAddress)
-      host = (await prompt().ask(`Host [${DEFAULT_HOST}]: `)) || DEFAULT_HOST;
-    if (flags.password !== undefined) {
-      password = flags.password;
-    } else {
-      password = await prompt().askHidden("Password: ");
-      if ((await prompt().askHidden("Confirm password: ")) !== password)
-        throw new Error("the passwords do not match");
-    }
-  } finally {
-    prompter?.close();
-  }
-  const record = await registerUser({ dataDir, username, password, port, host, force: flags.force === true });
-  process.stdout.write(
-    `registered ${record.name} at ${address(record.host, record.port)} in ${dataDir}\nfingerprint ${record.fingerprint}\n`,
-  );
-}
-
-function formatTable(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
-}
-
-function address(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 export function addUserCommands(program: Command): void {
+  addRegister(program);
+  addBulkRegister(program);
+  addUsers(program);
+  addContact(program);
+}
+
+function addRegister(program: Command): void {
   exitTwoOnUsageError(
     program
       .command("register")
@@ -176,7 +98,9 @@ Examples:
       )
       .action(action(registerCommand)),
   );
+}
 
+function addBulkRegister(program: Command): void {
   exitTwoOnUsageError(
     program
       .command("bulk-register")
@@ -196,47 +120,11 @@ Examples:
   $ chatnode bulk-register
   $ chatnode bulk-register --base-port 13000 --data-dir ./demo`,
       )
-      .action(
-        action(async (flags: { basePort: string; dataDir?: string }) => {
-          const dataDir = resolveDataDir(flags.dataDir);
-          const result = await bulkRegister({ dataDir, basePort: validatePort(flags.basePort) });
-          const rows = [
-            ...result.created.map((r) => [
-              "created",
-              r.name,
-              address(r.host, r.port),
-              shortenFingerprint(r.fingerprint),
-            ]),
-            ...result.existing.map((r) => [
-              "exists",
-              r.name,
-              address(r.host, r.port),
-              shortenFingerprint(r.fingerprint),
-            ]),
-            ...result.recreated.map(({ record: r }) => [
-              "new keys",
-              r.name,
-              address(r.host, r.port),
-              shortenFingerprint(r.fingerprint),
-            ]),
-          ];
-          if (rows.length > 0) process.stdout.write(`${formatTable(rows)}\n`);
-          for (const { record, previousFingerprint } of result.recreated)
-            process.stderr.write(
-              `chatnode: ${record.name}'s key file was missing: made new keys (fingerprint ` +
-                `${shortenFingerprint(previousFingerprint)} is now ${shortenFingerprint(record.fingerprint)}); ` +
-                `contacts on other machines need ${record.name}'s new contact card\n`,
-            );
-          for (const skip of result.skipped)
-            process.stderr.write(`chatnode: skipped ${skip.name}: ${skip.reason}\n`);
-          const renewed = result.recreated.length > 0 ? `, ${result.recreated.length} with new keys` : "";
-          process.stdout.write(
-            `${result.created.length} created, ${result.existing.length} already there${renewed}, in ${dataDir}\n`,
-          );
-        }),
-      ),
+      .action(action(bulkRegisterCommand)),
   );
+}
 
+function addUsers(program: Command): void {
   exitTwoOnUsageError(
     program
       .command("users")
@@ -251,27 +139,11 @@ Examples:
   $ chatnode users
   $ chatnode users --data-dir ./demo`,
       )
-      .action(
-        action((flags: { dataDir?: string }) => {
-          const directory = openDirectory(resolveDataDir(flags.dataDir));
-          const users = directory.listUsers();
-          if (users.length === 0) {
-            process.stdout.write(
-              `no users in ${directory.dataDir}: run \`chatnode bulk-register\` or \`chatnode register\`\n`,
-            );
-            return;
-          }
-          const rows = users.map((user) => [
-            user.name,
-            address(user.host, user.port),
-            shortenFingerprint(user.fingerprint),
-            directory.hasKeyFile(user.name) ? "local" : "contact",
-          ]);
-          process.stdout.write(`${formatTable([["NAME", "ADDRESS", "FINGERPRINT", "KIND"], ...rows])}\n`);
-        }),
-      ),
+      .action(action(listUsersCommand)),
   );
+}
 
+function addContact(program: Command): void {
   const contact = exitTwoOnUsageError(
     program
       .command("contact")
@@ -298,11 +170,7 @@ Examples:
   $ chatnode contact export alice > alice.contact.json
   $ chatnode contact export alice --data-dir ./demo`,
       )
-      .action(
-        action((name: string, flags: { dataDir?: string }) => {
-          process.stdout.write(exportContact(openDirectory(resolveDataDir(flags.dataDir)), name));
-        }),
-      ),
+      .action(action(exportContactCommand)),
   );
 
   exitTwoOnUsageError(
@@ -323,27 +191,6 @@ Examples:
   $ chatnode contact import - < alice.contact.json
   $ chatnode contact import new-alice.contact.json --force`,
       )
-      .action(
-        action((file: string, flags: { force?: boolean; dataDir?: string }) => {
-          let text: string;
-          try {
-            text = readFileSync(file === "-" ? 0 : file, "utf8");
-          } catch (error) {
-            throw new Error(`cannot read ${file}: ${messageOf(error)}`);
-          }
-          const directory = openDirectory(resolveDataDir(flags.dataDir));
-          const { record, outcome } = importContact(directory, text, { force: flags.force === true });
-          const verb = {
-            added: "added",
-            unchanged: "already known:",
-            "address-updated": "updated address of",
-            replaced: "replaced keys of",
-          }[outcome];
-          process.stdout.write(
-            `${verb} ${record.name} at ${address(record.host, record.port)}\nfingerprint ${record.fingerprint}\n` +
-              `compare it with ${record.name} through another channel before trusting it\n`,
-          );
-        }),
-      ),
+      .action(action(importContactCommand)),
   );
 }

@@ -5,8 +5,8 @@ import { sodium } from "./sodium.ts";
 
 /**
  * Ed25519 (RFC 8032, pure variant) over libsodium (sodium-native). Every receiver checks every author's signatures,
- * so verification is the hot path of a busy node: libsodium's is about twice as fast as OpenSSL 3.0's on the
- * machines we measured (`npm run bench` prints both). Both are RFC 8032 and give the same signatures (Ed25519 is
+ * so verification is the hot path of a busy node: libsodium's is the faster (`npm run bench` prints both;
+ * bench/README.md has the figures). Both are RFC 8032 and give the same signatures (Ed25519 is
  * deterministic); libsodium's verification is also stricter: it refuses non-canonical encodings and small-order
  * points (keys and R), which no honest signer produces.
  */

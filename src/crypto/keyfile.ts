@@ -19,7 +19,7 @@ import { type PublicKeys, publicKeysOf, type SecretKeys } from "./keys.ts";
 export const KEY_FILE_FORMAT = "chatnode-key/1";
 
 export interface ScryptParams {
-  /** CPU/memory cost, a power of two. 2^15 with r = 8 takes ~32 MiB and ~100-150 ms here. */
+  /** CPU/memory cost, a power of two. 2^15 with r = 8 takes 32 MiB (128·N·r bytes); its time: bench/README.md. */
   readonly N: number;
   readonly r: number;
   readonly p: number;

@@ -23,7 +23,7 @@ const EPHEMERAL_IKM_BYTES = 32;
  * Successful signature checks remembered per port. The messages of one batch share one signature over one
  * statement (their Merkle root), and a retransmitted DATA datagram (its ACK was lost or late) carries the same
  * again: recognising a statement already checked costs its audit path's few SHA-256s instead of an Ed25519
- * verify, ~1/30 of it. About 250 bytes an entry.
+ * verify (bench/README.md has both costs, and an entry's size).
  */
 const VERIFIED_CACHE_MAX = 1024;
 
@@ -61,62 +61,14 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
   const x25519 = X25519PrivateKey.fromRaw(options.identity.x25519PrivateKey);
   const selfId = keyId(signer.publicKey);
   // We always know ourselves, even before our own entry reaches the directory.
-  const selfKeys: PublicKeys = { ed25519: signer.publicKey, x25519: x25519.publicKey };
-  const cache = new Map<PeerId, PeerState>();
-  /** author + signature → the verifier that accepted it and the statement it covered. */
-  const verified = new Map<string, { verifier: Ed25519Verifier; statement: Uint8Array }>();
-
-  function peerState(peer: PeerId): PeerState | undefined {
-    const keys = peer === selfId ? selfKeys : options.directory.publicKeysOf(peer);
-    if (!keys) {
-      cache.delete(peer);
-      return undefined;
-    }
-    const cached = cache.get(peer);
-    if (cached && bytesEqual(cached.ed25519, keys.ed25519) && bytesEqual(cached.x25519.raw, keys.x25519)) {
-      return cached;
-    }
-    cache.delete(peer);
-    // A directory entry filed under an id its key does not hash to is refused, not trusted.
-    if (keyId(keys.ed25519) !== peer) return undefined;
-    const verifier = ed25519Verifier(keys.ed25519);
-    const peerX25519 = X25519PublicKey.fromRaw(keys.x25519);
-    if (!verifier || !peerX25519) return undefined;
-    const state: PeerState = {
-      ed25519: verifier.publicKey,
-      verifier,
-      x25519: peerX25519,
-      macKeys: undefined,
-    };
-    cache.set(peer, state);
-    return state;
-  }
-
-  /**
-   * Ed25519 verification is deterministic: the same author key, statement and signature give the same answer. A
-   * hit needs the same verifier (so a replaced directory key is checked afresh) and the same statement.
-   */
-  function verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean {
-    const state = peerState(author);
-    if (!state) return false;
-    const statement = statementOf(message, proof);
-    if (!statement) return false;
-    const signature = proof.signature;
-    const key =
-      author + Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("latin1");
-    const hit = verified.get(key);
-    if (hit && hit.verifier === state.verifier && bytesEqual(hit.statement, statement)) return true;
-    if (!state.verifier.verify(statement, signature)) return false;
-    verified.set(key, { verifier: state.verifier, statement });
-    if (verified.size > VERIFIED_CACHE_MAX) {
-      const oldest = verified.keys().next().value;
-      if (oldest !== undefined) verified.delete(oldest);
-    }
-    return true;
-  }
+  const peers = new PeerKeys(options.directory, selfId, {
+    ed25519: signer.publicKey,
+    x25519: x25519.publicKey,
+  });
+  const verified = new VerifiedSignatures();
 
   function macKeys(peer: PeerId): DirectionalMacKeys | undefined {
-    const state = peerState(peer);
+    const state = peers.get(peer);
     if (!state) return undefined;
     if (state.macKeys === undefined) {
       state.macKeys =
@@ -130,9 +82,14 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
 
   return {
     selfId,
-    knows: (peer) => peerState(peer) !== undefined,
+    knows: (peer) => peers.get(peer) !== undefined,
     signBatch: (messages) => signBatch(messages, (statement) => signer.sign(statement)),
-    verify,
+    verify(author, message, proof) {
+      const state = peers.get(author);
+      if (!state) return false;
+      const statement = statementOf(message, proof);
+      return statement !== undefined && verified.check(author, state.verifier, statement, proof);
+    },
     mac(peer, bytes) {
       const keys = macKeys(peer);
       // No key for an unknown peer: an all-zero tag, which no receiver accepts (its check uses a real HMAC key).
@@ -143,7 +100,7 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
       return keys ? verifyMacTag(keys.receive, bytes, tag) : false;
     },
     seal(recipient, plaintext, aad) {
-      const state = peerState(recipient);
+      const state = peers.get(recipient);
       if (!state) return new Uint8Array(0);
       const sealed = hpkeSeal(
         state.x25519,
@@ -157,4 +114,66 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
     },
     open: (ciphertext, aad) => hpkeOpen(x25519, PRIVATE_MESSAGE_INFO, aad, ciphertext),
   };
+}
+
+/** Each peer's parsed keys, from the directory on first use; rebuilt when the directory's keys change. */
+class PeerKeys {
+  private readonly cache = new Map<PeerId, PeerState>();
+
+  constructor(
+    private readonly directory: PeerKeyDirectory,
+    private readonly selfId: PeerId,
+    private readonly selfKeys: PublicKeys,
+  ) {}
+
+  get(peer: PeerId): PeerState | undefined {
+    const keys = peer === this.selfId ? this.selfKeys : this.directory.publicKeysOf(peer);
+    if (!keys) {
+      this.cache.delete(peer);
+      return undefined;
+    }
+    const cached = this.cache.get(peer);
+    if (cached && bytesEqual(cached.ed25519, keys.ed25519) && bytesEqual(cached.x25519.raw, keys.x25519)) {
+      return cached;
+    }
+    this.cache.delete(peer);
+    // A directory entry filed under an id its key does not hash to is refused, not trusted.
+    if (keyId(keys.ed25519) !== peer) return undefined;
+    const verifier = ed25519Verifier(keys.ed25519);
+    const peerX25519 = X25519PublicKey.fromRaw(keys.x25519);
+    if (!verifier || !peerX25519) return undefined;
+    const state: PeerState = {
+      ed25519: verifier.publicKey,
+      verifier,
+      x25519: peerX25519,
+      macKeys: undefined,
+    };
+    this.cache.set(peer, state);
+    return state;
+  }
+}
+
+/**
+ * Signature checks that succeeded, the oldest forgotten past VERIFIED_CACHE_MAX. Ed25519 verification is
+ * deterministic: the same author key, statement and signature give the same answer. A hit needs the same
+ * verifier (so a replaced directory key is checked afresh) and the same statement.
+ */
+class VerifiedSignatures {
+  /** author + signature → the verifier that accepted it and the statement it covered. */
+  private readonly accepted = new Map<string, { verifier: Ed25519Verifier; statement: Uint8Array }>();
+
+  check(author: PeerId, verifier: Ed25519Verifier, statement: Uint8Array, proof: BatchProof): boolean {
+    const signature = proof.signature;
+    const key =
+      author + Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("latin1");
+    const hit = this.accepted.get(key);
+    if (hit && hit.verifier === verifier && bytesEqual(hit.statement, statement)) return true;
+    if (!verifier.verify(statement, signature)) return false;
+    this.accepted.set(key, { verifier, statement });
+    if (this.accepted.size > VERIFIED_CACHE_MAX) {
+      const oldest = this.accepted.keys().next().value;
+      if (oldest !== undefined) this.accepted.delete(oldest);
+    }
+    return true;
+  }
 }

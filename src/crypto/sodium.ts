@@ -6,7 +6,7 @@ let loaded: typeof Sodium | undefined;
 
 /**
  * libsodium (sodium-native), loaded with `require` on first use. `require` because an ES import of this CommonJS
- * addon goes through Node's CommonJS translation, 26 ms against 14 ms here. On first use because the `chatnode` bin
+ * addon goes through Node's CommonJS translation, which takes longer (bench/README.md). On first use because the `chatnode` bin
  * imports modules that use it (key file → keys → Ed25519) before it starts the scrypt key unlock: loaded at the first
  * signature check instead (reading the users' directory), it loads while scrypt runs on the thread pool.
  */

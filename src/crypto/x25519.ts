@@ -6,7 +6,7 @@ import { sodium } from "./sodium.ts";
  * X25519 (RFC 7748) over libsodium (sodium-native), with keys as raw 32-byte strings: the same library as Ed25519
  * (src/crypto/ed25519.ts). Scalars are clamped and the u-coordinate's top bit is masked inside libsodium, as RFC 7748
  * section 5 requires. HPKE makes a fresh ephemeral key pair for every private message; libsodium does a base-point
- * multiplication and a DH on raw bytes, where OpenSSL first builds key objects (about 1.5× the time here).
+ * multiplication and a DH on raw bytes, where OpenSSL first builds key objects, which takes longer (bench/README.md).
  */
 
 export const X25519_KEY_BYTES = 32;

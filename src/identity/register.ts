@@ -213,8 +213,9 @@ export interface LoginOptions {
   readonly username: string;
   readonly password: string;
   /**
-   * The data directory's users, if the caller has them open already (parsing them costs ~1 ms a user); or a function
-   * that opens `dataDir`'s, called once the key derivation is under way, so that the two overlap.
+   * The data directory's users, if the caller has them open already (parsing them checks every user's
+   * signature); or a function that opens `dataDir`'s, called once the key derivation is under way, so that the
+   * two overlap.
    */
   readonly directory?: Directory | (() => Directory);
 }
@@ -233,7 +234,7 @@ export async function login(options: LoginOptions): Promise<UnlockedIdentity> {
         `(\`chatnode users${dataDirFlag(dataDir)}\` lists the users)`,
     );
   }
-  // scrypt is most of a login (~175 ms, on libuv's thread pool) and needs only the key file: it starts first, and the
+  // scrypt is most of a login (on libuv's thread pool) and needs only the key file: it starts first, and the
   // directory is read and checked meanwhile. Its answer is awaited only after the directory's checks, so a name
   // that is not a local user is still reported as such, whatever the password.
   const given = options.directory;

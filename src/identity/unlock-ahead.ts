@@ -1,6 +1,6 @@
 /**
- * A key unlock started before the code that needs it has even loaded. scrypt is most of a start (~185 ms here, on
- * libuv's thread pool); the CLI's entry point starts it from the command line while the rest of the program (its
+ * A key unlock started before the code that needs it has even loaded. scrypt is most of a start (on libuv's
+ * thread pool; bench/README.md, "Costs"); the CLI's entry point starts it from the command line while the rest of the program (its
  * bundle, commander, the runtime) loads, and login() takes it over if it unlocks exactly the key file, user and
  * password that login() itself would. Anything else is ignored: a guess that was wrong costs one scrypt on another
  * thread, never a wrong answer.

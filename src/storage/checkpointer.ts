@@ -4,9 +4,8 @@
  * With journal_mode = WAL and synchronous = NORMAL a commit is a write() to the -wal file; the fsyncs come only at
  * a checkpoint, which copies the WAL back into the database and syncs both files. SQLite's automatic checkpoint runs
  * inside the commit that crosses 1,000 pages, on the connection that committed: here the event loop, for as long
- * as two fsyncs take (milliseconds on these machines, more on a busy disk). Measured at saturation, two nodes, 0%
- * loss: synchronous = OFF (no fsync at all) gave +25-36% messages/s and a light-load p99 of 3-4 ms instead of
- * 10 ms, so the stalls were most of the database's cost and of the latency tail.
+ * as two fsyncs take. With synchronous = OFF (no fsync at all) as a probe, those stalls proved most of the
+ * database's cost and of the latency tail (bench/README.md, "Changes outside bench/", has the figures).
  *
  * So the main connection turns automatic checkpoints off, and a second connection on a worker thread runs a
  * PASSIVE checkpoint (which never blocks the writer, nor waits for it) at most every CHECKPOINT_EVERY_MS while
@@ -18,10 +17,10 @@
  * running beside a busy writer never achieves: under sustained load the file would grow without end. So when the
  * worker reports a WAL longer than WAL_FRAMES_MAX, the main connection runs one RESTART checkpoint itself: it
  * copies what the worker has not yet, and makes the next commit write the WAL from its beginning again. The worker
- * has copied almost everything by then, so that stall is mostly the database's fsync (5-16 ms measured at
- * saturation), once per WAL_FRAMES_MAX frames (32 MiB of 4 KiB pages) where SQLite's own checkpoint stalls once per
- * 1,000. RESTART, not TRUNCATE: truncating the file to 0 and growing it again cost 30-66 ms a time here, for
- * nothing, since the file would grow back to the same size. The caller makes it give up at once rather than wait
+ * has copied almost everything by then, so that stall is mostly the database's fsync, once per WAL_FRAMES_MAX
+ * frames (32 MiB of 4 KiB pages) where SQLite's own checkpoint stalls once per 1,000. RESTART, not TRUNCATE:
+ * truncating the file to 0 and growing it again stalls longer (bench/README.md has both), for nothing, since the
+ * file would grow back to the same size. The caller makes it give up at once rather than wait
  * for a reader in another process; then it is tried again WAL_FRAMES_MAX frames later.
  */
 import { Worker } from "node:worker_threads";

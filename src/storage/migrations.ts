@@ -66,7 +66,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- Recipients keyed by their message's seq, not its random msg_id: a message's rows, and its entry in the
       -- unfinished index, then land at the growing end of their B-trees, beside the previous message's, instead of
-      -- on a random page each. A burst of 32 sends wrote ~2.8 WAL pages per message with msg_id keys.
+      -- on a random page each (bench/README.md: the WAL pages a message cost with msg_id keys).
       CREATE TABLE outgoing_recipients_by_seq (
         seq        INTEGER NOT NULL REFERENCES outgoing (seq),
         peer       TEXT NOT NULL,

@@ -7,18 +7,17 @@ import {
   parsePortFlag,
   resolveChatOptions,
 } from "../../src/cli/chat-options.ts";
+import { RateLimiter } from "../../src/cli/rate-limiter.ts";
+import { createRenderer } from "../../src/cli/render.ts";
+import { NAME_PALETTE, nameColorIndex } from "../../src/cli/render-style.ts";
 import {
   abbreviate,
-  createRenderer,
   describeFaults,
   formatAgo,
   formatTime,
-  NAME_PALETTE,
-  nameColorIndex,
   quote,
   sanitize,
-} from "../../src/cli/render.ts";
-import { RateLimiter } from "../../src/cli/repl.ts";
+} from "../../src/cli/text-format.ts";
 import { NO_FAULTS } from "../../src/faults/plan.ts";
 import type { PeerView } from "../../src/node/types.ts";
 

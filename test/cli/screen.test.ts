@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Screen } from "../../src/cli/repl.ts";
+import { Screen } from "../../src/cli/screen.ts";
 
 /** A terminal of `columns` that records what is written to it. */
 function terminal(columns: number) {
