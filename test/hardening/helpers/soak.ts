@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { below, Sfc32Rng } from "../../../src/chaos/seeded-rng.ts";
-import { freePorts } from "../../helpers/udp-cluster.ts";
+import { freePorts } from "../../helpers/loopback-nodes.ts";
 import { type DbView, type PeerFixtureSpec, type PeerProcess, readDb, startPeer } from "./peer-process.ts";
 import { newPeerSpec } from "./spec.ts";
 import { eventually } from "./target.ts";
