@@ -6,7 +6,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { EngineConfig } from "../src/engine/config.ts";
 import type { FaultConfig } from "../src/faults/plan.ts";
-import { freePorts } from "../test/helpers/udp-cluster.ts";
+import { freePorts } from "../test/helpers/loopback-nodes.ts";
 import {
   type ChildMessage,
   makeUserSpecs,

@@ -13,7 +13,7 @@ import type { EngineConfig } from "../src/engine/config.ts";
 import { ChatNode } from "../src/node/chat-node.ts";
 import type { Contact } from "../src/node/types.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
-import { freePorts } from "../test/helpers/udp-cluster.ts";
+import { freePorts } from "../test/helpers/loopback-nodes.ts";
 
 export interface ScaleResult {
   nodes: number;

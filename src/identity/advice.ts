@@ -4,10 +4,11 @@
  * own port and host, and with `--base-port` when the demo users were made on another base. test/cli/advice.test.ts
  * runs each of them.
  */
+
+// A cycle (register.ts uses this module), harmless: these constants are read only when a function runs.
+import { DEFAULT_BASE_PORT, DEFAULT_HOST, DEFAULT_USERS } from "./demo-users.ts";
 import { resolveDataDir } from "./directory.ts";
 import type { UserRecord } from "./record.ts";
-// A cycle (register.ts uses this module), harmless: these constants are read only when a function runs.
-import { DEFAULT_BASE_PORT, DEFAULT_HOST, DEFAULT_USERS } from "./register.ts";
 
 /** ` --data-dir DIR` unless `dataDir` is where chatnode looks without the flag. */
 export function dataDirFlag(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -2,7 +2,12 @@
  * Exact checks with readable mismatches. Every check is recorded (the JSON report lists them all); a scenario
  * fails if any check failed, and its error names the first one: which number, expected against actual.
  */
-import type { CheckRecord } from "./types.ts";
+export interface CheckRecord {
+  label: string;
+  expected: string;
+  actual: string;
+  ok: boolean;
+}
 
 /** A scenario that cannot go on (a wait timed out, a node died): the message says what was awaited. */
 export class ScenarioError extends Error {

@@ -14,7 +14,8 @@ import type { MessageKind } from "../engine/types.ts";
 import type { FaultConfig } from "../faults/plan.ts";
 import type { NodeStats } from "../node/types.ts";
 import { ScenarioError } from "./checks.ts";
-import type { Cluster, NodeEvent, Sent } from "./harness.ts";
+import type { NodeEvent } from "./event-log.ts";
+import type { Sent, UdpCluster } from "./udp-cluster.ts";
 
 const live = new Map<ChildProcess, Promise<unknown>>();
 const standbys: Standby[] = [];
@@ -127,7 +128,7 @@ export function prepareChildren(count: number): void {
 }
 
 export interface ChildOptions {
-  cluster: Cluster;
+  cluster: UdpCluster;
   username: string;
   faults?: Partial<FaultConfig>;
   readyTimeoutMs?: number;
@@ -139,7 +140,7 @@ export class ChildNode {
   private nextId = 1;
 
   private constructor(
-    private readonly cluster: Cluster,
+    private readonly cluster: UdpCluster,
     readonly username: string,
     private readonly child: Standby,
   ) {

@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { DEFAULT_USERS } from "../identity/register.ts";
+import { DEFAULT_USERS } from "../identity/demo-users.ts";
 import { Checker, describeMismatch } from "./checks.ts";
 import { killAllChildren, prepareChildren } from "./child.ts";
-import { busyPorts, Cluster, findFreeBasePort, HOST, isPortInUse } from "./harness.ts";
+import { busyPorts, findFreeBasePort, isPortInUse } from "./ports.ts";
 import { highLoss } from "./s1-high-loss.ts";
 import { duplicates } from "./s2-duplicates.ts";
 import { badSignature } from "./s3-bad-signature.ts";
@@ -21,6 +21,7 @@ import { partition } from "./s7-partition.ts";
 import { crash } from "./s8-crash.ts";
 import { replay } from "./s9-replay.ts";
 import type { RunReport, Scenario, ScenarioOutcome, ScenarioResult } from "./types.ts";
+import { HOST, UdpCluster } from "./udp-cluster.ts";
 
 export const SCENARIOS: readonly Scenario[] = [
   highLoss,
@@ -127,7 +128,11 @@ export function scenariosCommand(flags: string, env: NodeJS.ProcessEnv = process
 }
 
 /** Registers the users and starts the nodes, on the requested ports or on free ones. */
-async function startCluster(dataDir: string, basePort: number, say: (m: string) => void): Promise<Cluster> {
+async function startCluster(
+  dataDir: string,
+  basePort: number,
+  say: (m: string) => void,
+): Promise<UdpCluster> {
   const attempts = basePort === 0 ? 5 : 1;
   for (let attempt = 1; ; attempt++) {
     const base = basePort === 0 ? await findFreeBasePort(HOST, USER_COUNT) : basePort;
@@ -138,7 +143,7 @@ async function startCluster(dataDir: string, basePort: number, say: (m: string) 
     }
     say(`registering ${USER_COUNT} users in ${dataDir}; nodes on ${HOST}:${base}-${base + USER_COUNT - 1}`);
     try {
-      return await Cluster.create({ dataDir, basePort: base });
+      return await UdpCluster.create({ dataDir, basePort: base });
     } catch (error) {
       if (!isPortInUse(error)) throw error;
       // Another program took a port between the check and the bind: start over in an empty directory.
@@ -172,7 +177,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function runOne(cluster: Cluster, scenario: Scenario): Promise<ScenarioResult> {
+async function runOne(cluster: UdpCluster, scenario: Scenario): Promise<ScenarioResult> {
   const check = new Checker();
   const notes: string[] = [];
   const started = performance.now();
@@ -206,7 +211,7 @@ async function runOne(cluster: Cluster, scenario: Scenario): Promise<ScenarioRes
 }
 
 /** After a group: no faults left anywhere, and nothing in flight (a failed scenario may have left some). */
-async function tidy(cluster: Cluster, say: (m: string) => void): Promise<void> {
+async function tidy(cluster: UdpCluster, say: (m: string) => void): Promise<void> {
   cluster.clearFaults(cluster.names);
   for (const name of cluster.names) {
     if (!cluster.isRunning(name)) {
@@ -248,7 +253,7 @@ export async function runScenarios(options: RunOptions): Promise<RunReport> {
     process.exit(130);
   };
   process.once("SIGINT", onSigint);
-  let cluster: Cluster | undefined;
+  let cluster: UdpCluster | undefined;
   const results: ScenarioResult[] = [];
   const plan = options.only !== undefined ? [[options.only]] : PLAN;
   try {

@@ -3,7 +3,8 @@
  * (DATA and ACK alike: a try succeeds with probability 0.6 × 0.6 = 0.36). Two broadcasts and four private
  * messages must all be shown exactly once, acknowledged exactly once, with retransmissions doing the work.
  */
-import { checkDeliveries, diffTotals, giveUpsSince } from "./harness.ts";
+import { checkDeliveries, giveUpsSince } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 

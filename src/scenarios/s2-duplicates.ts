@@ -4,7 +4,8 @@
  * no loss, so the only other source of copies is a spurious retransmission (an ACK slower than the RTO on a busy
  * machine): those are counted by their senders and accounted for exactly, not tolerated by a looser check.
  */
-import { checkDeliveries, diffTotals, giveUpsSince } from "./harness.ts";
+import { checkDeliveries, giveUpsSince } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 

@@ -13,9 +13,11 @@ import { ed25519Signer, generateEd25519Seed } from "../crypto/ed25519.ts";
 import type { MsgId, PeerId } from "../engine/types.ts";
 import { dataSignedBytes, decode, encodeData, PacketType } from "../engine/wire.ts";
 import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
-import { checkDeliveries, diffTotals, giveUpsSince, HOST } from "./harness.ts";
+import { checkDeliveries, giveUpsSince } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
+import { HOST } from "./udp-cluster.ts";
 
 const FORGED_TEXT = "s3: FORGED - alice never wrote this";
 

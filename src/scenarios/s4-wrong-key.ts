@@ -4,7 +4,8 @@
  * his ACK, so alice reports the message failed with code rejected-decrypt (not delivered, not retried). Bob keeps
  * working: a correct private message from alice and one from carol arrive afterwards.
  */
-import { checkDeliveries, diffTotals, giveUpsSince, unexpectedFailure } from "./harness.ts";
+import { checkDeliveries, giveUpsSince, unexpectedFailure } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
 

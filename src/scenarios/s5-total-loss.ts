@@ -13,7 +13,9 @@
  * shortest possible schedule (every wait at its minimum): retrying less would fail that check.
  */
 import { DEFAULT_CONFIG, type EngineConfig, giveUpBoundMs } from "../engine/config.ts";
-import { diffTotals, giveUpsSince, startTimerProbe, unexpectedFailure } from "./harness.ts";
+import { giveUpsSince, unexpectedFailure } from "./deliveries.ts";
+import { startTimerProbe } from "./timer-probe.ts";
+import { diffTotals } from "./totals.ts";
 import type { Scenario } from "./types.ts";
 
 const SENDER = "dave";

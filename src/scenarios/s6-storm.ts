@@ -5,9 +5,11 @@
  * exactly once, each receiver must show each sender's messages in the order they were sent, and, with no loss,
  * every extra copy (injected or retransmitted) must be ignored: copies ignored = injected + retransmitted.
  */
-import { checkDeliveries, diffTotals, giveUpsSince, type Sent } from "./harness.ts";
+import { checkDeliveries, giveUpsSince } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, sendThroughFaults } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
+import type { Sent } from "./udp-cluster.ts";
 
 const STORM = { delayMs: 5, jitterMs: 40, duplicatePpm: 300_000 };
 const BURST = 5;

@@ -6,9 +6,11 @@
  * exactly once after the heal, and grace's two give-ups must turn into deliveries.
  */
 import { DEFAULT_CONFIG, giveUpBoundMs } from "../engine/config.ts";
-import { checkDeliveries, diffTotals, giveUpsSince, type Sent, unexpectedFailure } from "./harness.ts";
+import { checkDeliveries, giveUpsSince, unexpectedFailure } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
+import type { Sent } from "./udp-cluster.ts";
 
 const MAJORITY = "grace";
 const CUT_OFF = ["heidi", "ivan"];

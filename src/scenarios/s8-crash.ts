@@ -17,13 +17,13 @@ import { ChildNode } from "./child.ts";
 import {
   allDelivered,
   checkDeliveries,
-  diffTotals,
   giveUpsSince,
   missingDeliveries,
-  type Sent,
   unexpectedFailure,
-} from "./harness.ts";
+} from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import type { Scenario } from "./types.ts";
+import type { Sent } from "./udp-cluster.ts";
 
 const VICTIM = "carol";
 const PEERS = ["alice", "bob"];

@@ -10,9 +10,11 @@
  */
 import { PacketType, packetTypeOf } from "../engine/wire.ts";
 import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
-import { checkDeliveries, diffTotals, giveUpsSince, HOST, type Sent } from "./harness.ts";
+import { checkDeliveries, giveUpsSince } from "./deliveries.ts";
+import { diffTotals } from "./totals.ts";
 import { outcome, waitDelivered } from "./traffic.ts";
 import type { Scenario } from "./types.ts";
+import { HOST, type Sent } from "./udp-cluster.ts";
 
 const A = "zoe";
 const B = "frank";

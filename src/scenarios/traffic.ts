@@ -3,17 +3,11 @@
  * (message, recipient) pair is shown and acknowledged, and report the numbers for the summary table.
  */
 import type { FaultConfig } from "../faults/plan.ts";
-import {
-  allDelivered,
-  type Cluster,
-  type EventLog,
-  missingDeliveries,
-  type NodeEvent,
-  type Sent,
-  type Totals,
-  unexpectedFailure,
-} from "./harness.ts";
+import { allDelivered, missingDeliveries, unexpectedFailure } from "./deliveries.ts";
+import type { EventLog, NodeEvent } from "./event-log.ts";
+import type { Totals } from "./totals.ts";
 import type { ScenarioOutcome } from "./types.ts";
+import type { Sent, UdpCluster } from "./udp-cluster.ts";
 
 type FailedEvent = Extract<NodeEvent, { type: "failed" }>;
 
@@ -32,7 +26,7 @@ export interface DeliveryWait {
  * the deliveries still missing; a failure on `nodes` since `mark` that is not `expected` stops the wait at once.
  */
 export function waitDelivered(
-  cluster: Cluster,
+  cluster: UdpCluster,
   what: string,
   sent: readonly Sent[],
   options: DeliveryWait,
@@ -60,7 +54,7 @@ export interface Traffic {
  * the faults and waits until the nodes have nothing in flight.
  */
 export async function sendThroughFaults(
-  cluster: Cluster,
+  cluster: UdpCluster,
   nodes: readonly string[],
   faults: Partial<FaultConfig>,
   send: () => Sent[],

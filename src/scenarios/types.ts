@@ -2,8 +2,8 @@
  * The shapes shared by the scenario runner, the scenarios and the report: what a scenario is, what it measured,
  * and what the whole run produced (the same object `--json` prints).
  */
-import type { Checker } from "./checks.ts";
-import type { Cluster } from "./harness.ts";
+import type { Checker, CheckRecord } from "./checks.ts";
+import type { UdpCluster } from "./udp-cluster.ts";
 
 /** One numbered fault scenario. `nodes` are the users it touches: scenarios run together only if disjoint. */
 export interface Scenario {
@@ -16,7 +16,7 @@ export interface Scenario {
 }
 
 export interface ScenarioContext {
-  readonly cluster: Cluster;
+  readonly cluster: UdpCluster;
   readonly check: Checker;
   /** A line shown under the scenario's progress line and kept in the JSON (the give-up bound used, say). */
   note(text: string): void;
@@ -33,13 +33,6 @@ export interface ScenarioOutcome {
   duplicatesIgnored: number;
   rejections: Record<string, number>;
   giveUps: number;
-}
-
-export interface CheckRecord {
-  label: string;
-  expected: string;
-  actual: string;
-  ok: boolean;
 }
 
 export interface ScenarioResult extends ScenarioOutcome {

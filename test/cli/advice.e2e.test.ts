@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { registerUser } from "../../src/identity/register.ts";
-import { freePorts } from "../helpers/udp-cluster.ts";
+import { freePorts } from "../helpers/loopback-nodes.ts";
 import { TEST_SCRYPT_N, tempDataDir } from "../identity/temp.ts";
 import { CliProcess, childEnv, killAll, MAIN, STARTUP_MS } from "./cli-process.ts";
 import { chatArgs, DEMO_BASE_PORT, demoDataDir } from "./demo-dir.ts";

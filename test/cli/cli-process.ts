@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePorts } from "../helpers/udp-cluster.ts";
+import { freePorts } from "../helpers/loopback-nodes.ts";
 
 export const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export const MAIN = join(REPO, "src", "cli", "bin.ts");

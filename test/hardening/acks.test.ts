@@ -23,7 +23,7 @@ import {
   RejectCode,
 } from "../../src/engine/wire.ts";
 import { SeededRng } from "../../src/faults/seeded-rng.ts";
-import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
 import { Capture, closeSocket, socketOf, tapSends, udpSocket } from "./helpers/capture.ts";
 
 const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };

@@ -21,7 +21,7 @@ import { planChaos } from "../../src/cli/chaos-command.ts";
 import { parseRatePpm } from "../../src/faults/ppm.ts";
 import { SeededRng } from "../../src/faults/seeded-rng.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
-import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
 import { childEnv } from "./helpers/spec.ts";
 
 describe("chaos decisions", () => {

@@ -25,7 +25,7 @@ import type { ChatNode } from "../../src/node/chat-node.ts";
 import { databasePath, openNode } from "../../src/node/open-node.ts";
 import { isStoreError } from "../../src/storage/errors.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
-import { freePorts, until } from "../helpers/udp-cluster.ts";
+import { freePorts, until } from "../helpers/loopback-nodes.ts";
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 

@@ -15,7 +15,7 @@ import { DEFAULT_ADMISSION } from "../../src/node/admission.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
 import { signedAlone, unsignedProof } from "../helpers/batch.ts";
-import { freePorts } from "../helpers/udp-cluster.ts";
+import { freePorts } from "../helpers/loopback-nodes.ts";
 import { addressOf, closeSocket, udpSocket } from "./helpers/capture.ts";
 import { contactOf, cryptoFor, newPeerSpec, type PeerSpec } from "./helpers/spec.ts";
 import { eventually, startTarget, sumValues, type Target, type TargetStats } from "./helpers/target.ts";

@@ -23,7 +23,7 @@ import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openNode } from "../../src/node/open-node.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
 import { signedAlone } from "../helpers/batch.ts";
-import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
 import { closeSocket, udpSocket } from "./helpers/capture.ts";
 
 const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };

@@ -15,7 +15,7 @@ import type { PeerId } from "../../src/engine/types.ts";
 import { PacketType } from "../../src/engine/wire.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
-import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
 import { addressOf, Capture, closeSocket, socketOf, tapSends, udpSocket } from "./helpers/capture.ts";
 
 const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };

@@ -4,7 +4,7 @@ import type { MsgId } from "../../src/engine/types.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
 import type { Store } from "../../src/storage/store.ts";
-import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
 
 /** Starts one in-process node per user and records what each one reports. */
 async function cluster(names: string[], faults: (name: string) => object = () => ({})) {

@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
-import { makeUsers, nodeFor, until } from "../helpers/udp-cluster.ts";
+import { makeUsers, nodeFor, until } from "../helpers/loopback-nodes.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/crash-peer.ts", import.meta.url));
 const KILLS = Number(process.env.CHATNODE_CRASH_RUNS ?? 20);

@@ -14,7 +14,7 @@ import { registerUser } from "../../src/identity/register.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openNode } from "../../src/node/open-node.ts";
 import type { ContactChanges } from "../../src/node/types.ts";
-import { freePorts, until } from "../helpers/udp-cluster.ts";
+import { freePorts, until } from "../helpers/loopback-nodes.ts";
 
 const root = mkdtempSync(join(tmpdir(), "chatnode-live-contacts-"));
 after(() => rmSync(root, { recursive: true, force: true }));

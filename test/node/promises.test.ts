@@ -12,7 +12,7 @@ import type { ChatNode } from "../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
 import type { Store } from "../../src/storage/store.ts";
-import { makeUsers, nodeFor, type TestUser, until } from "../helpers/udp-cluster.ts";
+import { makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "chatnode-promises-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

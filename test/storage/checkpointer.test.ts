@@ -16,7 +16,7 @@ import {
   walCheckpointer,
 } from "../../src/storage/checkpointer.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
-import { until } from "../helpers/udp-cluster.ts";
+import { until } from "../helpers/loopback-nodes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "chatnode-checkpoint-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -19,7 +19,7 @@ import {
 import { SeededRng } from "../../../src/faults/seeded-rng.ts";
 import { ChatNode } from "../../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../../src/storage/memory.ts";
-import { freePorts } from "../../helpers/udp-cluster.ts";
+import { freePorts } from "../../helpers/loopback-nodes.ts";
 import { addressOf, Capture, type Captured, captureProxy, closeSocket, udpSocket } from "./capture.ts";
 import { at, contactOf, cryptoFor, newPeerSpec } from "./spec.ts";
 import { eventually, startTarget, sumValues, type Target, type TargetStats } from "./target.ts";

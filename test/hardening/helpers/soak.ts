@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { below, ppmOf } from "../../../src/faults/ppm.ts";
 import { SeededRng } from "../../../src/faults/seeded-rng.ts";
-import { freePorts } from "../../helpers/udp-cluster.ts";
+import { freePorts } from "../../helpers/loopback-nodes.ts";
 import { type DbView, type PeerFixtureSpec, type PeerProcess, readDb, startPeer } from "./peer-process.ts";
 import { newPeerSpec } from "./spec.ts";
 import { eventually } from "./target.ts";
