@@ -58,7 +58,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private wire: FaultySocket | undefined;
   private loop: NodeLoop | undefined;
   private pump: EnginePump | undefined;
-  private readonly clock: LoopClock = systemClock;
+  private readonly clock: LoopClock;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
 
@@ -66,6 +66,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     super();
     this.options = options;
     this.store = options.store;
+    this.clock = options.clock ?? systemClock;
     this.faults = { ...NO_FAULTS, ...options.faults };
     for (const c of options.contacts) if (c.id !== options.self.id) this.contactsById.set(c.id, c);
   }

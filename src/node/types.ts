@@ -6,6 +6,7 @@ import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import type { FaultConfig, FaultCounters } from "../faults/plan.ts";
 import type { Store } from "../storage/store.ts";
 import type { AdmissionStats } from "./admission.ts";
+import type { LoopClock } from "./loop.ts";
 
 /** A user this node may talk to, from the directory. */
 export interface Contact {
@@ -33,6 +34,8 @@ export interface ChatNodeOptions {
   ephemeral?: boolean;
   /** How long close() waits for ACKs of frames in flight. */
   closeGraceMs?: number;
+  /** The time and the loop's scheduling; the wall clock (loop-clock.ts) unless a test drives a virtual one. */
+  clock?: LoopClock;
 }
 
 /** A message just sent: its recipients, and those of them not heard from, for whom it waits. */
