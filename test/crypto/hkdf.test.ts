@@ -31,4 +31,19 @@ describe("hkdf: HKDF-SHA256", () => {
       { numRuns: 200 },
     );
   });
+
+  it("takes 0 to 255 × 32 bytes, as node:crypto does, and refuses anything else with a RangeError", () => {
+    const prk = hkdfExtract(new Uint8Array(0), Uint8Array.of(1, 2, 3));
+    assert.equal(hkdfExpand(prk, new Uint8Array(0), 0).length, 0);
+    const longest = hkdfExpand(prk, Uint8Array.of(9), 8160);
+    assert.equal(
+      toHexString(longest),
+      toHexString(
+        new Uint8Array(hkdfSync("sha256", Uint8Array.of(1, 2, 3), new Uint8Array(0), Uint8Array.of(9), 8160)),
+      ),
+    );
+    for (const length of [-1, 8161, 1.5, Number.NaN]) {
+      assert.throws(() => hkdfExpand(prk, new Uint8Array(0), length), RangeError, `length ${length}`);
+    }
+  });
 });
