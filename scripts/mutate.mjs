@@ -10,7 +10,9 @@ import { TEST_TIERS } from "../stryker.config.mjs";
 const folders = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(TEST_TIERS);
 const unknown = folders.filter((f) => !(f in TEST_TIERS));
 if (unknown.length > 0) {
-  console.error(`npm run mutate: no such folder ${unknown[0]} (folders: ${Object.keys(TEST_TIERS).join(", ")})`);
+  console.error(
+    `npm run mutate: no such folder ${unknown[0]} (folders: ${Object.keys(TEST_TIERS).join(", ")})`,
+  );
   process.exit(2);
 }
 
@@ -35,4 +37,6 @@ for (const folder of folders) {
   const score = (100 * detected) / Math.max(1, detected + undetected);
   lines.push(`${folder}: ${score.toFixed(1)}% (${detected} detected, ${undetected} undetected) — ${report}`);
 }
-console.log(`\nmutation score (target ≥ 85%; equivalent survivors are listed in test/MUTANTS.md)\n${lines.join("\n")}`);
+console.log(
+  `\nmutation score (target ≥ 85%; equivalent survivors are listed in test/MUTANTS.md)\n${lines.join("\n")}`,
+);
