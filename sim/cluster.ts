@@ -3,7 +3,9 @@
  * runtime would keep (peer snapshots, the delivery log, the outbox), crash and restart from that store, and every
  * step reported to an observer (the invariant checker). After every engine call it runs the runtime's own pump
  * (src/node/pump.ts: persist, then report, then transmit) on an in-memory Store, and a restart takes the epoch,
- * the peer state and the outbox from that store with the runtime's own code (src/node/restore.ts).
+ * the peer state and the outbox from that store with the runtime's own code (src/node/restore.ts). A power loss
+ * (crashAtNextCommit) strikes inside the node's next store transaction: nothing of that flush is written, reported
+ * or sent, which is what the pump's order must make harmless.
  */
 
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../src/crypto/keys.ts";
@@ -46,6 +48,11 @@ export interface SimNode {
   pump: EnginePump | undefined;
   /** Engine counters of earlier incarnations, added up at each crash. */
   readonly pastStats: EngineStats;
+  /** Messages the user wrote that no commit has stored yet: a power loss takes them, so they count as sent only
+   * once committed (as the runtime tells its user only then). */
+  readonly uncommitted: Map<MsgId, OutboxEntry>;
+  /** Set by crashAtNextCommit: called when the power loss strikes. */
+  powerLoss: (() => void) | undefined;
 }
 
 /** What the checker (or a tracer) sees. `step` numbers every step of the run, for reports and replays. */
@@ -97,6 +104,14 @@ export class SimCrash extends Error {
   ) {
     super(`${what} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     this.name = "SimCrash";
+  }
+}
+
+/** The power failing while a node's store commits: the transaction writes nothing and the node is down. */
+class PowerLoss extends Error {
+  constructor(readonly node: number) {
+    super(`power loss at node ${node}`);
+    this.name = "PowerLoss";
   }
 }
 
@@ -172,6 +187,8 @@ export class Cluster {
       store: createMemoryStore(),
       pump: undefined,
       pastStats: newStats(),
+      uncommitted: new Map(),
+      powerLoss: undefined,
     }));
     for (const n of this.nodes) this.byAddress.set(n.address, n.index);
     for (const n of this.nodes) this.boot(n);
@@ -216,12 +233,12 @@ export class Cluster {
       sentAt,
       recipients: new Map(result.to.map((p) => [p, "pending"])),
     };
-    // The pump stores the outgoing message before anything of it goes out.
+    // The pump stores the outgoing message before anything of it goes out; the observer hears of it then.
     node.pump?.queueOutgoing({
       ...entry,
       recipients: result.to.map((peer) => ({ peer, state: "pending", updatedAt: sentAt })),
     });
-    this.observer.onSend(this.step, this.now, index, entry);
+    node.uncommitted.set(entry.msgId, entry);
     this.flush(node);
     return entry.msgId;
   }
@@ -235,10 +252,29 @@ export class Cluster {
     addStats(node.pastStats, engine.stats());
     node.engine = undefined;
     node.pump = undefined;
+    node.uncommitted.clear();
+    node.powerLoss = undefined;
     this.setWake(node, undefined);
     this.crashes++;
     this.network.dropInFlightTo(index);
     this.observer.onCrash(this.step, this.now, index);
+  }
+
+  /**
+   * Arms a power loss inside `index`'s next store commit (the next flush with anything to write); `strike` is
+   * called once it has happened. Returns false if the node is down.
+   */
+  crashAtNextCommit(index: number, strike: () => void): boolean {
+    const node = this.node(index);
+    if (!node.engine) return false;
+    node.powerLoss = strike;
+    return true;
+  }
+
+  /** Disarms a power loss that has not struck yet (only `strike`'s, if given). */
+  cancelPowerLoss(index: number, strike?: () => void): void {
+    const node = this.node(index);
+    if (strike === undefined || node.powerLoss === strike) node.powerLoss = undefined;
   }
 
   /** A new engine from the persisted snapshots; every unfinished outgoing message is submitted again. */
@@ -397,12 +433,34 @@ export class Cluster {
         }),
     );
     node.engine = engine;
-    node.pump = new EnginePump(engine, store, () => this.now, {
-      committed: (_queued, events) => {
+    node.pump = new EnginePump(engine, this.powerCut(node), () => this.now, {
+      committed: (queued, events) => {
+        for (const q of queued) {
+          const entry = node.uncommitted.get(q.msgId);
+          if (!entry) continue;
+          node.uncommitted.delete(q.msgId);
+          this.observer.onSend(this.step, this.now, node.index, entry);
+        }
         // Every event, also a message the store already held: the checker judges the engine, not the store.
         for (const { event } of events) this.observer.onEvent(this.step, this.now, node.index, event);
       },
       transmit: (to, bytes) => this.transmit(node, to, bytes),
+    });
+  }
+
+  /** The node's store as its pump sees it: a transaction fails, writing nothing, while a power loss is armed. */
+  private powerCut(node: SimNode): Store {
+    const store = node.store;
+    return new Proxy(store, {
+      get(target, key) {
+        if (key === "transaction")
+          return <T>(work: () => T): T => {
+            if (node.powerLoss) throw new PowerLoss(node.index);
+            return target.transaction(work);
+          };
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
     });
   }
 
@@ -411,10 +469,17 @@ export class Cluster {
     const engine = node.engine;
     const pump = node.pump;
     if (!engine || !pump) return;
-    this.guard(node, "poll", () => {
-      pump.flush();
-      this.setWake(node, engine.pollTimeout());
-    });
+    try {
+      this.guard(node, "poll", () => {
+        pump.flush();
+        this.setWake(node, engine.pollTimeout());
+      });
+    } catch (error) {
+      if (!(error instanceof PowerLoss)) throw error;
+      const strike = node.powerLoss;
+      this.crash(node.index);
+      strike?.();
+    }
   }
 
   private transmit(node: SimNode, address: Address, bytes: Uint8Array): void {
@@ -445,7 +510,7 @@ export class Cluster {
     try {
       return body();
     } catch (error) {
-      if (error instanceof SimCrash || error instanceof SimStall) throw error;
+      if (error instanceof SimCrash || error instanceof SimStall || error instanceof PowerLoss) throw error;
       throw new SimCrash(node?.index, this.step, this.now, what, error);
     }
   }

@@ -5,6 +5,7 @@
  *   I1 integrity    a delivered message has exactly the kind, text and sentAt its author sent to this receiver
  *   I2 once         no message is delivered twice at one receiver, across restarts too (the DeliveryLog persists)
  *   I3 authentic    nothing is delivered (or sent as DATA) that its claimed author did not send to that receiver
+ *                   (a message counts as sent once its author's store committed it: nothing leaves before)
  *   I4 order        per sender and receiver, messages never failed and never in flight across a crash of the
  *                   sender are delivered in the order they were sent, none skipped
  *   I5 bounded      every attempt at a message is resolved (`delivered` or `waiting`) within giveUpBoundMs after

@@ -127,6 +127,8 @@ export interface SeedResult {
 /** Faults the plan injects (as opposed to the network's per-datagram ones), and the adversary's attacks. */
 interface EpisodeCounts {
   crash: number;
+  /** Crashes that struck inside a store commit (counted in `crash` too). */
+  "power-loss": number;
   restart: number;
   "partition-episode": number;
   "blackhole-episode": number;
@@ -199,7 +201,13 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
     afterStep: (step, now) => checker?.afterStep(step, now),
   };
 
-  const faults: EpisodeCounts = { crash: 0, restart: 0, "partition-episode": 0, "blackhole-episode": 0 };
+  const faults: EpisodeCounts = {
+    crash: 0,
+    "power-loss": 0,
+    restart: 0,
+    "partition-episode": 0,
+    "blackhole-episode": 0,
+  };
   let cluster: Cluster | undefined;
   const result = (c: Checker | undefined): SeedResult => {
     const base: SeedResult = {
@@ -251,6 +259,7 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
     // Heal: no more loss, corruption or partitions, and every crashed node comes back from its store.
     c.network.heal();
     for (const n of c.nodes) {
+      c.cancelPowerLoss(n.index);
       if (c.isUp(n.index)) continue;
       c.restart(n.index);
       faults.restart++;
@@ -428,15 +437,31 @@ function planActions(
     // Mostly seconds down (long enough for peers to give up and park); sometimes back within the same few ms.
     const down = rng.chance(200_000) ? rng.below(50) : 1_000 + rng.below(6_000);
     const back = Math.min(at + down, safety - 1);
+    // One crash in three is a power loss inside the node's next store commit: nothing of that flush is written,
+    // and nothing of it may have left the node.
+    const powerLoss = rng.below(3) === 0;
     let crashed = false;
-    add(at, () => {
-      if (!cluster.isUp(node)) return;
+    const wentDown = () => {
       crashed = true;
       faults.crash++;
-      cluster.crash(node);
       checker.onDisruption(cluster.now, `crash ${i}`, (s, r) => s === node || r === node);
+    };
+    const strike = () => {
+      faults["power-loss"]++;
+      wentDown();
+    };
+    add(at, () => {
+      if (!cluster.isUp(node)) return;
+      if (powerLoss) {
+        cluster.crashAtNextCommit(node, strike);
+        return;
+      }
+      cluster.crash(node);
+      wentDown();
     });
     add(back, () => {
+      // A power loss that found no commit to strike by now does not happen.
+      cluster.cancelPowerLoss(node, strike);
       if (!crashed || cluster.isUp(node)) return;
       faults.restart++;
       cluster.restart(node);

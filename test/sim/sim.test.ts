@@ -64,6 +64,7 @@ describe("simulated cluster under 40% loss, duplication, reordering, corruption,
       "corrupt",
       "reorder",
       "crash",
+      "power-loss",
       "restart",
       "blackhole",
     ] as const)
