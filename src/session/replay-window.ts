@@ -8,25 +8,30 @@
 export const WINDOW_SIZE = 2048;
 
 export class ReplayWindow {
-  private highest = -1;
+  private top = -1;
   /** Bit `c % WINDOW_SIZE` says whether counter c, within the window, was seen. */
   private readonly seen = new Uint32Array(WINDOW_SIZE / 32);
 
+  /** The highest counter marked so far; -1 before the first. */
+  get highest(): number {
+    return this.top;
+  }
+
   wouldAccept(counter: number): boolean {
     if (!Number.isInteger(counter) || counter < 0) return false;
-    if (counter > this.highest) return true;
-    if (counter <= this.highest - WINDOW_SIZE) return false;
+    if (counter > this.top) return true;
+    if (counter <= this.top - WINDOW_SIZE) return false;
     return !this.bit(counter);
   }
 
   /** Records an authenticated counter; false (and nothing changed) if the window would not accept it. */
   mark(counter: number): boolean {
     if (!this.wouldAccept(counter)) return false;
-    if (counter > this.highest) {
+    if (counter > this.top) {
       // Counters skipped over were never seen: clear their bits, at most the whole window.
-      const from = Math.max(this.highest + 1, counter - WINDOW_SIZE + 1);
+      const from = Math.max(this.top + 1, counter - WINDOW_SIZE + 1);
       for (let c = from; c < counter; c++) this.setBit(c, false);
-      this.highest = counter;
+      this.top = counter;
     }
     this.setBit(counter, true);
     return true;

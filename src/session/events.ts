@@ -1,0 +1,33 @@
+/** What the session layer reports and counts. */
+import type { Address, PeerId } from "../engine/types.ts";
+import type { HandshakeFailure } from "./handshake.ts";
+import type { SessionDecodeError } from "./wire.ts";
+
+/** Why a datagram was dropped by the session layer, counted in `stats().refused`. */
+export type SessionRefusal =
+  | SessionDecodeError
+  | HandshakeFailure
+  | "replayed-initiation"
+  | "unknown-index"
+  | "expired"
+  | "replayed"
+  | "bad-aead";
+
+export type SessionEvent =
+  | { type: "established"; peer: PeerId; initiator: boolean }
+  | { type: "gave-up"; peer: PeerId; dropped: number }
+  | { type: "roamed"; peer: PeerId; from: Address; to: Address }
+  /** A datagram in the old format: the runtime says so ("peer speaks protocol v1"); other refusals are counted. */
+  | { type: "old-protocol"; from: Address };
+
+export interface SessionStats {
+  sealed: number;
+  opened: number;
+  handshakesStarted: number;
+  established: number;
+  keysErased: number;
+  queueDropped: number;
+  /** Session indices held now (keypairs and pending handshakes): bounded by peers, whatever arrives. */
+  indices: number;
+  refused: Partial<Record<SessionRefusal, number>>;
+}

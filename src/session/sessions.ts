@@ -1,0 +1,370 @@
+/**
+ * Every session of one node, sans-IO: plaintext datagrams in (`send`) and out (`receive`), session datagrams out
+ * (`pollTransmit`), `now` on every call and `pollTimeout()` to say when to call back, as the engine does. Beneath
+ * the engine it is a tunnel: whatever the engine sends a peer is sealed under that pair's current session; a
+ * datagram for a peer without one waits (boundedly) while the handshake runs.
+ *
+ * Per peer there are at most three keypairs: `current` (sends), `previous` (still opens late datagrams for a grace
+ * window after a rekey, then is erased) and `next` (a responder's, until the initiator's first datagram confirms
+ * it, so that a replayed initiation cannot displace a working session). State exists only for pinned peers: an
+ * initiation is read, and answered, only if its static key is one of them, so spoofed floods allocate nothing
+ * here (the runtime's admission control bounds the CPU they cost before that).
+ */
+import type { KeyPair } from "noise-handshake";
+import type { Address, PeerId } from "../engine/types.ts";
+import type { SessionEvent, SessionRefusal, SessionStats } from "./events.ts";
+import { InitiatorHandshake, ResponderHandshake } from "./handshake.ts";
+import { Keypair } from "./keypair.ts";
+import { PeerState, type SessionPeer, wantsRekey } from "./peer-state.ts";
+import { DEFAULT_TIMING, retryDelayMs, type SessionTiming } from "./timing.ts";
+import {
+  decodeSessionPacket,
+  encodeInitiation,
+  encodeResponse,
+  encodeTransport,
+  readTimestamp,
+  type SessionPacket,
+  SessionPacketType,
+  transportHeader,
+  writeTimestamp,
+} from "./wire.ts";
+
+export type { SessionEvent, SessionRefusal, SessionStats } from "./events.ts";
+export type { SessionPeer } from "./peer-state.ts";
+
+type IndexEntry = { state: PeerState; keypair: Keypair } | { state: PeerState; keypair: undefined };
+
+export class Sessions {
+  private readonly byId = new Map<PeerId, PeerState>();
+  private readonly byStaticKey = new Map<string, PeerState>();
+  private readonly byIndex = new Map<number, IndexEntry>();
+  private readonly transmits: { to: Address; bytes: Uint8Array }[] = [];
+  private readonly events: SessionEvent[] = [];
+  private readonly counters: SessionStats = {
+    sealed: 0,
+    opened: 0,
+    handshakesStarted: 0,
+    established: 0,
+    keysErased: 0,
+    queueDropped: 0,
+    indices: 0,
+    refused: {},
+  };
+
+  constructor(
+    private readonly local: KeyPair,
+    peers: readonly SessionPeer[],
+    /** Ephemeral secrets, indices and jitter: crypto-grade in the runtime, seeded in the simulator. */
+    private readonly random: (length: number) => Uint8Array,
+    private readonly timing: SessionTiming = DEFAULT_TIMING,
+  ) {
+    for (const p of peers) this.addPeer(p);
+  }
+
+  /** Seals `plaintext` for `peer`, or holds it until a session exists (starting the handshake). */
+  send(now: number, peer: PeerId, plaintext: Uint8Array): void {
+    const s = this.stateOf(peer);
+    const kp = s.sendable(now, this.timing);
+    if (kp) {
+      this.seal(s, kp, plaintext, now);
+      if (!s.pending && wantsRekey(kp, now, this.timing)) this.initiate(s, now, 0, now);
+      return;
+    }
+    s.queue.push(plaintext);
+    if (s.queue.length > this.timing.queueMax) {
+      s.queue.shift();
+      this.counters.queueDropped++;
+    }
+    // A responder whose session awaits confirmation gives the initiator a moment before initiating itself.
+    if (!s.pending && !(s.next && s.confirmBy !== undefined && now < s.confirmBy))
+      this.initiate(s, now, 0, now);
+  }
+
+  /** A datagram from `from`: the plaintext it carries for the engine, or undefined (handled, or refused). */
+  receive(
+    now: number,
+    from: Address,
+    bytes: Uint8Array,
+  ): { peer: PeerId; plaintext: Uint8Array } | undefined {
+    const decoded = decodeSessionPacket(bytes, this.local.publicKey);
+    if (!decoded.ok) return this.refuse(from, decoded.reason);
+    const packet = decoded.packet;
+    switch (packet.type) {
+      case SessionPacketType.Initiation:
+        return this.onInitiation(now, from, packet);
+      case SessionPacketType.Response:
+        return this.onResponse(now, from, packet);
+      case SessionPacketType.Transport:
+        return this.onTransport(now, from, packet);
+    }
+  }
+
+  handleTimeout(now: number): void {
+    for (const s of this.byId.values()) {
+      const p = s.pending;
+      if (p && now - p.startedAt >= this.timing.handshakeGiveUpMs) {
+        this.dropPending(s);
+        const dropped = s.queue.length;
+        s.queue = [];
+        s.unansweredSince = undefined;
+        this.events.push({ type: "gave-up", peer: s.peer.id, dropped });
+      } else if (p && now >= p.retryAt) {
+        this.initiate(s, now, p.tries + 1, p.startedAt);
+      }
+      if (s.previous?.eraseAt !== undefined && now >= s.previous.eraseAt)
+        s.previous = this.retire(s.previous);
+      if (s.current && now - s.current.createdAt >= this.timing.rejectAfterMs)
+        s.current = this.retire(s.current);
+      if (s.next && now - s.next.createdAt >= this.timing.rejectAfterMs) s.next = this.retire(s.next);
+      if (s.keepaliveAt !== undefined && now >= s.keepaliveAt) {
+        const kp = s.sendable(now, this.timing);
+        if (kp) this.seal(s, kp, new Uint8Array(0), now);
+        s.keepaliveAt = undefined;
+      }
+      if (s.pending) continue;
+      const waited = s.confirmBy !== undefined && now >= s.confirmBy;
+      if (s.queue.length > 0 && !s.sendable(now, this.timing) && (waited || !s.next))
+        this.initiate(s, now, 0, now);
+      else if (
+        s.unansweredSince !== undefined &&
+        now - s.unansweredSince >= this.timing.silenceBeforeRehandshakeMs
+      )
+        this.initiate(s, now, 0, now);
+    }
+  }
+
+  pollTimeout(): number | undefined {
+    let next: number | undefined;
+    for (const s of this.byId.values()) {
+      const at = s.deadline(this.timing);
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    }
+    return next;
+  }
+
+  pollTransmit(): { to: Address; bytes: Uint8Array } | undefined {
+    return this.transmits.shift();
+  }
+
+  pollEvent(): SessionEvent | undefined {
+    return this.events.shift();
+  }
+
+  /** Where the peer is now, as its latest authenticated datagram says. */
+  addressOf(peer: PeerId): Address {
+    return this.stateOf(peer).peer.address;
+  }
+
+  hasSession(peer: PeerId, now: number): boolean {
+    return this.byId.get(peer)?.sendable(now, this.timing) !== undefined;
+  }
+
+  stats(): SessionStats {
+    return { ...this.counters, indices: this.byIndex.size, refused: { ...this.counters.refused } };
+  }
+
+  /** Forgets every key (shutdown): nothing of this node's sessions stays in memory. */
+  eraseAll(): void {
+    for (const s of this.byId.values()) this.forget(s);
+  }
+
+  private onInitiation(
+    now: number,
+    from: Address,
+    packet: Extract<SessionPacket, { type: typeof SessionPacketType.Initiation }>,
+  ): undefined {
+    const read = ResponderHandshake.read(this.local, packet.noise, (key) => this.byStaticKey.has(hex(key)));
+    if (!read.ok) return this.refuse(from, read.reason);
+    const s = this.byStaticKey.get(hex(read.value.remoteStatic)) as PeerState;
+    const timestamp = readTimestamp(read.value.payload);
+    if (timestamp <= s.timestampSeen) return this.refuse(from, "replayed-initiation");
+    s.timestampSeen = timestamp;
+    const index = this.newIndex();
+    const reply = read.value.reply(this.random(32));
+    if (s.next) s.next = this.retire(s.next);
+    const kp = new Keypair(reply.keys, index, packet.sender, now, false);
+    s.next = kp;
+    s.confirmBy = now + this.timing.retryFirstMs;
+    this.byIndex.set(index, { state: s, keypair: kp });
+    // To where the initiation came from: the peer may have moved; its address changes only once it is confirmed.
+    this.transmits.push({
+      to: from,
+      bytes: encodeResponse(index, packet.sender, reply.message, s.peer.staticKey),
+    });
+    return undefined;
+  }
+
+  private onResponse(
+    now: number,
+    from: Address,
+    packet: Extract<SessionPacket, { type: typeof SessionPacketType.Response }>,
+  ): undefined {
+    const entry = this.byIndex.get(packet.receiver);
+    const s = entry?.state;
+    const pending = s?.pending;
+    if (!s || entry.keypair || !pending || pending.localIndex !== packet.receiver)
+      return this.refuse(from, "unknown-index");
+    const done = pending.handshake.finish(packet.noise);
+    if (!done.ok) return this.refuse(from, done.reason);
+    s.pending = undefined;
+    const kp = new Keypair(done.value.keys, pending.localIndex, packet.sender, now, true);
+    this.byIndex.set(kp.localIndex, { state: s, keypair: kp });
+    this.promote(s, kp, now);
+    this.roam(s, from);
+    this.events.push({ type: "established", peer: s.peer.id, initiator: true });
+    // The responder may send only once it hears from us under the new keys: an empty datagram if nothing waits.
+    if (s.queue.length === 0) this.seal(s, kp, new Uint8Array(0), now);
+    this.flushQueue(s, kp, now);
+    return undefined;
+  }
+
+  private onTransport(
+    now: number,
+    from: Address,
+    packet: Extract<SessionPacket, { type: typeof SessionPacketType.Transport }>,
+  ): { peer: PeerId; plaintext: Uint8Array } | undefined {
+    const entry = this.byIndex.get(packet.receiver);
+    const kp = entry?.keypair;
+    if (!entry || !kp) return this.refuse(from, "unknown-index");
+    const s = entry.state;
+    if (now - kp.createdAt >= this.timing.rejectAfterMs) return this.refuse(from, "expired");
+    if (!kp.replay.wouldAccept(packet.counter)) return this.refuse(from, "replayed");
+    const plaintext = kp.receiver.open(packet.counter, packet.sealed, packet.header);
+    if (!plaintext) return this.refuse(from, "bad-aead");
+    const newest = packet.counter > kp.replay.highest;
+    kp.replay.mark(packet.counter);
+    s.unansweredSince = undefined;
+    if (kp === s.next) {
+      s.next = undefined;
+      kp.confirmed = true;
+      s.confirmBy = undefined;
+      this.promote(s, kp, now);
+      this.events.push({ type: "established", peer: s.peer.id, initiator: false });
+      this.flushQueue(s, kp, now);
+    }
+    // Only the newest datagram moves the peer: a delayed old one replayed from elsewhere cannot redirect it.
+    if (newest) this.roam(s, from);
+    if (plaintext.length === 0) return undefined;
+    s.keepaliveAt ??= now + this.timing.keepaliveMs;
+    this.counters.opened++;
+    return { peer: s.peer.id, plaintext };
+  }
+
+  private initiate(s: PeerState, now: number, tries: number, startedAt: number): void {
+    if (s.pending) this.dropPending(s);
+    s.unansweredSince = undefined;
+    const localIndex = this.newIndex();
+    // Strictly increasing, and in ms of the caller's clock, so that a restart (a later clock) is not a replay.
+    const timestamp = Math.max(now, s.timestampSent + 1);
+    s.timestampSent = timestamp;
+    const handshake = new InitiatorHandshake(
+      this.local,
+      s.peer.staticKey,
+      this.random(32),
+      writeTimestamp(timestamp),
+    );
+    const delay = retryDelayMs(this.timing, tries + 1);
+    const jitter = Math.floor(delay * this.timing.retryJitterFraction * fraction(this.random(2)));
+    s.pending = { handshake, localIndex, startedAt, tries, retryAt: now + delay + jitter };
+    this.byIndex.set(localIndex, { state: s, keypair: undefined });
+    this.counters.handshakesStarted++;
+    this.transmits.push({
+      to: s.peer.address,
+      bytes: encodeInitiation(localIndex, handshake.message, s.peer.staticKey),
+    });
+  }
+
+  private seal(s: PeerState, kp: Keypair, plaintext: Uint8Array, now: number): void {
+    const counter = kp.sendCounter++;
+    const header = transportHeader(kp.remoteIndex, counter);
+    this.transmits.push({
+      to: s.peer.address,
+      bytes: encodeTransport(header, kp.sender.seal(counter, plaintext, header)),
+    });
+    s.keepaliveAt = undefined;
+    // Only data expects an answer; a keepalive answers and expects none (else two idle peers would ping-pong).
+    if (plaintext.length === 0) return;
+    this.counters.sealed++;
+    s.unansweredSince ??= now;
+  }
+
+  private flushQueue(s: PeerState, kp: Keypair, now: number): void {
+    const queued = s.queue;
+    s.queue = [];
+    for (const plaintext of queued) this.seal(s, kp, plaintext, now);
+  }
+
+  /** `kp` becomes current; the current one stays a grace window for late datagrams; an older one is erased. */
+  private promote(s: PeerState, kp: Keypair, now: number): void {
+    this.counters.established++;
+    if (s.previous) s.previous = this.retire(s.previous);
+    if (s.current) {
+      s.current.eraseAt = now + this.timing.previousGraceMs;
+      s.previous = s.current;
+    }
+    s.current = kp;
+  }
+
+  private roam(s: PeerState, from: Address): void {
+    if (from === s.peer.address) return;
+    this.events.push({ type: "roamed", peer: s.peer.id, from: s.peer.address, to: from });
+    s.peer.address = from;
+  }
+
+  private retire(kp: Keypair): undefined {
+    kp.erase();
+    this.byIndex.delete(kp.localIndex);
+    this.counters.keysErased++;
+    return undefined;
+  }
+
+  private dropPending(s: PeerState): void {
+    if (!s.pending) return;
+    s.pending.handshake.erase();
+    this.byIndex.delete(s.pending.localIndex);
+    s.pending = undefined;
+  }
+
+  private forget(s: PeerState): void {
+    this.dropPending(s);
+    for (const kp of [s.current, s.previous, s.next]) if (kp) this.retire(kp);
+    s.current = s.previous = s.next = undefined;
+    s.queue = [];
+  }
+
+  private refuse(from: Address, reason: SessionRefusal): undefined {
+    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+    if (reason === "protocol-v1") this.events.push({ type: "old-protocol", from });
+    return undefined;
+  }
+
+  private newIndex(): number {
+    for (;;) {
+      const bytes = this.random(4);
+      const index = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
+      if (!this.byIndex.has(index)) return index;
+    }
+  }
+
+  private addPeer(peer: SessionPeer): void {
+    const state = new PeerState(peer);
+    this.byId.set(peer.id, state);
+    this.byStaticKey.set(hex(peer.staticKey), state);
+  }
+
+  private stateOf(peer: PeerId): PeerState {
+    const s = this.byId.get(peer);
+    if (!s) throw new Error(`no session peer ${peer}`);
+    return s;
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+function fraction(bytes: Uint8Array): number {
+  return ((bytes[0] ?? 0) * 256 + (bytes[1] ?? 0)) / 65536;
+}
