@@ -10,7 +10,13 @@ import {
 import { createRequire } from "node:module";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ed25519Signer, ed25519Verifier, generateEd25519Seed, keyId } from "../../src/crypto/ed25519.ts";
+import {
+  ed25519PublicKey,
+  ed25519Signer,
+  ed25519Verifier,
+  generateEd25519Seed,
+  keyId,
+} from "../../src/crypto/ed25519.ts";
 import { isPeerId } from "../../src/engine/types.ts";
 import { hex, RFC8032_ED25519, toHexString } from "./vectors.ts";
 
@@ -194,5 +200,41 @@ describe("ed25519: odd keys, and the records an OpenSSL-era build accepted", () 
       return;
     }
     assert.fail("no challenge divisible by 8 in 1000 tries");
+  });
+});
+
+describe("ed25519: inputs", () => {
+  it("a seed of the wrong length is a RangeError; a public key of the wrong length gives no verifier", () => {
+    for (const length of [0, 31, 33, 64]) {
+      assert.throws(() => ed25519Signer(new Uint8Array(length)), {
+        name: "RangeError",
+        message: "an Ed25519 seed is 32 bytes",
+      });
+      assert.equal(ed25519Verifier(new Uint8Array(length)), undefined);
+    }
+  });
+
+  it("generateEd25519Seed takes 32 bytes from the random source it is given, as a copy", () => {
+    const requested: number[] = [];
+    const source = new Uint8Array(32).fill(9);
+    const seed = generateEd25519Seed((length) => {
+      requested.push(length);
+      return source;
+    });
+    assert.deepEqual(requested, [32]);
+    assert.deepEqual(seed, source);
+    assert.notEqual(seed, source);
+    assert.equal(generateEd25519Seed().length, 32);
+  });
+
+  it("the verifier keeps its own copy of the key, and ed25519PublicKey is the signer's key", () => {
+    const vector = RFC8032_ED25519[1] as (typeof RFC8032_ED25519)[number];
+    const key = hex(vector.publicKey);
+    const verifier = ed25519Verifier(key);
+    assert.ok(verifier);
+    key.fill(0);
+    assert.equal(toHexString(verifier.publicKey), vector.publicKey);
+    assert.equal(verifier.verify(hex(vector.message), hex(vector.signature)), true);
+    assert.equal(toHexString(ed25519PublicKey(hex(vector.secretKey))), vector.publicKey);
   });
 });

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { hkdfSync } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { hkdf, hkdfExpand, hkdfExtract } from "../../src/crypto/hkdf.ts";
-import { hex, RFC5869_CASE1, toHexString } from "./vectors.ts";
+import { hkdf, hkdfExpand, hkdfExtract, hmacSha256, SHA256_BYTES } from "../../src/crypto/hkdf.ts";
+import { hex, RFC5869_CASE1, RFC5869_CASE2, RFC5869_CASE3, toHexString } from "./vectors.ts";
 
 describe("hkdf: HKDF-SHA256", () => {
   it("RFC 5869 test case 1: PRK and OKM", () => {
@@ -13,6 +13,31 @@ describe("hkdf: HKDF-SHA256", () => {
       toHexString(hkdfExpand(prk, hex(RFC5869_CASE1.info), RFC5869_CASE1.length)),
       RFC5869_CASE1.okm,
     );
+  });
+
+  for (const [name, vector] of [
+    ["2 (80-byte inputs, three blocks of output)", RFC5869_CASE2],
+    ["3 (empty salt and info)", RFC5869_CASE3],
+  ] as const) {
+    it(`RFC 5869 test case ${name}: PRK, OKM, and the one-call hkdf`, () => {
+      const prk = hkdfExtract(hex(vector.salt), hex(vector.ikm));
+      assert.equal(toHexString(prk), vector.prk);
+      assert.equal(toHexString(hkdfExpand(prk, hex(vector.info), vector.length)), vector.okm);
+      assert.equal(
+        toHexString(hkdf(hex(vector.ikm), hex(vector.salt), hex(vector.info), vector.length)),
+        vector.okm,
+      );
+      // Every shorter output is a prefix of the longer one.
+      assert.equal(toHexString(hkdfExpand(prk, hex(vector.info), 33)), vector.okm.slice(0, 66));
+    });
+  }
+
+  it("hmacSha256 over several parts is the HMAC of their concatenation", () => {
+    const key = Uint8Array.of(1, 2, 3);
+    const whole = hmacSha256(key, Uint8Array.of(4, 5, 6, 7));
+    assert.deepEqual(hmacSha256(key, Uint8Array.of(4), new Uint8Array(0), Uint8Array.of(5, 6, 7)), whole);
+    assert.equal(SHA256_BYTES, 32);
+    assert.equal(whole.length, 32);
   });
 
   it("agrees with node:crypto's hkdfSync for any input (property)", () => {
@@ -43,7 +68,11 @@ describe("hkdf: HKDF-SHA256", () => {
       ),
     );
     for (const length of [-1, 8161, 1.5, Number.NaN]) {
-      assert.throws(() => hkdfExpand(prk, new Uint8Array(0), length), RangeError, `length ${length}`);
+      assert.throws(
+        () => hkdfExpand(prk, new Uint8Array(0), length),
+        { name: "RangeError", message: "HKDF-SHA256 output is 0..8160 bytes" },
+        `length ${length}`,
+      );
     }
   });
 });

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { decap, deriveKeyPair, encap, keySchedule, open, seal } from "../../src/crypto/hpke.ts";
+import {
+  decap,
+  deriveKeyPair,
+  encap,
+  HPKE_ENC_BYTES,
+  HPKE_OVERHEAD_BYTES,
+  keySchedule,
+  open,
+  seal,
+} from "../../src/crypto/hpke.ts";
 import { X25519PrivateKey, X25519PublicKey } from "../../src/crypto/x25519.ts";
 import { hex, toHexString, RFC9180_A21 as V } from "./vectors.ts";
 
@@ -113,5 +122,69 @@ describe("hpke: rejections (undefined, never a throw)", () => {
     const lowOrder = new Uint8Array(sealed);
     lowOrder.fill(0, 0, 32);
     assert.equal(open(recipient.privateKey, info, aad, lowOrder), undefined);
+  });
+});
+
+describe("hpke: edge cases", () => {
+  const recipient = deriveKeyPair(hex(V.ikmR));
+  const info = hex(V.info);
+  const aad = hex(V.aad);
+
+  it("the exported sizes: enc is 32 bytes, and enc plus tag 48", () => {
+    assert.equal(HPKE_ENC_BYTES, 32);
+    assert.equal(HPKE_OVERHEAD_BYTES, 48);
+  });
+
+  it("seal adds exactly enc (32) and the tag (16) to any plaintext, the empty one included, and open returns it", () => {
+    for (const length of [0, 1, 15, 16, 17, 100]) {
+      const pt = new Uint8Array(length).fill(length);
+      const sealed = seal(recipient.publicKey, info, aad, pt, hex(V.ikmE));
+      assert.ok(sealed);
+      assert.equal(sealed.length, length + 48);
+      assert.equal(sealed.length, length + HPKE_OVERHEAD_BYTES);
+      assert.deepEqual(open(recipient.privateKey, info, aad, sealed), pt, `plaintext of ${length} bytes`);
+    }
+  });
+
+  it("an empty aad and an empty info are values of their own, not wildcards", () => {
+    const empty = new Uint8Array(0);
+    const pt = Uint8Array.of(1, 2, 3);
+    const sealed = seal(recipient.publicKey, empty, empty, pt);
+    assert.ok(sealed);
+    assert.deepEqual(open(recipient.privateKey, empty, empty, sealed), pt);
+    assert.equal(open(recipient.privateKey, empty, Uint8Array.of(0), sealed), undefined);
+    assert.equal(open(recipient.privateKey, Uint8Array.of(0), empty, sealed), undefined);
+  });
+
+  it("seal and open take parsed keys as well as raw bytes, with the same result", () => {
+    const pkR = X25519PublicKey.fromRaw(recipient.publicKey);
+    assert.ok(pkR);
+    const skR = X25519PrivateKey.fromRaw(recipient.privateKey);
+    const sealed = seal(pkR, info, aad, hex(V.pt), hex(V.ikmE));
+    assert.equal(toHexString(sealed ?? new Uint8Array()), V.enc + V.ct);
+    assert.equal(toHexString(open(skR, info, aad, hex(V.enc + V.ct)) ?? new Uint8Array()), V.pt);
+  });
+
+  it("a private key of the wrong length does not open (undefined, not a RangeError)", () => {
+    const sealed = hex(V.enc + V.ct);
+    for (const length of [0, 31, 33]) {
+      assert.equal(open(new Uint8Array(length).fill(7), info, aad, sealed), undefined, `${length} bytes`);
+    }
+  });
+
+  it("sealed input shorter than enc plus tag does not open, whatever it holds", () => {
+    const sealed = hex(V.enc + V.ct);
+    assert.equal(open(recipient.privateKey, info, aad, sealed.subarray(0, 47)), undefined);
+    assert.equal(open(recipient.privateKey, info, aad, sealed.subarray(0, 32)), undefined);
+    assert.equal(open(recipient.privateKey, info, aad, new Uint8Array(0)), undefined);
+  });
+
+  it("decap refuses an enc of the wrong length or of low order; encap refuses a low-order recipient", () => {
+    const skR = X25519PrivateKey.fromRaw(recipient.privateKey);
+    assert.equal(decap(hex(V.enc).subarray(0, 31), skR), undefined);
+    assert.equal(decap(new Uint8Array(32), skR), undefined);
+    const lowOrder = X25519PublicKey.fromRaw(new Uint8Array(32));
+    assert.ok(lowOrder);
+    assert.equal(encap(lowOrder, hex(V.ikmE)), undefined);
   });
 });

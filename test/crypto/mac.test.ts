@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { createHmac, hkdfSync } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ed25519Signer } from "../../src/crypto/ed25519.ts";
-import { deriveMacKeys, macTag, verifyMacTag } from "../../src/crypto/mac.ts";
+import { deriveMacKeys, MAC_KEY_BYTES, macKey, macTag, verifyMacTag } from "../../src/crypto/mac.ts";
 import { X25519PrivateKey, X25519PublicKey } from "../../src/crypto/x25519.ts";
 
 function party(fill: number) {
@@ -70,5 +71,40 @@ describe("mac: per-direction keys", () => {
     const lowOrder = X25519PublicKey.fromRaw(new Uint8Array(32));
     assert.ok(lowOrder);
     assert.equal(deriveMacKeys(alice, { ed25519: bob.ed25519, x25519: lowOrder }), undefined);
+  });
+});
+
+describe("mac: the documented derivation, checked with node:crypto's HKDF", () => {
+  it("key(sender → recipient) = HKDF-SHA256(DH, salt 'chatnode v1', info 'chatnode v1 mac' ‖ sender ‖ recipient)", () => {
+    const dh = alice.x25519.dh(bob.x25519Public);
+    assert.ok(dh);
+    const expectedKey = (sender: Uint8Array, recipient: Uint8Array) =>
+      new Uint8Array(
+        hkdfSync(
+          "sha256",
+          dh,
+          "chatnode v1",
+          Buffer.concat([Buffer.from("chatnode v1 mac"), sender, recipient]),
+          32,
+        ),
+      );
+    assert.deepEqual(macKey(dh, alice.ed25519, bob.ed25519), expectedKey(alice.ed25519, bob.ed25519));
+    assert.deepEqual(aliceKeys.send, expectedKey(alice.ed25519, bob.ed25519));
+    assert.deepEqual(aliceKeys.receive, expectedKey(bob.ed25519, alice.ed25519));
+    assert.equal(MAC_KEY_BYTES, 32);
+  });
+
+  it("the tag is HMAC-SHA256 truncated to its first 16 bytes", () => {
+    const full = createHmac("sha256", aliceKeys.send).update(packet).digest();
+    assert.deepEqual(macTag(aliceKeys.send, packet), new Uint8Array(full.subarray(0, 16)));
+  });
+
+  it("a tag of any other length is refused, the full 32-byte HMAC and its 17-byte prefix included", () => {
+    const full = new Uint8Array(createHmac("sha256", aliceKeys.send).update(packet).digest());
+    for (const tag of [full, full.subarray(0, 17), full.subarray(0, 15), new Uint8Array(0)]) {
+      assert.equal(verifyMacTag(bobKeys.receive, packet, tag), false, `${tag.length} bytes`);
+    }
+    assert.equal(verifyMacTag(bobKeys.receive, packet, full.subarray(0, 16)), true);
+    assert.equal(verifyMacTag(bobKeys.receive, packet, new Uint8Array(16)), false, "all zero");
   });
 });

@@ -161,3 +161,118 @@ describe("merkle: every proof of every tree up to 40 leaves (property)", () => {
     );
   });
 });
+
+describe("merkle: odd sizes, every index, and refused paths", () => {
+  const leaves = Array.from({ length: 17 }, (_, i) => leafHash(new Uint8Array([0xa0, i])));
+  /** RFC 9162 §2.1.1's MTH, written out recursively as the RFC states it. */
+  const mth = (d: Uint8Array[]): Uint8Array => {
+    if (d.length === 1) return d[0] as Uint8Array;
+    let k = 1;
+    while (k * 2 < d.length) k *= 2;
+    return nodeHash(mth(d.slice(0, k)), mth(d.slice(k)));
+  };
+
+  it("a tree of no leaves is a RangeError", () => {
+    assert.throws(() => merkleTree([]), {
+      name: "RangeError",
+      message: "a Merkle tree needs at least one leaf",
+    });
+  });
+
+  it("sizes 1 to 9: the root is RFC 9162's MTH and every index's path leads back to it, and only it", () => {
+    for (let size = 1; size <= 9; size++) {
+      const tree = leaves.slice(0, size);
+      const { root, paths } = merkleTree(tree);
+      assert.equal(hex(root), hex(mth(tree)), `root of ${size}`);
+      assert.equal(paths.length, size);
+      for (let index = 0; index < size; index++) {
+        const path = paths[index] as Uint8Array[];
+        const leaf = tree[index] as Uint8Array;
+        assert.equal(path.length, auditPathLength(index, size), `path length of ${index}/${size}`);
+        assert.equal(hex(rootFromAuditPath(index, size, leaf, path) ?? new Uint8Array()), hex(root));
+        // A path one hash short or one hash long cannot fit the shape of the tree at all.
+        if (path.length > 0) assert.equal(rootFromAuditPath(index, size, leaf, path.slice(0, -1)), undefined);
+        assert.equal(
+          rootFromAuditPath(index, size, leaf, [...path, root]),
+          undefined,
+          `${index}/${size} + 1`,
+        );
+        for (let which = 0; which < path.length; which++) {
+          const tampered = path.map((h) => Uint8Array.from(h));
+          const hash = tampered[which] as Uint8Array;
+          hash[0] = (hash[0] as number) ^ 1;
+          const r = rootFromAuditPath(index, size, leaf, tampered);
+          assert.ok(r && hex(r) !== hex(root), `tampered hash ${which} of ${index}/${size}`);
+          const short = path.map((h, i) => (i === which ? h.subarray(0, 31) : h));
+          assert.equal(rootFromAuditPath(index, size, leaf, short), undefined, "a 31-byte hash");
+          const long = path.map((h, i) => (i === which ? Uint8Array.of(...h, 0) : h));
+          assert.equal(rootFromAuditPath(index, size, leaf, long), undefined, "a 33-byte hash");
+        }
+      }
+    }
+  });
+
+  it("an index outside 0 … size − 1 proves nothing, even with a path that fits", () => {
+    const [a, b] = leaves as [Uint8Array, Uint8Array];
+    assert.equal(rootFromAuditPath(-1, 1, a, []), undefined);
+    assert.equal(rootFromAuditPath(1, 1, a, []), undefined);
+    assert.equal(rootFromAuditPath(-1, 2, a, [b]), undefined);
+    assert.equal(rootFromAuditPath(2, 2, a, [b]), undefined);
+    assert.equal(rootFromAuditPath(0, 0, a, []), undefined);
+  });
+});
+
+describe("batch signatures: bounds", () => {
+  const sign = () => new Uint8Array(64);
+
+  it("signs 1 to 16 messages; 0 or 17 is a RangeError naming the count", () => {
+    for (const count of [1, 16]) {
+      const messages = Array.from({ length: count }, (_, i) => Uint8Array.of(i));
+      const proofs = signBatch(messages, sign);
+      assert.equal(proofs.length, count);
+      proofs.forEach((proof, i) => {
+        assert.deepEqual([proof.index, proof.size], [i, count]);
+        const statement = statementOf(messages[i] as Uint8Array, proof);
+        assert.ok(statement, `message ${i} of ${count}`);
+        assert.equal(statement[18], count);
+      });
+    }
+    for (const count of [0, 17]) {
+      assert.throws(
+        () =>
+          signBatch(
+            Array.from({ length: count }, () => Uint8Array.of(1)),
+            sign,
+          ),
+        {
+          name: "RangeError",
+          message: `a batch signs 1 to 16 messages, not ${count}`,
+        },
+      );
+    }
+  });
+
+  it("statementOf refuses a proof of a batch larger than 16 even when its path fits that tree", () => {
+    const messages = Array.from({ length: 17 }, (_, i) => Uint8Array.of(i));
+    const { paths } = merkleTree(messages.map(leafHash));
+    for (const index of [0, 16]) {
+      const proof = { index, size: 17, path: paths[index] as Uint8Array[], signature: new Uint8Array(64) };
+      assert.ok(rootFromAuditPath(index, 17, leafHash(messages[index] as Uint8Array), proof.path));
+      assert.equal(statementOf(messages[index] as Uint8Array, proof), undefined);
+    }
+  });
+
+  it("statementOf is exactly the statement signBatch signed: context, size, root", () => {
+    const messages = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
+    const signed: Uint8Array[] = [];
+    const proofs = signBatch(messages, (statement) => {
+      signed.push(statement);
+      return new Uint8Array(64);
+    });
+    const root = merkleTree(messages.map(leafHash)).root;
+    assert.deepEqual(signed, [batchStatement(3, root)]);
+    assert.equal(signed[0]?.length, 18 + 1 + 32);
+    for (const [i, proof] of proofs.entries())
+      assert.deepEqual(statementOf(messages[i] as Uint8Array, proof), signed[0]);
+  });
+});

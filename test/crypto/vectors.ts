@@ -87,6 +87,26 @@ export const RFC5869_CASE1 = {
   okm: "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
 } as const;
 
+/** RFC 5869 appendix A.2 (HKDF-SHA256, test case 2: 80-byte inputs, 82-byte output). */
+export const RFC5869_CASE2 = {
+  ikm: range(0x00, 0x4f),
+  salt: range(0x60, 0xaf),
+  info: range(0xb0, 0xff),
+  length: 82,
+  prk: "06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244",
+  okm: "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87",
+} as const;
+
+/** RFC 5869 appendix A.3 (HKDF-SHA256, test case 3: empty salt and info). */
+export const RFC5869_CASE3 = {
+  ikm: "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+  salt: "",
+  info: "",
+  length: 42,
+  prk: "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04",
+  okm: "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+} as const;
+
 /** RFC 9180 appendix A.2.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305, base mode. */
 export const RFC9180_A21 = {
   info: "4f6465206f6e2061204772656369616e2055726e",
@@ -113,4 +133,9 @@ export function hex(text: string): Uint8Array {
 
 export function toHexString(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
+}
+
+/** The hex of the bytes first, first + 1, …, last (how RFC 5869's test case 2 gives its inputs). */
+function range(first: number, last: number): string {
+  return Buffer.from(Array.from({ length: last - first + 1 }, (_, i) => first + i)).toString("hex");
 }

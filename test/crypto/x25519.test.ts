@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { createPrivateKey, createPublicKey, diffieHellman } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { X25519PrivateKey, X25519PublicKey, x25519 } from "../../src/crypto/x25519.ts";
+import {
+  generateX25519PrivateKey,
+  X25519PrivateKey,
+  X25519PublicKey,
+  x25519,
+} from "../../src/crypto/x25519.ts";
 import { hex, RFC7748_DH, RFC7748_ITERATED, RFC7748_X25519, toHexString } from "./vectors.ts";
 
 describe("x25519: RFC 7748 known answers", () => {
@@ -84,5 +89,85 @@ describe("x25519: agrees with OpenSSL (node:crypto), the other RFC 7748 implemen
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe("x25519: edges", () => {
+  const self = X25519PrivateKey.fromRaw(hex(RFC7748_DH.alicePrivate));
+
+  it("every small-order u-coordinate (libsodium's list, canonical and not) gives undefined", () => {
+    const smallOrder = [
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+      "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+      "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ];
+    for (const u of smallOrder) {
+      const peer = X25519PublicKey.fromRaw(hex(u));
+      assert.ok(peer, "every 32-byte string parses as a public key");
+      assert.equal(self.dh(peer), undefined, u);
+      assert.equal(x25519(hex(RFC7748_DH.alicePrivate), hex(u)), undefined, u);
+    }
+  });
+
+  it("a shared secret with zero bytes in it (but not all zero) is a secret like any other", () => {
+    // Found by search: X25519(sha256("zero byte 4"), RFC 7748's Bob) has two zero bytes; OpenSSL agrees.
+    const scalar = hex("8545d40bea799f5a5d0f4f9e76c81a38dca265eadf19c99d7b598a5c734b4f25");
+    const shared = "8a00cc2918c8009e03b12ab8c8f887e551b1cf7cebfefe9c62a4778fe4a9cd1c";
+    assert.equal(toHexString(x25519(scalar, hex(RFC7748_DH.bobPublic)) ?? new Uint8Array()), shared);
+    const openssl = diffieHellman({
+      privateKey: createPrivateKey({
+        key: Buffer.concat([Buffer.from("302e020100300506032b656e04220420", "hex"), scalar]),
+        format: "der",
+        type: "pkcs8",
+      }),
+      publicKey: createPublicKey({
+        key: Buffer.concat([Buffer.from("302a300506032b656e032100", "hex"), hex(RFC7748_DH.bobPublic)]),
+        format: "der",
+        type: "spki",
+      }),
+    });
+    assert.equal(openssl.toString("hex"), shared);
+  });
+
+  it("a private key of the wrong length is a RangeError; a public key of the wrong length gives undefined", () => {
+    for (const length of [0, 31, 33]) {
+      assert.throws(() => X25519PrivateKey.fromRaw(new Uint8Array(length)), {
+        name: "RangeError",
+        message: "an X25519 private key is 32 bytes",
+      });
+      assert.equal(X25519PublicKey.fromRaw(new Uint8Array(length)), undefined);
+      assert.equal(x25519(hex(RFC7748_DH.alicePrivate), new Uint8Array(length)), undefined);
+      assert.equal(x25519(new Uint8Array(length), hex(RFC7748_DH.bobPublic)), undefined);
+    }
+  });
+
+  it("keys are copied: later writes to the caller's bytes change nothing", () => {
+    const raw = hex(RFC7748_DH.bobPublic);
+    const peer = X25519PublicKey.fromRaw(raw);
+    assert.ok(peer);
+    raw.fill(0);
+    assert.equal(toHexString(self.dh(peer) ?? new Uint8Array()), RFC7748_DH.shared);
+    const scalar = hex(RFC7748_DH.alicePrivate);
+    const key = X25519PrivateKey.fromRaw(scalar);
+    scalar.fill(0);
+    assert.equal(toHexString(key.publicKey), RFC7748_DH.alicePublic);
+    assert.equal(toHexString(key.dh(peer) ?? new Uint8Array()), RFC7748_DH.shared);
+  });
+
+  it("generateX25519PrivateKey takes 32 bytes from the random source it is given, as a copy", () => {
+    const requested: number[] = [];
+    const source = new Uint8Array(32).fill(5);
+    const key = generateX25519PrivateKey((length) => {
+      requested.push(length);
+      return source;
+    });
+    assert.deepEqual(requested, [32]);
+    assert.deepEqual(key, source);
+    assert.notEqual(key, source);
+    assert.equal(generateX25519PrivateKey().length, 32);
   });
 });
