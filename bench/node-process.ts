@@ -4,6 +4,7 @@
  * messages unacknowledged), stamps each message with the send time, and measures the latency and counts of what it
  * receives. Exits on "stop" or when the parent goes away.
  */
+
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { publicKeysOf } from "../src/crypto/keys.ts";
@@ -12,6 +13,7 @@ import type { EngineStats } from "../src/engine/stats.ts";
 import type { MsgId } from "../src/engine/types.ts";
 import type { FaultCounters } from "../src/faults/plan.ts";
 import { ChatNode } from "../src/node/chat-node.ts";
+import { keySourceOf } from "../src/session/key-source.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
 import { openSqliteStore } from "../src/storage/sqlite.ts";
 import {
@@ -77,6 +79,10 @@ async function init(cmd: InitCommand): Promise<void> {
       identity: secretsOf(me),
       directory: staticKeyDirectory(cmd.users.map((u) => publicKeysOf(secretsOf(u)))),
     }),
+    sessionKeys: keySourceOf(
+      secretsOf(me),
+      staticKeyDirectory(cmd.users.map((u) => publicKeysOf(secretsOf(u)))),
+    ),
     store,
     ephemeral: cmd.store === "memory",
     closeGraceMs: 200,

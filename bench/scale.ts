@@ -3,6 +3,7 @@
  * broadcasting one message at once until every one of the N × (N - 1) deliveries happened, and memory per node and
  * per peer entry. One process means one core: this measures the protocol's total work for a round, not parallelism.
  */
+
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { setFlagsFromString } from "node:v8";
@@ -12,6 +13,7 @@ import { createCryptoPort, staticKeyDirectory } from "../src/crypto/port.ts";
 import type { EngineConfig } from "../src/engine/config.ts";
 import { ChatNode } from "../src/node/chat-node.ts";
 import type { Contact } from "../src/node/types.ts";
+import { keySourceOf } from "../src/session/key-source.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
 import { freePorts } from "../test/helpers/loopback-nodes.ts";
 
@@ -112,6 +114,7 @@ export async function scale(
         self,
         contacts,
         crypto: createCryptoPort({ identity: secrets[i] as (typeof secrets)[number], directory }),
+        sessionKeys: keySourceOf(secrets[i] as (typeof secrets)[number], directory),
         store: createMemoryStore(),
         ephemeral: true,
         closeGraceMs: 0,

@@ -2,13 +2,14 @@
  * The simulator's adversary, for the seeds that have one (about one in four with three nodes or more). It is two
  * attackers at once:
  *
- *  - a network attacker who sees every datagram and replays any of them later, to its recipient, from its
+ *  - a network attacker who sees every (sealed) datagram and replays any of them later, to its recipient, from its
  *    sender's address: below the receiver's floor, after crashes and restarts, in any order;
  *  - mallory, a registered peer (the highest node index; its engine runs honestly but it writes no message) who
- *    holds its own valid keys and lies with them: fragments with an index beyond their count, fragments that
- *    disagree on their message, ACKs for another epoch; and who also holds one victim link's MAC key (a→b, two
- *    honest nodes) but not a's signing key, so it re-MACs a's DATA to b with altered text.
- *  - ACKs forged for a pair it holds no key for.
+ *    holds its own valid keys and lies with them through its own sessions: fragments with an index beyond their
+ *    count, fragments that disagree on their message, ACKs for another epoch; and who also holds one victim link's
+ *    session and MAC keys (a→b, two honest nodes) but not a's signing key, so it sends b a's DATA with altered text
+ *    under that link's session;
+ *  - ACKs in an honest node's name, sent through mallory's own session (the session names who sent them).
  *
  * Nothing here must ever be accepted: the checker's invariants (I1 integrity, I2 once, I3 authentic, I6 acked)
  * flag a delivery or an acknowledgement any of it caused. Lies that a key holder may legitimately tell (a new
@@ -40,7 +41,10 @@ export type Attack = (typeof ATTACKS)[number];
 /** What the adversary needs from the cluster: sending, the nodes' keys and state. */
 export interface AdversaryWorld {
   size: number;
+  /** A datagram onto the network as it is (a replay of sealed bytes). */
   send(from: number, to: number, bytes: Uint8Array): void;
+  /** An engine datagram sealed under `from`'s session with `to`. */
+  sendInner(from: number, to: number, bytes: Uint8Array): void;
   idOf(index: number): PeerId;
   epochOf(index: number): number;
   /** The next seq `sender` will use toward `receiver`, as its persisted state says (an observer can infer it). */
@@ -86,15 +90,18 @@ export class Adversary {
     return this.mallory;
   }
 
-  /** Every datagram handed to the network passes here first. */
-  observe(from: number, to: number, bytes: Uint8Array): void {
-    if (from === this.victim.a && to === this.victim.b && isData(bytes)) {
-      const decoded = decode(bytes);
-      if (decoded.ok && decoded.packet.type === PacketType.Data) {
-        this.victimData.push(decoded.packet);
-        if (this.victimData.length > VICTIM_DATA_MAX) this.victimData.shift();
-      }
+  /** Every engine datagram passes here before its session seals it; mallory reads the victim link's. */
+  observeInner(from: number, to: number, bytes: Uint8Array): void {
+    if (from !== this.victim.a || to !== this.victim.b || !isData(bytes)) return;
+    const decoded = decode(bytes);
+    if (decoded.ok && decoded.packet.type === PacketType.Data) {
+      this.victimData.push(decoded.packet);
+      if (this.victimData.length > VICTIM_DATA_MAX) this.victimData.shift();
     }
+  }
+
+  /** Every datagram handed to the network passes here first, for replays. */
+  observe(from: number, to: number, bytes: Uint8Array): void {
     const entry = { from, to, bytes };
     if (this.seen.length < SEEN_MAX) this.seen.push(entry);
     else this.seen[this.seenNext] = entry;
@@ -139,7 +146,7 @@ export class Adversary {
           },
           (b) => this.malloryCrypto.mac(this.world.idOf(x), b),
         );
-        this.world.send(this.mallory, x, ack);
+        this.world.sendInner(this.mallory, x, ack);
         return true;
       }
       case "altered-with-mac-key": {
@@ -155,11 +162,11 @@ export class Adversary {
         const at = this.rng.below(payload.length);
         payload[at] = (payload[at] as number) ^ (1 + this.rng.below(255));
         const bytes = encodeData({ ...p, payload }, p.proof, (authed) => crypto.mac(p.recipient, authed));
-        this.world.send(a, this.victim.b, bytes);
+        this.world.sendInner(a, this.victim.b, bytes);
         return true;
       }
       case "forged-ack": {
-        // "From" an honest node to another, MAC'd with mallory's key for that recipient: not the pair's key.
+        // "From" an honest node to another, MAC'd with mallory's key for that recipient, through mallory's session.
         const from = this.rng.below(this.world.size - 1);
         const to = (from + 1 + this.rng.below(this.world.size - 2)) % (this.world.size - 1);
         const ack = encodeAck(
@@ -173,7 +180,7 @@ export class Adversary {
           },
           (b) => this.malloryCrypto.mac(this.world.idOf(to), b),
         );
-        this.world.send(from, to, ack);
+        this.world.sendInner(this.mallory, to, ack);
         return true;
       }
     }
@@ -205,7 +212,7 @@ export class Adversary {
       };
       const [proof] = this.malloryCrypto.signBatch([dataSignedBytes(fields)]) as [BatchProof];
       const bytes = encodeData(fields, proof, (authed) => this.malloryCrypto.mac(fields.recipient, authed));
-      this.world.send(this.mallory, to, bytes);
+      this.world.sendInner(this.mallory, to, bytes);
     }
     return true;
   }

@@ -5,7 +5,8 @@
  * (src/node/pump.ts: persist, then report, then transmit) on an in-memory Store, and a restart takes the epoch,
  * the peer state and the outbox from that store with the runtime's own code (src/node/restore.ts). A power loss
  * (crashAtNextCommit) strikes inside the node's next store transaction: nothing of that flush is written, reported
- * or sent, which is what the pump's order must make harmless.
+ * or sent, which is what the pump's order must make harmless. Between each engine and the network runs the
+ * runtime's session layer (src/node/tunnel.ts): what the network carries is sealed, and a crash loses the sessions.
  */
 
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../src/crypto/keys.ts";
@@ -22,6 +23,9 @@ import { decode, PacketType, packetTypeOf } from "../src/engine/wire.ts";
 import type { SeededRng } from "../src/faults/seeded-rng.ts";
 import { EnginePump } from "../src/node/pump.ts";
 import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "../src/node/restore.ts";
+import { combinedTimers, Tunnel } from "../src/node/tunnel.ts";
+import { staticKeyPair } from "../src/session/handshake.ts";
+import { type SessionStats, Sessions } from "../src/session/sessions.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
 import type { Store } from "../src/storage/store.ts";
 import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
@@ -46,6 +50,12 @@ export interface SimNode {
   /** What survives a crash: exactly what the runtime persists. */
   readonly store: Store;
   pump: EnginePump | undefined;
+  /** The session layer: memory only, so a crash loses it and a restart handshakes afresh. */
+  tunnel: Tunnel | undefined;
+  /** The node's long-term X25519 key (its Noise static key), kept across restarts. */
+  readonly sessionSecret: Uint8Array;
+  /** Session counters of earlier incarnations. */
+  readonly pastSessions: SessionStats[];
   /** Engine counters of earlier incarnations, added up at each crash. */
   readonly pastStats: EngineStats;
   /** Messages the user wrote that no commit has stored yet: a power loss takes them, so they count as sent only
@@ -144,11 +154,14 @@ export class Cluster {
   sendsSkipped = 0;
   private sameTimeSteps = 0;
   private readonly byAddress = new Map<Address, number>();
+  private readonly byId = new Map<PeerId, number>();
   /** Every running node's next timer, earliest first. */
   private readonly timers = new WakeQueue<SimNode>();
   private readonly makeCrypto: CryptoFactory;
-  /** Sees every datagram a node hands to the network (the adversary's eyes). */
+  /** Sees every datagram a node hands to the network, sealed (the network attacker's eyes). */
   tap: ((from: number, to: number, bytes: Uint8Array) => void) | undefined;
+  /** Sees every engine datagram before its session seals it (the eyes of one who holds a link's session keys). */
+  innerTap: ((from: number, to: number, bytes: Uint8Array) => void) | undefined;
 
   constructor(
     private readonly options: ClusterOptions,
@@ -186,11 +199,17 @@ export class Cluster {
       engine: undefined,
       store: createMemoryStore(),
       pump: undefined,
+      tunnel: undefined,
+      sessionSecret: rng.bytes(32),
+      pastSessions: [],
       pastStats: newStats(),
       uncommitted: new Map(),
       powerLoss: undefined,
     }));
-    for (const n of this.nodes) this.byAddress.set(n.address, n.index);
+    for (const n of this.nodes) {
+      this.byAddress.set(n.address, n.index);
+      this.byId.set(n.id, n.index);
+    }
     for (const n of this.nodes) this.boot(n);
     for (const n of this.nodes) this.flush(n);
   }
@@ -250,8 +269,11 @@ export class Cluster {
     if (!engine) return;
     this.step++;
     addStats(node.pastStats, engine.stats());
+    if (node.tunnel) node.pastSessions.push(node.tunnel.sessions.stats());
+    node.tunnel?.sessions.eraseAll();
     node.engine = undefined;
     node.pump = undefined;
+    node.tunnel = undefined;
     node.uncommitted.clear();
     node.powerLoss = undefined;
     this.setWake(node, undefined);
@@ -320,6 +342,27 @@ export class Cluster {
     this.network.send(this.now, from, to, bytes);
   }
 
+  /**
+   * Seals an engine datagram under `from`'s session with `to` and sends it, as `from`'s runtime would: the lies
+   * of a peer holding its own keys, or of one holding that link's session keys. Nothing if `from` is down.
+   */
+  injectInner(from: number, to: number, bytes: Uint8Array): void {
+    const node = this.node(from);
+    if (!node.tunnel) return;
+    node.tunnel.outbound(this.now, this.node(to).id, bytes);
+    this.flush(node);
+  }
+
+  /** Every node's session counters, past incarnations included. */
+  sessionStats(): SessionStats[] {
+    const out: SessionStats[] = [];
+    for (const n of this.nodes) {
+      out.push(...n.pastSessions);
+      if (n.tunnel) out.push(n.tunnel.sessions.stats());
+    }
+    return out;
+  }
+
   /** A crypto port holding `index`'s keys, for an adversary that holds them. */
   cryptoFor(index: number, rng: SeededRng): CryptoPort {
     return this.makeCrypto(this.node(index), rng);
@@ -344,6 +387,10 @@ export class Cluster {
       if (n.engine) addStats(total, n.engine.stats());
     }
     return total;
+  }
+
+  private indexOf(peer: PeerId): number | undefined {
+    return this.byId.get(peer);
   }
 
   node(index: number): SimNode {
@@ -388,21 +435,22 @@ export class Cluster {
     const d = this.network.pop();
     if (!d) return;
     const node = this.node(d.to);
-    const engine = node.engine;
-    if (!engine) {
+    const tunnel = node.tunnel;
+    if (!tunnel) {
       this.network.noteDropped("down-drop");
       return;
     }
     this.network.datagramsDelivered++;
     const from = this.node(d.from).address;
-    this.guard(node, "handleDatagram", () => engine.handleDatagram(this.now, from, d.bytes));
+    this.guard(node, "handleDatagram", () => tunnel.inbound(this.now, from, d.bytes));
     this.flush(node);
   }
 
   private fire(node: SimNode): void {
     const engine = node.engine;
-    if (!engine) return;
-    this.guard(node, "handleTimeout", () => engine.handleTimeout(this.now));
+    const tunnel = node.tunnel;
+    if (!engine || !tunnel) return;
+    this.guard(node, "handleTimeout", () => combinedTimers(engine, tunnel).handleTimeout(this.now));
     this.flush(node);
   }
 
@@ -433,6 +481,20 @@ export class Cluster {
         }),
     );
     node.engine = engine;
+    const sessions = new Sessions(
+      staticKeyPair(node.sessionSecret),
+      this.nodes
+        .filter((n) => n !== node)
+        .map((n) => ({ id: n.id, staticKey: staticKeyPair(n.sessionSecret).publicKey, address: n.address })),
+      (n) => engineRng.bytes(n),
+    );
+    const tunnel = new Tunnel(
+      sessions,
+      engine,
+      (to, bytes) => this.transmit(node, to, bytes),
+      () => {},
+    );
+    node.tunnel = tunnel;
     node.pump = new EnginePump(engine, this.powerCut(node), () => this.now, {
       committed: (queued, events) => {
         for (const q of queued) {
@@ -444,7 +506,12 @@ export class Cluster {
         // Every event, also a message the store already held: the checker judges the engine, not the store.
         for (const { event } of events) this.observer.onEvent(this.step, this.now, node.index, event);
       },
-      transmit: (to, bytes) => this.transmit(node, to, bytes),
+      transmit: (_to, bytes, peer) => {
+        if (isData(bytes)) this.observeData(node, bytes);
+        const to = this.indexOf(peer);
+        if (to !== undefined) this.innerTap?.(node.index, to, bytes);
+        tunnel.outbound(this.now, peer, bytes);
+      },
     });
   }
 
@@ -472,7 +539,10 @@ export class Cluster {
     try {
       this.guard(node, "poll", () => {
         pump.flush();
-        this.setWake(node, engine.pollTimeout());
+        this.setWake(
+          node,
+          node.tunnel ? combinedTimers(engine, node.tunnel).pollTimeout() : engine.pollTimeout(),
+        );
       });
     } catch (error) {
       if (!(error instanceof PowerLoss)) throw error;
@@ -484,7 +554,6 @@ export class Cluster {
 
   private transmit(node: SimNode, address: Address, bytes: Uint8Array): void {
     const to = this.byAddress.get(address);
-    if (isData(bytes)) this.observeData(node, bytes);
     if (to === undefined) this.network.noteDropped("no-route");
     else {
       this.tap?.(node.index, to, bytes);

@@ -67,6 +67,9 @@ interface Totals {
   faults: Record<string, number>;
   engine: Record<string, number>;
   rejected: Record<string, number>;
+  /** Session handshakes, keys erased, and what the session layer refused, by reason. */
+  sessions: Record<string, number>;
+  sessionRefused: Record<string, number>;
   /** Failing seeds per invariant. */
   byInvariant: Record<string, number>;
   failures: Failure[];
@@ -89,6 +92,8 @@ function newTotals(): Totals {
     faults: {},
     engine: {},
     rejected: {},
+    sessions: {},
+    sessionRefused: {},
     byInvariant: {},
     failures: [],
   };
@@ -127,6 +132,10 @@ function addResult(t: Totals, r: SeedResult): void {
   ] as const)
     t.engine[key] = (t.engine[key] ?? 0) + e[key];
   for (const [k, v] of Object.entries(e.rejected)) t.rejected[k] = (t.rejected[k] ?? 0) + (v ?? 0);
+  for (const key of ["handshakesStarted", "established", "keysErased"] as const)
+    t.sessions[key] = (t.sessions[key] ?? 0) + r.sessions[key];
+  for (const [k, v] of Object.entries(r.sessions.refused))
+    t.sessionRefused[k] = (t.sessionRefused[k] ?? 0) + v;
   for (const k of Object.keys(r.violationCounts)) t.byInvariant[k] = (t.byInvariant[k] ?? 0) + 1;
   const cls = classOf(r.violations);
   if (cls) t.failures.push({ seed: r.seed, cls, violations: r.violations });
@@ -148,7 +157,7 @@ function mergeTotals(into: Totals, from: Totals): void {
     "virtualMs",
   ] as const)
     into[k] += from[k];
-  for (const field of ["faults", "engine", "rejected", "byInvariant"] as const)
+  for (const field of ["faults", "engine", "rejected", "sessions", "sessionRefused", "byInvariant"] as const)
     for (const [k, v] of Object.entries(from[field])) into[field][k] = (into[field][k] ?? 0) + v;
   into.failures.push(...from.failures);
 }
@@ -221,6 +230,14 @@ function printSummary(
       `give-ups=${fmt(t.engine.giveUps ?? 0)} failed=${fmt(t.engine.messagesFailed ?? 0)} duplicates=${fmt(t.engine.duplicates ?? 0)} hellos=${fmt(t.engine.hellosSent ?? 0)}`,
   );
   out.push(`  rejected    ${rejected || "none"}`);
+  out.push(
+    `  sessions    handshakes=${fmt(t.sessions.handshakesStarted ?? 0)} established=${fmt(t.sessions.established ?? 0)} ` +
+      `keys-erased=${fmt(t.sessions.keysErased ?? 0)}; refused ${
+        Object.entries(t.sessionRefused)
+          .map(([k, v]) => `${k}=${fmt(v)}`)
+          .join(" ") || "none"
+      }`,
+  );
   const byClass = { correctness: 0, liveness: 0, crash: 0 };
   for (const f of t.failures) byClass[f.cls]++;
   out.push(

@@ -4,12 +4,14 @@
  * faults with every invariant checked at every step, then the network heals, every node comes back, and the
  * liveness phase requires every message to get through in bounded virtual time.
  */
+
 import { createHash } from "node:crypto";
 import { DEFAULT_CONFIG, type EngineConfig, giveUpBoundMs } from "../src/engine/config.ts";
 import type { EngineEvent } from "../src/engine/events.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import { MAX_TEXT_BYTES, type MessageKind } from "../src/engine/types.ts";
 import { SeededRng } from "../src/faults/seeded-rng.ts";
+import type { SessionStats } from "../src/session/sessions.ts";
 import { Adversary, ATTACKS } from "./adversary.ts";
 import { Cluster, type ClusterObserver, type SendPlan, SimCrash, SimStall } from "./cluster.ts";
 import { Checker, type Violation } from "./invariants.ts";
@@ -118,6 +120,8 @@ export interface SeedResult {
   faults: FaultCounts & EpisodeCounts;
   datagrams: number;
   engine: EngineStats;
+  /** The session layer's counters, every node and incarnation added up. */
+  sessions: SessionTotals;
   steps: number;
   virtualMs: number;
   /** SHA-256 over the trace, when asked for. */
@@ -223,6 +227,7 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
       faults: { ...(cluster?.network.faults ?? zeroFaults()), ...faults },
       datagrams: cluster?.network.datagramsSent ?? 0,
       engine: cluster ? cluster.totalStats() : newStats(),
+      sessions: sumSessions(cluster?.sessionStats() ?? []),
       steps: cluster?.step ?? 0,
       virtualMs: cluster ? cluster.now - startMs : 0,
     };
@@ -329,6 +334,7 @@ function planAttacks(
     {
       size: options.nodes,
       send: (from, to, bytes) => cluster.inject(from, to, bytes),
+      sendInner: (from, to, bytes) => cluster.injectInner(from, to, bytes),
       idOf: (i) => cluster.node(i).id,
       epochOf: (i) => cluster.node(i).epoch,
       nextSeqOf: (sender, receiver) => cluster.nextSeqOf(sender, receiver),
@@ -337,6 +343,7 @@ function planAttacks(
     rng.fork(),
   );
   cluster.tap = (from, to, bytes) => adversary.observe(from, to, bytes);
+  cluster.innerTap = (from, to, bytes) => adversary.observeInner(from, to, bytes);
   const actions: Action[] = [];
   let order = 1_000_000_000;
   for (let at = 10 + rng.below(80); at < options.safetyMs; at += 10 + rng.below(80)) {
@@ -550,5 +557,23 @@ function definedOnly(overrides: Overrides): Overrides {
   const out: Overrides = {};
   for (const [k, v] of Object.entries(overrides))
     if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+export interface SessionTotals {
+  handshakesStarted: number;
+  established: number;
+  keysErased: number;
+  refused: Record<string, number>;
+}
+
+function sumSessions(all: readonly SessionStats[]): SessionTotals {
+  const out: SessionTotals = { handshakesStarted: 0, established: 0, keysErased: 0, refused: {} };
+  for (const s of all) {
+    out.handshakesStarted += s.handshakesStarted;
+    out.established += s.established;
+    out.keysErased += s.keysErased;
+    for (const [k, v] of Object.entries(s.refused)) out.refused[k] = (out.refused[k] ?? 0) + (v ?? 0);
+  }
   return out;
 }

@@ -14,8 +14,8 @@ import { type Address, fromHex, type MsgId, type PeerId } from "./types.ts";
 
 /** A datagram waiting for pollTransmit(): its bytes, or the frame whose bytes its batch signature will make. */
 export type QueuedTransmit =
-  | { to: Address; bytes: Uint8Array; frame?: undefined }
-  | { to: Address; frame: OutFrame };
+  | { to: Address; peer: PeerId; bytes: Uint8Array; frame?: undefined }
+  | { to: Address; peer: PeerId; frame: OutFrame };
 
 export class EngineContext {
   /** Every peer in the directory, in the order they were added. */
@@ -41,9 +41,9 @@ export class EngineContext {
     readonly counters: EngineStats,
   ) {}
 
-  emitDatagram(to: Address, bytes: Uint8Array): void {
+  emitDatagram(peer: { id: PeerId; address: Address }, bytes: Uint8Array): void {
     this.counters.datagramsOut++;
-    this.transmits.push({ to, bytes });
+    this.transmits.push({ to: peer.address, peer: peer.id, bytes });
   }
 
   unitRandom(): number {

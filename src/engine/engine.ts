@@ -45,6 +45,8 @@ export interface EngineOptions {
 
 export interface Transmit {
   to: Address;
+  /** The peer it is for: the session layer beneath seals it under that peer's session. */
+  peer: PeerId;
   bytes: Uint8Array;
 }
 
@@ -159,7 +161,11 @@ export class Engine {
 
   // ---- receiving --------------------------------------------------------------------------------------------
 
-  handleDatagram(now: Millis, from: Address, bytes: Uint8Array): void {
+  /**
+   * A datagram from `from`. `via` is the peer whose session carried it (the session layer authenticated it):
+   * a packet naming any other sender is refused, so a peer cannot speak for another through its own session.
+   */
+  handleDatagram(now: Millis, from: Address, bytes: Uint8Array, via?: PeerId): void {
     this.ctx.counters.datagramsIn++;
     this.ctx.counters.bytesIn += bytes.length;
     const decoded = decode(bytes);
@@ -168,6 +174,7 @@ export class Engine {
     if (packet.recipient !== this.ctx.selfId) return this.ctx.reject("not-for-me", from, packet.sender);
     const peer = this.ctx.peers.get(packet.sender);
     if (!peer || !this.ctx.crypto.knows(packet.sender)) return this.ctx.reject("unknown-sender", from);
+    if (via !== undefined && via !== packet.sender) return this.ctx.reject("wrong-session", from, via);
     this.ctx.touched.add(peer);
     switch (packet.type) {
       case PacketType.Data:
@@ -228,7 +235,7 @@ export class Engine {
     const bytes = next.frame ? (next.frame.bytes as Uint8Array) : next.bytes;
     this.ctx.counters.bytesOut += bytes.length;
     if (next.frame) this.ctx.counters.dataBytesOut += bytes.length;
-    return { to: next.to, bytes };
+    return { to: next.to, peer: next.peer, bytes };
   }
 
   private resetTransmits(): undefined {

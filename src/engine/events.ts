@@ -9,6 +9,8 @@ export type RejectReason =
   | DecodeError
   | "not-for-me"
   | "unknown-sender"
+  /** The packet names a sender other than the peer whose session carried it. */
+  | "wrong-session"
   | "bad-signature"
   | "bad-mac"
   | "stale-epoch"

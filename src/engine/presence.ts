@@ -111,7 +111,7 @@ export class Presence {
     this.ctx.counters.hellosSent++;
     this.lastHelloTs = Math.max(this.lastHelloTs + 1, Math.floor(now));
     this.ctx.emitDatagram(
-      peer.address,
+      peer,
       encodeHello(
         {
           sender: this.ctx.selfId,

@@ -13,6 +13,9 @@ import type { PeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
+import { staticKeyPair } from "../session/handshake.ts";
+import { sessionPeers } from "../session/key-source.ts";
+import { type SessionEvent, Sessions } from "../session/sessions.ts";
 import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
@@ -23,6 +26,7 @@ import { systemClock } from "./loop-clock.ts";
 import { type CommittedEvent, EnginePump } from "./pump.ts";
 import { CryptoRng } from "./random.ts";
 import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "./restore.ts";
+import { combinedTimers, Tunnel } from "./tunnel.ts";
 import type {
   ChatNodeEvents,
   ChatNodeOptions,
@@ -58,6 +62,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private wire: FaultySocket | undefined;
   private loop: NodeLoop | undefined;
   private pump: EnginePump | undefined;
+  private tunnel: Tunnel | undefined;
   private readonly clock: LoopClock;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
@@ -124,11 +129,26 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       restore,
     });
     this.engine = engine;
+    const keys = this.options.sessionKeys;
+    const sessions = new Sessions(
+      staticKeyPair(keys.privateKey),
+      sessionPeers(this.contactAddresses(), keys),
+      (n) => this.rng.bytes(n),
+    );
+    const tunnel = new Tunnel(
+      sessions,
+      engine,
+      (to, bytes) => this.wire?.send(to, bytes),
+      (e) => this.onSessionEvent(e),
+    );
+    this.tunnel = tunnel;
     this.pump = new EnginePump(engine, this.store, () => this.now(), {
       committed: (queued, events) => this.reportCommitted(queued, events),
-      transmit: (to, bytes) => this.wire?.send(to, bytes),
+      transmit: (_to, bytes, peer) => {
+        for (const b of this.wire?.tamper(bytes) ?? [bytes]) tunnel.outbound(this.now(), peer, b);
+      },
     });
-    this.loop = new NodeLoop(this.clock, engine, () => this.pump?.flush());
+    this.loop = new NodeLoop(this.clock, combinedTimers(engine, tunnel), () => this.pump?.flush());
     resubmitOutbox(engine, this.store, now, (peer) => this.contactsById.has(peer));
     socket.on("message", (bytes, rinfo) => this.onDatagram(bytes, formatAddress(rinfo.address, rinfo.port)));
     engine.handleTimeout(now);
@@ -223,8 +243,18 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     if (!engine || !this.wire?.admit()) return;
     const now = this.now();
     if (!this.admission.admit(from, now, () => engine.peerAddresses())) return;
-    engine.handleDatagram(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+    this.tunnel?.inbound(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     this.loop?.datagramHandled();
+  }
+
+  /** What the session layer says that a user must hear; its other refusals are counted in stats().sessions. */
+  private onSessionEvent(e: SessionEvent): void {
+    if (e.type === "old-protocol")
+      this.emit("rejected", { reason: "peer speaks protocol v1", address: e.from });
+  }
+
+  private contactAddresses(): { id: PeerId; address: string }[] {
+    return [...this.contactsById.values()].map((c) => ({ id: c.id, address: formatAddress(c.host, c.port) }));
   }
 
   /** Runs after the pump's commit and before its datagrams leave. */
@@ -331,6 +361,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     }
     this.contactsById.clear();
     for (const [id, c] of next) this.contactsById.set(id, c);
+    this.tunnel?.sessions.setPeers(sessionPeers(this.contactAddresses(), this.options.sessionKeys));
     if (added.length > 0) {
       const saved = this.loadPeerStates();
       for (const c of added)
@@ -391,6 +422,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       ...this.running().stats(),
       faults: { ...this.faultCounters },
       admission: this.admission.stats(),
+      sessions: (this.tunnel as Tunnel).sessions.stats(),
       pending,
     };
   }
@@ -435,6 +467,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     engine?.leave(this.now());
     // Persist what is left and send the ACKs we owe, without re-arming the timer.
     this.pump?.flush();
+    this.tunnel?.sessions.eraseAll();
     this.engine = undefined;
     this.wire?.close();
     await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));

@@ -36,6 +36,30 @@ export class FaultySocket {
     return true;
   }
 
+  /**
+   * The engine-level faults, on an engine datagram before its session seals it: a DATA copy with a bit of its
+   * signature flipped, or DATA sent twice. Returns the datagrams to seal (the engine keeps the good bytes for its
+   * retransmits). Below the session they could not be made: the session would refuse them before the engine.
+   */
+  tamper(bytes: Uint8Array): Uint8Array[] {
+    const f = this.faults();
+    if (packetTypeOf(bytes) !== PacketType.Data) return [bytes];
+    let out = bytes;
+    if (f.badSignaturePpm > 0 && chance(this.rng, f.badSignaturePpm)) {
+      out = Uint8Array.from(bytes);
+      const bit = below(this.rng, SIGNATURE_BYTES * 8);
+      const index = out.length - SIGNATURE_BYTES + (bit >>> 3);
+      out[index] = (out[index] as number) ^ (1 << (bit & 7));
+      this.counters.badSignatures++;
+    }
+    if (f.duplicatePpm > 0 && chance(this.rng, f.duplicatePpm)) {
+      this.counters.duplicated++;
+      return [out, out];
+    }
+    return [out];
+  }
+
+  /** The network's faults on a datagram as it leaves: blackhole, loss, delay (and with jitter, reordering). */
   send(to: string, bytes: Uint8Array): void {
     const f = this.faults();
     if (f.blackhole) {
@@ -46,23 +70,9 @@ export class FaultySocket {
       this.counters.droppedOut++;
       return;
     }
-    const isData = packetTypeOf(bytes) === PacketType.Data;
-    let out = bytes;
-    if (isData && f.badSignaturePpm > 0 && chance(this.rng, f.badSignaturePpm)) {
-      // A copy with one bit of the signature flipped: the engine keeps the good bytes for its retransmits.
-      out = Uint8Array.from(bytes);
-      const bit = below(this.rng, SIGNATURE_BYTES * 8);
-      const index = out.length - SIGNATURE_BYTES + (bit >>> 3);
-      out[index] = (out[index] as number) ^ (1 << (bit & 7));
-      this.counters.badSignatures++;
-    }
-    const copies = isData && f.duplicatePpm > 0 && chance(this.rng, f.duplicatePpm) ? 2 : 1;
-    if (copies === 2) this.counters.duplicated++;
     const delay = f.jitterMs > 0 ? delayOf(this.rng, f) : f.delayMs;
-    for (let i = 0; i < copies; i++) {
-      if (delay > 0) this.later(delay, to, out);
-      else this.transmit(to, out);
-    }
+    if (delay > 0) this.later(delay, to, bytes);
+    else this.transmit(to, bytes);
   }
 
   private later(delayMs: number, to: string, bytes: Uint8Array): void {

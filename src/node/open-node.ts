@@ -2,6 +2,7 @@
  * Builds a ChatNode for a local user from the data directory: unlocks the user's keys, loads the directory of
  * users as contacts, opens the user's SQLite database (or a memory store when ephemeral). Does not start it.
  */
+
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createCryptoPort } from "../crypto/port.ts";
@@ -9,6 +10,7 @@ import type { EngineConfig } from "../engine/config.ts";
 import type { FaultConfig } from "../faults/plan.ts";
 import { type Directory, openDirectory, resolveDataDir } from "../identity/directory.ts";
 import { login, type UnlockedIdentity } from "../identity/register.ts";
+import { keySourceOf } from "../session/key-source.ts";
 import { createMemoryStore } from "../storage/memory.ts";
 import { openSqliteStore } from "../storage/sqlite.ts";
 import type { Store } from "../storage/store.ts";
@@ -114,6 +116,7 @@ function buildNode(
     self,
     contacts,
     crypto: createCryptoPort({ identity, directory }),
+    sessionKeys: keySourceOf(identity, directory),
     store,
     ephemeral: options.ephemeral ?? false,
     ...(options.host !== undefined && { host: options.host }),

@@ -6,7 +6,7 @@
  */
 import type { Engine } from "../engine/engine.ts";
 import type { EngineEvent } from "../engine/events.ts";
-import type { Address } from "../engine/types.ts";
+import type { Address, PeerId } from "../engine/types.ts";
 import type { OutgoingMessage, Store } from "../storage/store.ts";
 
 export interface CommittedEvent {
@@ -18,7 +18,8 @@ export interface CommittedEvent {
 export interface PumpOutput {
   /** After the commit, before any datagram leaves: the messages written to the outbox, then every event. */
   committed(queued: readonly OutgoingMessage[], events: readonly CommittedEvent[]): void;
-  transmit(to: Address, bytes: Uint8Array): void;
+  /** A datagram for `peer`, at the address the engine has for it. */
+  transmit(to: Address, bytes: Uint8Array, peer: PeerId): void;
 }
 
 export class EnginePump {
@@ -59,7 +60,8 @@ export class EnginePump {
       throw error;
     }
     this.output.committed(queued, committed);
-    for (let t = engine.pollTransmit(); t; t = engine.pollTransmit()) this.output.transmit(t.to, t.bytes);
+    for (let t = engine.pollTransmit(); t; t = engine.pollTransmit())
+      this.output.transmit(t.to, t.bytes, t.peer);
   }
 
   /** Writes what an event changes; false for an event that must not be reported (a message already stored). */

@@ -4,6 +4,8 @@ import type { CryptoPort } from "../engine/ports.ts";
 import type { EngineStats } from "../engine/stats.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import type { FaultConfig, FaultCounters } from "../faults/plan.ts";
+import type { SessionKeySource } from "../session/key-source.ts";
+import type { SessionStats } from "../session/sessions.ts";
 import type { Store } from "../storage/store.ts";
 import type { AdmissionStats } from "./admission.ts";
 import type { LoopClock } from "./loop.ts";
@@ -24,6 +26,8 @@ export interface ChatNodeOptions {
   /** Every user in the directory (self may be included; it is skipped). */
   contacts: readonly Contact[];
   crypto: CryptoPort;
+  /** The X25519 keys the session layer handshakes with: this node's, and each contact's pinned one. */
+  sessionKeys: SessionKeySource;
   store: Store;
   /** The address to bind; defaults to the user's registered host and port. Port 0 picks a free one. */
   host?: string;
@@ -62,6 +66,8 @@ export interface NodeStats extends EngineStats {
   faults: FaultCounters;
   /** Datagrams from unknown sources admitted or dropped by rate limiting (src/node/admission.ts). */
   admission: AdmissionStats;
+  /** The session layer's handshakes, keys and refusals (src/session). */
+  sessions: SessionStats;
   /** Outgoing (message, recipient) pairs not yet delivered, across restarts. */
   pending: number;
 }

@@ -27,6 +27,8 @@ export interface SessionStats {
   established: number;
   keysErased: number;
   queueDropped: number;
+  /** Initiations left unanswered because this side's own, crossing them, wins (the lower static key). */
+  crossed: number;
   /** Session indices held now (keypairs and pending handshakes): bounded by peers, whatever arrives. */
   indices: number;
   refused: Partial<Record<SessionRefusal, number>>;

@@ -21,6 +21,8 @@ export interface Pending {
   /** When this attempt (its first initiation) began, for the give-up. */
   startedAt: number;
   tries: number;
+  /** When this initiation was sent, and when the timer sends the next if nothing else does. */
+  sentAt: number;
   retryAt: number;
 }
 
@@ -30,6 +32,8 @@ export class PeerState {
   previous: Keypair | undefined;
   next: Keypair | undefined;
   pending: Pending | undefined;
+  /** The attempt before `pending`: its response may still be on the way, and completes the handshake as well. */
+  superseded: Pending | undefined;
   queue: Uint8Array[] = [];
   /** The newest initiation timestamp accepted from the peer: older or equal ones are replays. */
   timestampSeen = -1;

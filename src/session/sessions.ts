@@ -15,7 +15,7 @@ import type { Address, PeerId } from "../engine/types.ts";
 import type { SessionEvent, SessionRefusal, SessionStats } from "./events.ts";
 import { InitiatorHandshake, ResponderHandshake } from "./handshake.ts";
 import { Keypair } from "./keypair.ts";
-import { PeerState, type SessionPeer, wantsRekey } from "./peer-state.ts";
+import { PeerState, type Pending, type SessionPeer, wantsRekey } from "./peer-state.ts";
 import { DEFAULT_TIMING, retryDelayMs, type SessionTiming } from "./timing.ts";
 import {
   decodeSessionPacket,
@@ -47,6 +47,7 @@ export class Sessions {
     established: 0,
     keysErased: 0,
     queueDropped: 0,
+    crossed: 0,
     indices: 0,
     refused: {},
   };
@@ -68,6 +69,7 @@ export class Sessions {
     if (kp) {
       this.seal(s, kp, plaintext, now);
       if (!s.pending && wantsRekey(kp, now, this.timing)) this.initiate(s, now, 0, now);
+      else this.retryIfDue(s, now);
       return;
     }
     s.queue.push(plaintext);
@@ -76,8 +78,9 @@ export class Sessions {
       this.counters.queueDropped++;
     }
     // A responder whose session awaits confirmation gives the initiator a moment before initiating itself.
-    if (!s.pending && !(s.next && s.confirmBy !== undefined && now < s.confirmBy))
-      this.initiate(s, now, 0, now);
+    if (s.next && s.confirmBy !== undefined && now < s.confirmBy) return;
+    if (!s.pending) this.initiate(s, now, 0, now);
+    else this.retryIfDue(s, now);
   }
 
   /** A datagram from `from`: the plaintext it carries for the engine, or undefined (handled, or refused). */
@@ -163,6 +166,26 @@ export class Sessions {
     return { ...this.counters, indices: this.byIndex.size, refused: { ...this.counters.refused } };
   }
 
+  /**
+   * Takes the pinned peers as they are now: a new one is added; a removed one, or one whose static key changed,
+   * loses every session (a new key must handshake afresh); an address is only a hint, kept until a datagram
+   * proves a newer one.
+   */
+  setPeers(peers: readonly SessionPeer[]): void {
+    const next = new Map(peers.map((p) => [p.id, p]));
+    for (const [id, s] of this.byId) {
+      const p = next.get(id);
+      if (p && hex(p.staticKey) === hex(s.peer.staticKey)) {
+        if (!this.hasSessionState(s)) s.peer.address = p.address;
+        continue;
+      }
+      this.forget(s);
+      this.byId.delete(id);
+      this.byStaticKey.delete(hex(s.peer.staticKey));
+    }
+    for (const p of peers) if (!this.byId.has(p.id)) this.addPeer(p);
+  }
+
   /** Forgets every key (shutdown): nothing of this node's sessions stays in memory. */
   eraseAll(): void {
     for (const s of this.byId.values()) this.forget(s);
@@ -179,6 +202,17 @@ export class Sessions {
     const timestamp = readTimestamp(read.value.payload);
     if (timestamp <= s.timestampSeen) return this.refuse(from, "replayed-initiation");
     s.timestampSeen = timestamp;
+    // Both sides initiated at once: one handshake must win on both, or each would send under its own. The side
+    // with the lower static key keeps its own and lets the other's go unanswered; the other yields and answers.
+    if (s.pending) {
+      if (compareBytes(this.local.publicKey, s.peer.staticKey) < 0) {
+        // The peer is there and wants a session: ours goes again now rather than at its backed-off retry.
+        this.counters.crossed++;
+        this.retryIfDue(s, now);
+        return undefined;
+      }
+      this.dropPending(s);
+    }
     const index = this.newIndex();
     const reply = read.value.reply(this.random(32));
     if (s.next) s.next = this.retire(s.next);
@@ -201,12 +235,13 @@ export class Sessions {
   ): undefined {
     const entry = this.byIndex.get(packet.receiver);
     const s = entry?.state;
-    const pending = s?.pending;
-    if (!s || entry.keypair || !pending || pending.localIndex !== packet.receiver)
-      return this.refuse(from, "unknown-index");
+    const pending = [s?.pending, s?.superseded].find((p) => p?.localIndex === packet.receiver);
+    if (!s || entry.keypair || !pending) return this.refuse(from, "unknown-index");
     const done = pending.handshake.finish(packet.noise);
     if (!done.ok) return this.refuse(from, done.reason);
-    s.pending = undefined;
+    this.dropPending(s);
+    // A responder's keypair still unconfirmed is older news than the one just made: the peer moves to this one.
+    if (s.next) s.next = this.retire(s.next);
     const kp = new Keypair(done.value.keys, pending.localIndex, packet.sender, now, true);
     this.byIndex.set(kp.localIndex, { state: s, keypair: kp });
     this.promote(s, kp, now);
@@ -225,7 +260,10 @@ export class Sessions {
   ): { peer: PeerId; plaintext: Uint8Array } | undefined {
     const entry = this.byIndex.get(packet.receiver);
     const kp = entry?.keypair;
-    if (!entry || !kp) return this.refuse(from, "unknown-index");
+    if (!entry || !kp) {
+      this.onUnknownIndex(now, from);
+      return this.refuse(from, "unknown-index");
+    }
     const s = entry.state;
     if (now - kp.createdAt >= this.timing.rejectAfterMs) return this.refuse(from, "expired");
     if (!kp.replay.wouldAccept(packet.counter)) return this.refuse(from, "replayed");
@@ -234,6 +272,10 @@ export class Sessions {
     const newest = packet.counter > kp.replay.highest;
     kp.replay.mark(packet.counter);
     s.unansweredSince = undefined;
+    // Two handshakes that crossed leave each side sending under its own; until the next rekey unites them, a
+    // replaced keypair the peer still uses stays (within rejectAfterMs), and is erased a grace window after its
+    // last use.
+    if (kp === s.previous) kp.eraseAt = now + this.timing.previousGraceMs;
     if (kp === s.next) {
       s.next = undefined;
       kp.confirmed = true;
@@ -250,8 +292,30 @@ export class Sessions {
     return { peer: s.peer.id, plaintext };
   }
 
+  /**
+   * A peer's address sends under a session this node does not have (it restarted, or erased it): the peer will
+   * not notice for a while, so this side handshakes now, no more often than initiationMinGapMs. A forger of the
+   * address gains one initiation per gap at most.
+   */
+  private onUnknownIndex(now: number, from: Address): void {
+    for (const s of this.byId.values()) {
+      if (s.peer.address !== from) continue;
+      if (!s.pending) this.initiate(s, now, 0, now);
+      else this.retryIfDue(s, now);
+      return;
+    }
+  }
+
+  /** Sends the running handshake's initiation again (a fresh one) unless the last went out too recently. */
+  private retryIfDue(s: PeerState, now: number): void {
+    const p = s.pending;
+    if (p && now - p.sentAt >= this.timing.initiationMinGapMs)
+      this.initiate(s, now, p.tries + 1, p.startedAt);
+  }
+
   private initiate(s: PeerState, now: number, tries: number, startedAt: number): void {
-    if (s.pending) this.dropPending(s);
+    if (s.superseded) this.dropAttempt(s.superseded);
+    s.superseded = s.pending;
     s.unansweredSince = undefined;
     const localIndex = this.newIndex();
     // Strictly increasing, and in ms of the caller's clock, so that a restart (a later clock) is not a replay.
@@ -265,7 +329,7 @@ export class Sessions {
     );
     const delay = retryDelayMs(this.timing, tries + 1);
     const jitter = Math.floor(delay * this.timing.retryJitterFraction * fraction(this.random(2)));
-    s.pending = { handshake, localIndex, startedAt, tries, retryAt: now + delay + jitter };
+    s.pending = { handshake, localIndex, startedAt, tries, sentAt: now, retryAt: now + delay + jitter };
     this.byIndex.set(localIndex, { state: s, keypair: undefined });
     this.counters.handshakesStarted++;
     this.transmits.push({
@@ -318,11 +382,16 @@ export class Sessions {
     return undefined;
   }
 
+  /** Ends the handshake in progress: every attempt's ephemeral secret is erased. */
   private dropPending(s: PeerState): void {
-    if (!s.pending) return;
-    s.pending.handshake.erase();
-    this.byIndex.delete(s.pending.localIndex);
-    s.pending = undefined;
+    if (s.pending) this.dropAttempt(s.pending);
+    if (s.superseded) this.dropAttempt(s.superseded);
+    s.pending = s.superseded = undefined;
+  }
+
+  private dropAttempt(p: Pending): void {
+    p.handshake.erase();
+    this.byIndex.delete(p.localIndex);
   }
 
   private forget(s: PeerState): void {
@@ -352,6 +421,10 @@ export class Sessions {
     this.byStaticKey.set(hex(peer.staticKey), state);
   }
 
+  private hasSessionState(s: PeerState): boolean {
+    return s.current !== undefined || s.pending !== undefined || s.next !== undefined;
+  }
+
   private stateOf(peer: PeerId): PeerState {
     const s = this.byId.get(peer);
     if (!s) throw new Error(`no session peer ${peer}`);
@@ -367,4 +440,10 @@ function hex(bytes: Uint8Array): string {
 
 function fraction(bytes: Uint8Array): number {
   return ((bytes[0] ?? 0) * 256 + (bytes[1] ?? 0)) / 65536;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++)
+    if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
+  return a.length - b.length;
 }

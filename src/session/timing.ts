@@ -16,9 +16,17 @@ export interface SessionTiming {
   retryMaxMs: number;
   /** Up to this fraction of each retry interval is added at random, so two peers' retries do not stay in step. */
   retryJitterFraction: number;
+  /**
+   * A datagram that waits for a handshake sends a fresh initiation, at most this often: the engine's own
+   * retransmissions, paced for the path's loss, then pace the handshake too (at 40% loss it needs ~3 tries).
+   */
+  initiationMinGapMs: number;
   /** A handshake that has not completed after this long gives up and drops what was queued for it. */
   handshakeGiveUpMs: number;
-  /** A replaced session still opens datagrams (late, reordered) for this long, then its keys are erased. */
+  /**
+   * A replaced session still opens datagrams (late, reordered, or from a peer still sending under it) until this
+   * long after the last of them, then its keys are erased.
+   */
   previousGraceMs: number;
   /** Sent data but heard nothing for this long: the peer may have lost the session (restarted): handshake anew. */
   silenceBeforeRehandshakeMs: number;
@@ -41,10 +49,13 @@ export const DEFAULT_TIMING: SessionTiming = {
   retryFirstMs: 1_000,
   retryMaxMs: 8_000,
   retryJitterFraction: 0.25,
+  initiationMinGapMs: 200,
   handshakeGiveUpMs: 90_000,
   previousGraceMs: 10_000,
-  silenceBeforeRehandshakeMs: 15_000,
-  keepaliveMs: 10_000,
+  // Well within the engine's give-up (30 tries, ~8 s at 40% loss), so a peer that lost the session is found
+  // before the engine gives up on it; the keepalive answers quiet data before this fires.
+  silenceBeforeRehandshakeMs: 5_000,
+  keepaliveMs: 2_000,
   queueMax: 256,
 };
 

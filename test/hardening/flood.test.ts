@@ -17,7 +17,7 @@ import { createMemoryStore } from "../../src/storage/memory.ts";
 import { signedAlone, unsignedProof } from "../helpers/batch.ts";
 import { freePorts } from "../helpers/loopback-nodes.ts";
 import { addressOf, closeSocket, udpSocket } from "./helpers/capture.ts";
-import { contactOf, cryptoFor, newPeerSpec, type PeerSpec } from "./helpers/spec.ts";
+import { contactOf, cryptoFor, newPeerSpec, type PeerSpec, sessionKeysFor } from "./helpers/spec.ts";
 import { eventually, startTarget, sumValues, type Target, type TargetStats } from "./helpers/target.ts";
 
 /** The honest peer sends one message every 10 ms: the normal rate is ~100 datagrams a second. */
@@ -154,6 +154,7 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
       self: contactOf(alice),
       contacts: [contactOf(alice), contactOf(bob)],
       crypto: cryptoFor(alice, [alice, bob]),
+      sessionKeys: sessionKeysFor(alice, [alice, bob]),
       store: createMemoryStore(),
       ephemeral: true,
       closeGraceMs: 200,

@@ -1,9 +1,11 @@
 /** Several real ChatNodes in this process on 127.0.0.1, on ports the OS picked, with real crypto. */
+
 import { createSocket } from "node:dgram";
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../../src/crypto/keys.ts";
 import { createCryptoPort, staticKeyDirectory } from "../../src/crypto/port.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
 import type { ChatNodeOptions, Contact } from "../../src/node/types.ts";
+import { keySourceOf } from "../../src/session/key-source.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
 import type { Store } from "../../src/storage/store.ts";
 
@@ -40,14 +42,13 @@ export function nodeFor(
   users: TestUser[],
   extra: Partial<ChatNodeOptions> & { store?: Store } = {},
 ): ChatNode {
-  const crypto = createCryptoPort({
-    identity: user.secrets,
-    directory: staticKeyDirectory(users.map((u) => publicKeysOf(u.secrets))),
-  });
+  const directory = staticKeyDirectory(users.map((u) => publicKeysOf(u.secrets)));
+  const crypto = createCryptoPort({ identity: user.secrets, directory });
   return new ChatNode({
     self: user.contact,
     contacts: users.map((u) => u.contact),
     crypto,
+    sessionKeys: keySourceOf(user.secrets, directory),
     store: extra.store ?? createMemoryStore(),
     ephemeral: extra.store === undefined,
     closeGraceMs: 200,

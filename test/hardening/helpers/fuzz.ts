@@ -21,7 +21,7 @@ import { ChatNode } from "../../../src/node/chat-node.ts";
 import { createMemoryStore } from "../../../src/storage/memory.ts";
 import { freePorts } from "../../helpers/loopback-nodes.ts";
 import { addressOf, Capture, type Captured, captureProxy, closeSocket, udpSocket } from "./capture.ts";
-import { at, contactOf, cryptoFor, newPeerSpec } from "./spec.ts";
+import { at, contactOf, cryptoFor, newPeerSpec, sessionKeysFor } from "./spec.ts";
 import { eventually, startTarget, sumValues, type Target, type TargetStats } from "./target.ts";
 
 export const MUTATIONS = [
@@ -265,6 +265,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       self: contactOf(alice),
       contacts: [contactOf(alice), contactOf(at(bob, viaBob))],
       crypto: cryptoFor(alice, [alice, bob]),
+      sessionKeys: sessionKeysFor(alice, [alice, bob]),
       store: createMemoryStore(),
       ephemeral: true,
       config,

@@ -2,11 +2,13 @@
  * Peers described as plain JSON, to hand to a node in a child process (environment variable) and to rebuild its
  * crypto there. The secrets are test keys made for the run.
  */
+
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../../../src/crypto/keys.ts";
 import { createCryptoPort, staticKeyDirectory } from "../../../src/crypto/port.ts";
 import type { CryptoPort } from "../../../src/engine/ports.ts";
 import type { PeerId } from "../../../src/engine/types.ts";
 import type { Contact } from "../../../src/node/types.ts";
+import { keySourceOf, type SessionKeySource } from "../../../src/session/key-source.ts";
 
 export interface PeerSpec {
   name: string;
@@ -46,6 +48,11 @@ export function cryptoFor(self: PeerSpec, directory: readonly PeerSpec[]): Crypt
     identity: secretsOf(self),
     directory: staticKeyDirectory(directory.map((p) => publicKeysOf(secretsOf(p)))),
   });
+}
+
+/** The session keys for `self` among `directory`, as the node's own directory would give them. */
+export function sessionKeysFor(self: PeerSpec, directory: readonly PeerSpec[]): SessionKeySource {
+  return keySourceOf(secretsOf(self), staticKeyDirectory(directory.map((p) => publicKeysOf(secretsOf(p)))));
 }
 
 /** The same peer as seen at another address (a proxy port, a new port after roaming). */
