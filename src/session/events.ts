@@ -27,9 +27,26 @@ export interface SessionStats {
   established: number;
   keysErased: number;
   queueDropped: number;
+  /** Datagrams for a peer with no pinned key, dropped. */
+  noSessionPeer: number;
   /** Initiations left unanswered because this side's own, crossing them, wins (the lower static key). */
   crossed: number;
   /** Session indices held now (keypairs and pending handshakes): bounded by peers, whatever arrives. */
   indices: number;
   refused: Partial<Record<SessionRefusal, number>>;
+}
+
+export function newSessionStats(): SessionStats {
+  return {
+    sealed: 0,
+    opened: 0,
+    handshakesStarted: 0,
+    established: 0,
+    keysErased: 0,
+    queueDropped: 0,
+    noSessionPeer: 0,
+    crossed: 0,
+    indices: 0,
+    refused: {},
+  };
 }

@@ -86,3 +86,57 @@ export function wantsRekey(kp: Keypair, now: number, timing: SessionTiming): boo
   const age = now - kp.createdAt;
   return kp.initiator ? age >= timing.rekeyAfterMs : age >= (timing.rekeyAfterMs + timing.rejectAfterMs) / 2;
 }
+
+/** The pinned peers, by id and by static key. */
+export class PeerTable {
+  private readonly byId = new Map<PeerId, PeerState>();
+  private readonly byStaticKey = new Map<string, PeerState>();
+
+  get(peer: PeerId): PeerState | undefined {
+    return this.byId.get(peer);
+  }
+
+  byKey(staticKey: Uint8Array): PeerState | undefined {
+    return this.byStaticKey.get(hex(staticKey));
+  }
+
+  all(): IterableIterator<PeerState> {
+    return this.byId.values();
+  }
+
+  /**
+   * Takes the pinned peers as they are now: a new one is added; a removed one, or one whose static key changed,
+   * is `dropped` (a new key must handshake afresh); an address is only a hint, taken while no session exists.
+   */
+  set(peers: readonly SessionPeer[], dropped: (s: PeerState) => void): void {
+    const next = new Map(peers.map((p) => [p.id, p]));
+    for (const [id, s] of this.byId) {
+      const p = next.get(id);
+      if (p && hex(p.staticKey) === hex(s.peer.staticKey)) {
+        if (!s.current && !s.pending && !s.next) s.peer.address = p.address;
+        continue;
+      }
+      dropped(s);
+      this.byId.delete(id);
+      this.byStaticKey.delete(hex(s.peer.staticKey));
+    }
+    for (const p of peers) {
+      if (this.byId.has(p.id)) continue;
+      const state = new PeerState(p);
+      this.byId.set(p.id, state);
+      this.byStaticKey.set(hex(p.staticKey), state);
+    }
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++)
+    if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
+  return a.length - b.length;
+}

@@ -12,19 +12,28 @@
  */
 import type { KeyPair } from "noise-handshake";
 import type { Address, PeerId } from "../engine/types.ts";
-import type { SessionEvent, SessionRefusal, SessionStats } from "./events.ts";
+import { newSessionStats, type SessionEvent, type SessionRefusal, type SessionStats } from "./events.ts";
 import { InitiatorHandshake, ResponderHandshake } from "./handshake.ts";
 import { Keypair } from "./keypair.ts";
-import { PeerState, type Pending, type SessionPeer, wantsRekey } from "./peer-state.ts";
+import {
+  compareBytes,
+  type PeerState,
+  PeerTable,
+  type Pending,
+  type SessionPeer,
+  wantsRekey,
+} from "./peer-state.ts";
 import { DEFAULT_TIMING, retryDelayMs, type SessionTiming } from "./timing.ts";
 import {
   decodeSessionPacket,
   encodeInitiation,
   encodeResponse,
   encodeTransport,
+  type InitiationPacket,
+  type ResponsePacket,
   readTimestamp,
-  type SessionPacket,
   SessionPacketType,
+  type TransportPacket,
   transportHeader,
   writeTimestamp,
 } from "./wire.ts";
@@ -35,22 +44,11 @@ export type { SessionPeer } from "./peer-state.ts";
 type IndexEntry = { state: PeerState; keypair: Keypair } | { state: PeerState; keypair: undefined };
 
 export class Sessions {
-  private readonly byId = new Map<PeerId, PeerState>();
-  private readonly byStaticKey = new Map<string, PeerState>();
+  private readonly peers = new PeerTable();
   private readonly byIndex = new Map<number, IndexEntry>();
   private readonly transmits: { to: Address; bytes: Uint8Array }[] = [];
   private readonly events: SessionEvent[] = [];
-  private readonly counters: SessionStats = {
-    sealed: 0,
-    opened: 0,
-    handshakesStarted: 0,
-    established: 0,
-    keysErased: 0,
-    queueDropped: 0,
-    crossed: 0,
-    indices: 0,
-    refused: {},
-  };
+  private readonly counters: SessionStats = newSessionStats();
 
   constructor(
     private readonly local: KeyPair,
@@ -59,12 +57,17 @@ export class Sessions {
     private readonly random: (length: number) => Uint8Array,
     private readonly timing: SessionTiming = DEFAULT_TIMING,
   ) {
-    for (const p of peers) this.addPeer(p);
+    this.peers.set(peers, () => {});
   }
 
   /** Seals `plaintext` for `peer`, or holds it until a session exists (starting the handshake). */
   send(now: number, peer: PeerId, plaintext: Uint8Array): void {
-    const s = this.stateOf(peer);
+    const s = this.peers.get(peer);
+    // A contact without a pinned key (or removed a moment ago) has no session to send under.
+    if (!s) {
+      this.counters.noSessionPeer++;
+      return;
+    }
     const kp = s.sendable(now, this.timing);
     if (kp) {
       this.seal(s, kp, plaintext, now);
@@ -103,7 +106,7 @@ export class Sessions {
   }
 
   handleTimeout(now: number): void {
-    for (const s of this.byId.values()) {
+    for (const s of this.peers.all()) {
       const p = s.pending;
       if (p && now - p.startedAt >= this.timing.handshakeGiveUpMs) {
         this.dropPending(s);
@@ -138,7 +141,7 @@ export class Sessions {
 
   pollTimeout(): number | undefined {
     let next: number | undefined;
-    for (const s of this.byId.values()) {
+    for (const s of this.peers.all()) {
       const at = s.deadline(this.timing);
       if (at !== undefined && (next === undefined || at < next)) next = at;
     }
@@ -154,51 +157,36 @@ export class Sessions {
   }
 
   /** Where the peer is now, as its latest authenticated datagram says. */
-  addressOf(peer: PeerId): Address {
-    return this.stateOf(peer).peer.address;
+  addressOf(peer: PeerId): Address | undefined {
+    return this.peers.get(peer)?.peer.address;
   }
 
   hasSession(peer: PeerId, now: number): boolean {
-    return this.byId.get(peer)?.sendable(now, this.timing) !== undefined;
+    return this.peers.get(peer)?.sendable(now, this.timing) !== undefined;
   }
 
   stats(): SessionStats {
     return { ...this.counters, indices: this.byIndex.size, refused: { ...this.counters.refused } };
   }
 
-  /**
-   * Takes the pinned peers as they are now: a new one is added; a removed one, or one whose static key changed,
-   * loses every session (a new key must handshake afresh); an address is only a hint, kept until a datagram
-   * proves a newer one.
-   */
+  /** Takes the pinned peers as they are now (PeerTable.set says how); a removed or re-keyed peer's keys go. */
   setPeers(peers: readonly SessionPeer[]): void {
-    const next = new Map(peers.map((p) => [p.id, p]));
-    for (const [id, s] of this.byId) {
-      const p = next.get(id);
-      if (p && hex(p.staticKey) === hex(s.peer.staticKey)) {
-        if (!this.hasSessionState(s)) s.peer.address = p.address;
-        continue;
-      }
-      this.forget(s);
-      this.byId.delete(id);
-      this.byStaticKey.delete(hex(s.peer.staticKey));
-    }
-    for (const p of peers) if (!this.byId.has(p.id)) this.addPeer(p);
+    this.peers.set(peers, (s) => this.forget(s));
   }
 
   /** Forgets every key (shutdown): nothing of this node's sessions stays in memory. */
   eraseAll(): void {
-    for (const s of this.byId.values()) this.forget(s);
+    for (const s of this.peers.all()) this.forget(s);
   }
 
-  private onInitiation(
-    now: number,
-    from: Address,
-    packet: Extract<SessionPacket, { type: typeof SessionPacketType.Initiation }>,
-  ): undefined {
-    const read = ResponderHandshake.read(this.local, packet.noise, (key) => this.byStaticKey.has(hex(key)));
+  private onInitiation(now: number, from: Address, packet: InitiationPacket): undefined {
+    const read = ResponderHandshake.read(
+      this.local,
+      packet.noise,
+      (key) => this.peers.byKey(key) !== undefined,
+    );
     if (!read.ok) return this.refuse(from, read.reason);
-    const s = this.byStaticKey.get(hex(read.value.remoteStatic)) as PeerState;
+    const s = this.peers.byKey(read.value.remoteStatic) as PeerState;
     const timestamp = readTimestamp(read.value.payload);
     if (timestamp <= s.timestampSeen) return this.refuse(from, "replayed-initiation");
     s.timestampSeen = timestamp;
@@ -228,11 +216,7 @@ export class Sessions {
     return undefined;
   }
 
-  private onResponse(
-    now: number,
-    from: Address,
-    packet: Extract<SessionPacket, { type: typeof SessionPacketType.Response }>,
-  ): undefined {
+  private onResponse(now: number, from: Address, packet: ResponsePacket): undefined {
     const entry = this.byIndex.get(packet.receiver);
     const s = entry?.state;
     const pending = [s?.pending, s?.superseded].find((p) => p?.localIndex === packet.receiver);
@@ -256,7 +240,7 @@ export class Sessions {
   private onTransport(
     now: number,
     from: Address,
-    packet: Extract<SessionPacket, { type: typeof SessionPacketType.Transport }>,
+    packet: TransportPacket,
   ): { peer: PeerId; plaintext: Uint8Array } | undefined {
     const entry = this.byIndex.get(packet.receiver);
     const kp = entry?.keypair;
@@ -298,7 +282,7 @@ export class Sessions {
    * address gains one initiation per gap at most.
    */
   private onUnknownIndex(now: number, from: Address): void {
-    for (const s of this.byId.values()) {
+    for (const s of this.peers.all()) {
       if (s.peer.address !== from) continue;
       if (!s.pending) this.initiate(s, now, 0, now);
       else this.retryIfDue(s, now);
@@ -319,7 +303,7 @@ export class Sessions {
     s.unansweredSince = undefined;
     const localIndex = this.newIndex();
     // Strictly increasing, and in ms of the caller's clock, so that a restart (a later clock) is not a replay.
-    const timestamp = Math.max(now, s.timestampSent + 1);
+    const timestamp = Math.max(Math.floor(now), s.timestampSent + 1);
     s.timestampSent = timestamp;
     const handshake = new InitiatorHandshake(
       this.local,
@@ -327,9 +311,8 @@ export class Sessions {
       this.random(32),
       writeTimestamp(timestamp),
     );
-    const delay = retryDelayMs(this.timing, tries + 1);
-    const jitter = Math.floor(delay * this.timing.retryJitterFraction * fraction(this.random(2)));
-    s.pending = { handshake, localIndex, startedAt, tries, sentAt: now, retryAt: now + delay + jitter };
+    const delay = retryDelayMs(this.timing, tries + 1, this.random(2));
+    s.pending = { handshake, localIndex, startedAt, tries, sentAt: now, retryAt: now + delay };
     this.byIndex.set(localIndex, { state: s, keypair: undefined });
     this.counters.handshakesStarted++;
     this.transmits.push({
@@ -414,36 +397,4 @@ export class Sessions {
       if (!this.byIndex.has(index)) return index;
     }
   }
-
-  private addPeer(peer: SessionPeer): void {
-    const state = new PeerState(peer);
-    this.byId.set(peer.id, state);
-    this.byStaticKey.set(hex(peer.staticKey), state);
-  }
-
-  private hasSessionState(s: PeerState): boolean {
-    return s.current !== undefined || s.pending !== undefined || s.next !== undefined;
-  }
-
-  private stateOf(peer: PeerId): PeerState {
-    const s = this.byId.get(peer);
-    if (!s) throw new Error(`no session peer ${peer}`);
-    return s;
-  }
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
-}
-
-function fraction(bytes: Uint8Array): number {
-  return ((bytes[0] ?? 0) * 256 + (bytes[1] ?? 0)) / 65536;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++)
-    if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
-  return a.length - b.length;
 }

@@ -59,7 +59,9 @@ export const DEFAULT_TIMING: SessionTiming = {
   queueMax: 256,
 };
 
-/** The wait before handshake retry number `tries` (1 = the first retry), before jitter. */
-export function retryDelayMs(timing: SessionTiming, tries: number): number {
-  return Math.min(timing.retryMaxMs, timing.retryFirstMs * 2 ** Math.max(0, tries - 1));
+/** The wait before handshake retry number `tries` (1 = the first retry), jittered by two random bytes. */
+export function retryDelayMs(timing: SessionTiming, tries: number, random: Uint8Array): number {
+  const delay = Math.min(timing.retryMaxMs, timing.retryFirstMs * 2 ** Math.max(0, tries - 1));
+  const fraction = ((random[0] ?? 0) * 256 + (random[1] ?? 0)) / 65536;
+  return delay + Math.floor(delay * timing.retryJitterFraction * fraction);
 }

@@ -41,6 +41,10 @@ export type SessionPacket =
       sealed: Uint8Array;
     };
 
+export type InitiationPacket = Extract<SessionPacket, { type: typeof SessionPacketType.Initiation }>;
+export type ResponsePacket = Extract<SessionPacket, { type: typeof SessionPacketType.Response }>;
+export type TransportPacket = Extract<SessionPacket, { type: typeof SessionPacketType.Transport }>;
+
 /** Why a datagram is not a session packet; `protocol-v1` is a peer still speaking the old format. */
 export type SessionDecodeError = "too-short" | "bad-length" | "unknown-type" | "protocol-v1" | "bad-mac1";
 
@@ -152,7 +156,7 @@ function mac1Valid(bytes: Uint8Array, localStatic: Uint8Array): boolean {
 
 export function writeTimestamp(ms: number): Uint8Array {
   const out = new Uint8Array(TIMESTAMP_BYTES);
-  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
+  new DataView(out.buffer).setBigUint64(0, BigInt(Math.floor(ms)));
   return out;
 }
 

@@ -1,11 +1,14 @@
 /**
  * Capturing real ChatNode traffic: a fault-free chaos proxy between the nodes taps every datagram in both
- * directions, and each one is labelled from its own header (who sent it, to whom, what it is).
+ * directions (sealed session datagrams, src/session/wire.ts), or a node's engine datagrams are tapped before its
+ * session seals them (tapInner), and each engine datagram is labelled from its own header (who sent it, to whom,
+ * what it is).
  */
 import { createSocket, type Socket } from "node:dgram";
 import { ChaosProxy, type Route, type TapRecord } from "../../../src/chaos/proxy.ts";
 import type { MsgId, PeerId } from "../../../src/engine/types.ts";
 import { decode, PacketType } from "../../../src/engine/wire.ts";
+import type { Tunnel } from "../../../src/node/tunnel.ts";
 
 export interface Captured {
   bytes: Uint8Array;
@@ -130,4 +133,33 @@ export function tapSends(node: object, capture: Capture): void {
       capture.tap({ route: 0, direction: "forward", from: "", to: "", bytes: Uint8Array.from(bytes) });
     send(...args);
   };
+}
+
+/** A node's session layer (a private field: tests only). */
+export function tunnelOf(node: object): Tunnel {
+  const tunnel = (node as { tunnel?: Tunnel }).tunnel;
+  if (!tunnel) throw new Error("the node is not running");
+  return tunnel;
+}
+
+/**
+ * Records every engine datagram `node` hands its session layer from now on, before it is sealed: what an attacker
+ * holding that node's session keys would read. (The wire itself carries only sealed datagrams.)
+ */
+export function tapInner(node: object, capture: Capture): void {
+  const tunnel = tunnelOf(node);
+  const outbound = tunnel.outbound.bind(tunnel);
+  tunnel.outbound = (now, peer, bytes) => {
+    capture.tap({ route: 0, direction: "forward", from: "", to: "", bytes: Uint8Array.from(bytes) });
+    outbound(now, peer, bytes);
+  };
+}
+
+/**
+ * Sends `bytes` from `node` to `peer` as an engine datagram sealed under their session: the attacker who holds
+ * `node`'s keys (or that link's session keys), whose packets the session layer lets through to the engine.
+ */
+export function sendInner(node: object, peer: PeerId, bytes: Uint8Array): void {
+  const now = (node as { now(): number }).now();
+  tunnelOf(node).outbound(now, peer, bytes);
 }
