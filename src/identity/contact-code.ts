@@ -123,7 +123,8 @@ function parseFields(who: string, keys: string): ContactCodeFields | string {
   const at = who.indexOf("@");
   const name = percentDecode(at < 0 ? who : who.slice(0, at));
   if (name === undefined) return "the name in the contact code is not correctly percent-encoded";
-  if (!USERNAME_PATTERN.test(name)) return `the name in the contact code, ${JSON.stringify(name)}, is not a valid user name`;
+  if (!USERNAME_PATTERN.test(name))
+    return `the name in the contact code, ${JSON.stringify(name)}, is not a valid user name`;
   const hints: AddressHint[] = [];
   if (at >= 0) {
     const list = who.slice(at + 1).split(",");
