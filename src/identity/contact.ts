@@ -174,6 +174,8 @@ export function importContact(
       }
     }
   }
-  const outcome = directory.addUser(record, options);
+  // A code for one of our own users (with its own keys: any other is refused) may move it; its address is then one
+  // this machine listens on, and must stay clear of the other local users'.
+  const outcome = directory.addUser(record, { ...options, local: directory.hasKeyFile(record.name) });
   return { record: directory.getUser(record.name) ?? record, outcome };
 }

@@ -95,7 +95,10 @@ export class Directory implements PeerKeyDirectory {
     return this.entries.map((entry) => entry.record);
   }
 
-  /** By name (case-insensitive), or by port when given a number or a string of digits. */
+  /**
+   * By name (case-insensitive), or by port when given a number or a string of digits: the first user with that port
+   * (contacts may share one; see AddOptions.local).
+   */
   getUser(nameOrPort: string | number): UserRecord | undefined {
     if (typeof nameOrPort === "number" || /^\d+$/.test(nameOrPort)) {
       const port = Number(nameOrPort);

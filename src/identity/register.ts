@@ -109,7 +109,7 @@ export interface BulkRegisterResult {
   readonly existing: readonly UserRecord[];
   /** Demo users whose key file was missing: new keys, replacing the entry (the old fingerprint is given). */
   readonly recreated: readonly { readonly record: UserRecord; readonly previousFingerprint: string }[];
-  /** Users that could not be created, with the reason (e.g. a contact already has the name or the port). */
+  /** Users that could not be created, with the reason (e.g. a contact already has the name). */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
 }
 

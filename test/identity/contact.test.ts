@@ -167,6 +167,17 @@ describe("contact cards", () => {
     assert.equal(directory.getUser("alice")?.port, 12001);
   });
 
+  it("a local user's own code may move it, but not onto another local user's address", async () => {
+    const dataDir = tempDataDir("code-local");
+    const base = { dataDir, password: "pw", scryptN: TEST_SCRYPT_N };
+    const alice = await registerUser({ ...base, username: "alice", port: 12001 });
+    await registerUser({ ...base, username: "bob", port: 12002 });
+    const directory = openDirectory(dataDir);
+    const onto = (port: number) => contactCode(alice, [{ host: "127.0.0.1", port }]);
+    throwsCode(() => importContact(directory, onto(12002)), "ADDRESS_TAKEN", /address of bob/);
+    assert.equal(importContact(directory, onto(12003)).outcome, "address-updated");
+  });
+
   it("a code with a well-formed checksum but swapped keys, or no address, is refused with a reason", () => {
     const good = decodeContactCode(contactCode(parseContact(card("erin", 12005))));
     const other = decodeContactCode(contactCode(parseContact(card("erin", 12005))));
