@@ -19,6 +19,7 @@ export type Command =
   | { type: "retry"; peer?: string }
   /** `peer` absent: our own fingerprint. */
   | { type: "verify"; peer?: string }
+  | { type: "whoami" }
   | { type: "help" }
   | { type: "invalid"; message: string };
 
@@ -32,6 +33,7 @@ export type CommandName =
   | "fault"
   | "retry"
   | "verify"
+  | "whoami"
   | "help";
 
 export interface CommandHelp {
@@ -89,6 +91,12 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: "/verify [name]",
     summary: "show a user's safety fingerprint (yours without a name) to compare out of band",
   },
+  {
+    name: "whoami",
+    aliases: [],
+    usage: "/whoami",
+    summary: "your contact code, to give to others (chatnode contact import <code>), and your fingerprint",
+  },
   { name: "help", aliases: ["h", "?"], usage: "/help", summary: "this list" },
   { name: "q", aliases: ["quit", "exit"], usage: "/q", summary: "quit (also Ctrl-C, Ctrl-D)" },
 ];
@@ -138,6 +146,8 @@ export function parseCommand(input: string): Command {
       return { type: "stats" };
     case "help":
       return { type: "help" };
+    case "whoami":
+      return rest.trim() === "" ? { type: "whoami" } : usage("whoami");
     case "history": {
       const arg = rest.trim();
       if (arg === "") return { type: "history", limit: DEFAULT_HISTORY };

@@ -235,6 +235,9 @@ class JsonClient {
       case "fingerprint":
         reply("fingerprint", { peer: o.peer, fingerprint: o.fingerprint ?? null });
         return;
+      case "whoami":
+        reply("whoami", { username: o.name, code: o.code ?? null, fingerprint: o.fingerprint ?? null });
+        return;
     }
   }
 

@@ -40,6 +40,8 @@ Examples:
   $ chatnode chat --username bob --port 12002 --loss 0.3    # chat as bob, dropping 30% of datagrams
   $ chatnode -u carol --password-file ~/.carol.pw --json    # machine mode: JSON events on stdout
   $ chatnode users                                          # who is in the directory, with fingerprints
+  $ chatnode contact export alice                           # alice's contact code: one line to give a friend
+  $ chatnode contact import 'chatnode:1/bob@…'              # add a friend from their code
 
 In the chat: a line is sent to everyone; /p bob hi is private; /help lists the commands.`;
 

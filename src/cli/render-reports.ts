@@ -90,6 +90,29 @@ export function verifyText(
   return lines.join("\n");
 }
 
+/**
+ * Our contact code on a line of its own, uncoloured and unindented, so that copying the line copies the code and
+ * nothing else; then the fingerprint the receiver should compare.
+ */
+export function whoamiText(
+  { paint, name }: Style,
+  me: string,
+  code: string | undefined,
+  fingerprint: string | undefined,
+): string {
+  if (code === undefined || fingerprint === undefined)
+    return paint("red", `✗ ${me}'s entry in the directory cannot be read`);
+  return [
+    `${name(me)}'s contact code (give it to whoever should reach you: \`chatnode contact import <code>\`):`,
+    code,
+    `fingerprint ${paint("bold", fingerprint)}`,
+    paint(
+      "gray",
+      "They should compare the fingerprint with you over a channel you trust (in person, a call).",
+    ),
+  ].join("\n");
+}
+
 export function helpText({ paint }: Style): string {
   const w = Math.max(...COMMANDS.map((c) => c.usage.length));
   const lines = COMMANDS.map((c) => {

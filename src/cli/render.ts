@@ -5,12 +5,12 @@
  * change colours or reorder text with bidi controls on our screen.
  *
  * The pieces: render-style.ts (colours, names, message heads), render-messages.ts (messages and their receipts),
- * render-reports.ts (what /peers, /stats, /verify and /help print), text-format.ts (the text without colour).
+ * render-reports.ts (what /peers, /stats, /verify, /whoami and /help print), text-format.ts (the text without colour).
  */
 import type { FaultConfig } from "../faults/plan.ts";
 import type { NodeStats, PeerView } from "../node/types.ts";
 import { deliveryLines, messageLines } from "./render-messages.ts";
-import { helpText, peersTable, statsTable, verifyText } from "./render-reports.ts";
+import { helpText, peersTable, statsTable, verifyText, whoamiText } from "./render-reports.ts";
 import { createStyle, type RenderOptions, type Style } from "./render-style.ts";
 import { describeFaults, sanitize } from "./text-format.ts";
 
@@ -32,6 +32,8 @@ export function createRenderer(options: RenderOptions) {
     stats: (s: NodeStats): string => statsTable(style, s),
     verify: (peer: string, fingerprint: string | undefined, mine: string | undefined): string =>
       verifyText(style, peer, fingerprint, mine),
+    whoami: (me: string, code: string | undefined, fingerprint: string | undefined): string =>
+      whoamiText(style, me, code, fingerprint),
     help: (): string => helpText(style),
   };
 }
@@ -52,7 +54,7 @@ function noticeLines({ paint, self }: Style) {
       if (reason === "unknown-sender")
         return paint(
           "yellow",
-          `⚠ unknown sender ${sanitize(from ?? "?")}: import their contact (chatnode contact import <their card>)${times}`,
+          `⚠ unknown sender ${sanitize(from ?? "?")}: import their contact (chatnode contact import <their code>)${times}`,
         );
       const who = from === undefined ? "" : ` from ${sanitize(from)}`;
       return paint("yellow", `⚠ rejected${who}: ${reason}${times}`);

@@ -285,6 +285,9 @@ class ReplClient {
         // Our own: nothing to compare it with.
         this.print(r.verify(o.peer, o.fingerprint, o.peer === node.username ? undefined : o.mine));
         return;
+      case "whoami":
+        this.print(r.whoami(o.name, o.code, o.fingerprint));
+        return;
     }
   }
 

@@ -3,11 +3,13 @@
  * bulk-register, users, contact export / import. Each prints its result on stdout; a failure throws.
  */
 import { readFileSync } from "node:fs";
-import { exportContact, importContact } from "../identity/contact.ts";
+import { exportContact, exportContactCode, importContact } from "../identity/contact.ts";
+import { looksLikeContactCode } from "../identity/contact-code.ts";
 import { type Directory, openDirectory, resolveDataDir } from "../identity/directory.ts";
 import { shortenFingerprint } from "../identity/fingerprint.ts";
-import { type UserRecord, validatePort, validateUsername } from "../identity/record.ts";
+import { parseHostPort, type UserRecord, validatePort, validateUsername } from "../identity/record.ts";
 import { bulkRegister, DEFAULT_BASE_PORT, DEFAULT_HOST, registerUser } from "../identity/register.ts";
+import { UsageError } from "./errors.ts";
 import { Prompter } from "./prompt.ts";
 
 export interface RegisterFlags {
@@ -86,7 +88,7 @@ export async function bulkRegisterCommand(flags: { basePort: string; dataDir?: s
     process.stderr.write(
       `chatnode: ${record.name}'s key file was missing: made new keys (fingerprint ` +
         `${shortenFingerprint(previousFingerprint)} is now ${shortenFingerprint(record.fingerprint)}); ` +
-        `contacts on other machines need ${record.name}'s new contact card\n`,
+        `contacts on other machines need ${record.name}'s new contact code\n`,
     );
   for (const skip of result.skipped) process.stderr.write(`chatnode: skipped ${skip.name}: ${skip.reason}\n`);
   const renewed = result.recreated.length > 0 ? `, ${result.recreated.length} with new keys` : "";
@@ -113,17 +115,33 @@ export function listUsersCommand(flags: { dataDir?: string }): void {
   process.stdout.write(`${formatTable([["NAME", "ADDRESS", "FINGERPRINT", "KIND"], ...rows])}\n`);
 }
 
-export function exportContactCommand(name: string, flags: { dataDir?: string }): void {
-  process.stdout.write(exportContact(openDirectory(resolveDataDir(flags.dataDir)), name));
+export function exportContactCommand(
+  name: string,
+  flags: { dataDir?: string; card?: boolean; address?: string },
+): void {
+  const directory = openDirectory(resolveDataDir(flags.dataDir));
+  if (flags.card) {
+    if (flags.address !== undefined)
+      throw new UsageError("--address is for contact codes: a card carries the registered address");
+    process.stdout.write(exportContact(directory, name));
+    return;
+  }
+  const hints = flags.address === undefined ? undefined : [parseHostPort(flags.address)];
+  process.stdout.write(exportContactCode(directory, name, hints));
 }
 
-export function importContactCommand(file: string, flags: { force?: boolean; dataDir?: string }): void {
-  let text: string;
+/** A code given on the command line, or the text of a file (a code or a JSON card), or of stdin for "-". */
+function readContact(source: string): string {
+  if (source !== "-" && looksLikeContactCode(source)) return source;
   try {
-    text = readFileSync(file === "-" ? 0 : file, "utf8");
+    return readFileSync(source === "-" ? 0 : source, "utf8");
   } catch (error) {
-    throw new Error(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot read ${source}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+export function importContactCommand(source: string, flags: { force?: boolean; dataDir?: string }): void {
+  const text = readContact(source);
   const directory = openDirectory(resolveDataDir(flags.dataDir));
   const { record, outcome } = importContact(directory, text, { force: flags.force === true });
   const verb = {
@@ -132,10 +150,21 @@ export function importContactCommand(file: string, flags: { force?: boolean; dat
     "address-updated": "updated address of",
     replaced: "replaced keys of",
   }[outcome];
+  const at = address(record.host, record.port);
+  // A loopback hint (the default, copied from another machine) finds the contact only if it runs here.
+  const loopback = isLoopback(record.host)
+    ? `note: ${at} is a loopback address, which reaches ${record.name} only on this machine; if ${record.name} ` +
+      "is elsewhere, give them your code with an address they can reach (contact export --address): " +
+      `your node learns ${record.name}'s from their first datagram\n`
+    : "";
   process.stdout.write(
-    `${verb} ${record.name} at ${address(record.host, record.port)}\nfingerprint ${record.fingerprint}\n` +
-      `compare it with ${record.name} through another channel before trusting it\n`,
+    `${verb} ${record.name} at ${at}\nfingerprint ${record.fingerprint}\n` +
+      `compare it with ${record.name} through another channel before trusting it\n${loopback}`,
   );
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 function formatTable(rows: readonly (readonly string[])[]): string {

@@ -147,13 +147,16 @@ function addContact(program: Command): void {
   const contact = exitTwoOnUsageError(
     program
       .command("contact")
-      .description("exchange contact cards (public keys and address) with other people")
+      .description("exchange contact codes (public keys and an address hint) with other people")
       .addHelpText(
         "after",
         `
+A contact code is one line of text: send yours to a friend (chat, mail, a note), and import theirs.
+
 Examples:
-  $ chatnode contact export alice > alice.contact.json
-  $ chatnode contact import alice.contact.json`,
+  $ chatnode contact export alice
+  $ chatnode contact import 'chatnode:1/bob@192.0.2.8:12002/…'
+  $ chatnode contact export alice --card > alice.contact.json`,
       ),
   );
 
@@ -161,13 +164,23 @@ Examples:
     contact
       .command("export")
       .argument("<name>", "user to export")
-      .description("print NAME's contact card (JSON, no secrets) on stdout")
+      .description("print NAME's contact code (one line, no secrets) on stdout; --card for the JSON card")
+      .option(
+        "--address <host:port>",
+        "the address hint the code carries (default: NAME's registered address), e.g. your LAN or public one",
+      )
+      .option("--card", "print the JSON contact card instead (the format before codes; still imported)")
       .option("--data-dir <dir>", DATA_DIR_HELP)
       .addHelpText(
         "after",
         `
+The keys in the code are what the importer pins; the address is a hint of where to find NAME first (the node
+then follows NAME's address from its authenticated datagrams).
+
 Examples:
-  $ chatnode contact export alice > alice.contact.json
+  $ chatnode contact export alice
+  $ chatnode contact export alice --address 192.0.2.7:12001 > alice.code
+  $ chatnode contact export alice --card > alice.contact.json
   $ chatnode contact export alice --data-dir ./demo`,
       )
       .action(action(exportContactCommand)),
@@ -176,20 +189,24 @@ Examples:
   exitTwoOnUsageError(
     contact
       .command("import")
-      .argument("<file>", 'contact card file, or "-" for stdin')
-      .description("add the contact card in FILE to the directory, pinning its name to its keys")
+      .argument(
+        "<code-or-file>",
+        'a contact code (chatnode:…), a file holding a code or a JSON card, or "-" for stdin',
+      )
+      .description("add a contact code or card to the directory, pinning its name to its keys")
       .option("--force", "replace the keys already pinned to that name")
       .option("--data-dir <dir>", DATA_DIR_HELP)
       .addHelpText(
         "after",
         `
 Compare the printed fingerprint with the contact through another channel (in person, by phone).
-A card for a known name with different keys is refused unless --force.
+A code or card for a known name with different keys is refused unless --force. Quote a code in the shell.
 
 Examples:
-  $ chatnode contact import alice.contact.json
+  $ chatnode contact import 'chatnode:1/bob@192.0.2.8:12002/…'
+  $ chatnode contact import bob.code
   $ chatnode contact import - < alice.contact.json
-  $ chatnode contact import new-alice.contact.json --force`,
+  $ chatnode contact import new-alice.code --force`,
       )
       .action(action(importContactCommand)),
   );

@@ -55,6 +55,6 @@ export function missingKeyAdvice(dataDir: string, record: UserRecord): string {
     return `if it is the demo user and its key file was lost, \`${bulkRegisterCommand(dataDir, base)}\` makes it new keys`;
   return (
     `if ${record.name} was yours and its key file was lost, \`${registerCommand(dataDir, record.name, record)}\` ` +
-    "makes it new keys (its peers then need its new contact card)"
+    "makes it new keys (its peers then need its new contact code)"
   );
 }

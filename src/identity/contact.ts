@@ -1,11 +1,19 @@
+import { fromBase64, toBase64 } from "../crypto/bytes.ts";
+import {
+  type AddressHint,
+  decodeContactCode,
+  encodeContactCode,
+  looksLikeContactCode,
+} from "./contact-code.ts";
 import type { AddOutcome, Directory } from "./directory.ts";
 import { IdentityError } from "./errors.ts";
 import { parseUserRecord, type UserRecord } from "./record.ts";
 
 /**
- * Contact cards: a user's public record as a small JSON document to hand to another person (file, chat, QR...).
- * It carries no secret. Importing checks every field and the key binding signature, and pins the name to the keys:
- * a later card for the same name with other keys is refused unless forced (see Directory.addUser).
+ * What one person hands another to become a contact, in either of two forms: a contact code, one line of text
+ * (contact-code.ts), or a contact card, the JSON document that came before codes and still imports. Neither carries
+ * a secret. Importing checks every field and the key binding signature, and pins the name to the keys: a later
+ * card or code for the same name with other keys is refused unless forced (see Directory.addUser).
  */
 
 export const CONTACT_FORMAT = "chatnode-contact/1";
@@ -36,22 +44,58 @@ export function contactCard(record: UserRecord): ContactCard {
   };
 }
 
-/** The card of `name` as JSON text. Throws IdentityError UNKNOWN_USER. */
-export function exportContact(directory: Directory, name: string): string {
-  const record = directory.getUser(name);
-  if (!record) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${directory.dataDir}`);
-  return `${JSON.stringify(contactCard(record), null, 2)}\n`;
+/** The record's contact code; its address hints are the record's own address unless others are given. */
+export function contactCode(record: UserRecord, hints?: readonly AddressHint[]): string {
+  const keys = fromBase64(record.ed25519, 32);
+  const x25519 = fromBase64(record.x25519, 32);
+  const binding = fromBase64(record.binding, 64);
+  if (!keys || !x25519 || !binding)
+    throw new IdentityError("DAMAGED", `the keys of ${record.name} are damaged`);
+  return encodeContactCode({
+    name: record.name,
+    ed25519: keys,
+    x25519,
+    binding,
+    hints: hints ?? [{ host: record.host, port: record.port }],
+  });
 }
 
-/** Validates a card without importing it. Throws IdentityError INVALID with the reason. */
+function exportedRecord(directory: Directory, name: string): UserRecord {
+  const record = directory.getUser(name);
+  if (!record) throw new IdentityError("UNKNOWN_USER", `unknown user ${name} in ${directory.dataDir}`);
+  return record;
+}
+
+/** The card of `name` as JSON text. Throws IdentityError UNKNOWN_USER. */
+export function exportContact(directory: Directory, name: string): string {
+  return `${JSON.stringify(contactCard(exportedRecord(directory, name)), null, 2)}\n`;
+}
+
+/** The contact code of `name`, one line with its newline. Throws IdentityError UNKNOWN_USER. */
+export function exportContactCode(
+  directory: Directory,
+  name: string,
+  hints?: readonly AddressHint[],
+): string {
+  return `${contactCode(exportedRecord(directory, name), hints)}\n`;
+}
+
+/**
+ * Validates a contact code or card without importing it. Throws IdentityError INVALID with the reason. A code's
+ * first address hint becomes the record's address: the one the node starts from (it learns the current one).
+ */
 export function parseContact(text: string, now: Date = new Date()): UserRecord {
+  if (looksLikeContactCode(text)) return parseCode(text, now);
   if (text.length > MAX_CARD_BYTES)
     throw new IdentityError("INVALID", "this is not a contact card (too large)");
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new IdentityError("INVALID", "this is not a contact card (not JSON)");
+    throw new IdentityError(
+      "INVALID",
+      "this is neither a contact code (chatnode:…) nor a contact card (not JSON)",
+    );
   }
   if (typeof json !== "object" || json === null || !("format" in json) || json.format !== CONTACT_FORMAT) {
     throw new IdentityError("INVALID", `this is not a contact card (format is not ${CONTACT_FORMAT})`);
@@ -73,14 +117,37 @@ export function parseContact(text: string, now: Date = new Date()): UserRecord {
   );
 }
 
+function parseCode(text: string, now: Date): UserRecord {
+  const decoded = decodeContactCode(text);
+  if (!decoded.ok) throw new IdentityError("INVALID", decoded.reason);
+  const { name, ed25519, x25519, binding, hints } = decoded.fields;
+  const first = hints[0];
+  if (!first)
+    throw new IdentityError(
+      "INVALID",
+      `the contact code of ${name} has no address: ask ${name} for one made with \`chatnode contact export ${name} --address HOST:PORT\``,
+    );
+  return parseUserRecord(
+    {
+      name,
+      host: first.host,
+      port: first.port,
+      ed25519: toBase64(ed25519),
+      x25519: toBase64(x25519),
+      binding: toBase64(binding),
+    },
+    now,
+  );
+}
+
 export interface ImportResult {
   readonly record: UserRecord;
   readonly outcome: AddOutcome;
 }
 
 /**
- * Imports a card. Throws IdentityError INVALID (bad card), KEY_MISMATCH (name pinned to other keys, unless force),
- * DUPLICATE_KEY, ADDRESS_TAKEN; and refuses, even with force, to overwrite a local user's keys with a card, which would
+ * Imports a code or card. Throws IdentityError INVALID (bad code or card), KEY_MISMATCH (name pinned to other keys,
+ * unless force), DUPLICATE_KEY; and refuses, even with force, to overwrite a local user's keys with a card, which would
  * leave its key file and directory entry disagreeing (use `register --force` for that).
  */
 export function importContact(
@@ -107,6 +174,8 @@ export function importContact(
       }
     }
   }
-  const outcome = directory.addUser(record, options);
+  // A code for one of our own users (with its own keys: any other is refused) may move it; its address is then one
+  // this machine listens on, and must stay clear of the other local users'.
+  const outcome = directory.addUser(record, { ...options, local: directory.hasKeyFile(record.name) });
   return { record: directory.getUser(record.name) ?? record, outcome };
 }

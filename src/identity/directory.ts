@@ -52,8 +52,14 @@ export const DATA_DIR_DEFAULT_HELP =
   "$CHATNODE_HOME, else ~/.chatnode if it exists, else $XDG_DATA_HOME/chatnode (~/.local/share/chatnode)";
 
 export interface AddOptions {
-  /** Replace pinned keys, take over another user's address, or move keys filed under another name. */
+  /** Replace pinned keys, take another local user's address, or move keys filed under another name. */
   readonly force?: boolean;
+  /**
+   * The record is a user of this machine (register, bulk-register), who will listen on its address: it may not be
+   * another local user's. A contact's address is only a hint of where to find it, and two contacts, or a contact
+   * and a local user, may share one: two people on two machines may both have kept the default 127.0.0.1:12001.
+   */
+  readonly local?: boolean;
 }
 
 export type AddOutcome = "added" | "unchanged" | "address-updated" | "replaced";
@@ -89,7 +95,10 @@ export class Directory implements PeerKeyDirectory {
     return this.entries.map((entry) => entry.record);
   }
 
-  /** By name (case-insensitive), or by port when given a number or a string of digits. */
+  /**
+   * By name (case-insensitive), or by port when given a number or a string of digits: the first user with that port
+   * (contacts may share one; see AddOptions.local).
+   */
   getUser(nameOrPort: string | number): UserRecord | undefined {
     if (typeof nameOrPort === "number" || /^\d+$/.test(nameOrPort)) {
       const port = Number(nameOrPort);
@@ -119,7 +128,7 @@ export class Directory implements PeerKeyDirectory {
 
   /** Checks what adding `record` would do, without writing. Throws the typed conflict errors. */
   planAdd(record: UserRecord, options: AddOptions = {}): AddOutcome {
-    return planAdd(this.readUsers(), record, options).outcome;
+    return planAdd(this.readUsers(), record, options, (name) => this.hasKeyFile(name)).outcome;
   }
 
   /** Adds or updates one record; see addUsers. */
@@ -130,13 +139,14 @@ export class Directory implements PeerKeyDirectory {
 
   /**
    * Adds records in one atomic write. Pinning: a name already known with other keys is refused (KeyMismatchError,
-   * showing both fingerprints) unless `force`; the same name with the same keys only updates host and port.
+   * showing both fingerprints) unless `force`; the same name with the same keys only updates host and port. Only
+   * a local user's address must be free, and only among the local users (AddOptions.local).
    */
   addUsers(records: readonly UserRecord[], options: AddOptions = {}): AddOutcome[] {
     let users = this.readUsers();
     const outcomes: AddOutcome[] = [];
     for (const record of records) {
-      const plan = planAdd(users, record, options);
+      const plan = planAdd(users, record, options, (name) => this.hasKeyFile(name));
       users = plan.users;
       outcomes.push(plan.outcome);
     }
@@ -211,6 +221,7 @@ function planAdd(
   users: readonly UserRecord[],
   record: UserRecord,
   options: AddOptions,
+  isLocal: (name: string) => boolean,
 ): { users: UserRecord[]; outcome: AddOutcome } {
   const force = options.force === true;
   const keys = recordPublicKeys(record);
@@ -235,13 +246,23 @@ function planAdd(
         "pass --force to move them to the new name",
     );
   }
-  const sameAddress = users.find(
-    (user) => user.name !== record.name && user.host === record.host && user.port === record.port,
-  );
+  // Two users of this machine on one address could not both listen; any other shared address is harmless, since
+  // datagrams name their sender's key and the node learns each contact's real address from its packets.
+  const sameAddress =
+    options.local === true
+      ? users.find(
+          (user) =>
+            user.name !== record.name &&
+            user.host === record.host &&
+            user.port === record.port &&
+            isLocal(user.name),
+        )
+      : undefined;
   if (sameAddress && !force) {
     throw new IdentityError(
       "ADDRESS_TAKEN",
-      `${record.host}:${record.port} is already ${sameAddress.name}'s address; choose another port or pass --force`,
+      `${record.host}:${record.port} is already the address of ${sameAddress.name}, another user of this machine ` +
+        "(two users here cannot listen on one port); choose another port or pass --force",
     );
   }
   // Keep the original addedAt when only the address changes: the pin dates from the first time we saw the keys.

@@ -14,7 +14,7 @@ export type IdentityErrorCode =
   | "KEY_MISMATCH"
   /** The same keys are already filed under another name. */
   | "DUPLICATE_KEY"
-  /** Another user already has that host:port. */
+  /** Another local user (one with a key file here) already has that host:port. */
   | "ADDRESS_TAKEN";
 
 export class IdentityError extends Error {

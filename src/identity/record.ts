@@ -71,6 +71,16 @@ export function validateHost(host: unknown): string {
   throw invalid(`invalid host ${JSON.stringify(host)}: use an IPv4 or IPv6 address or a host name`);
 }
 
+/** "host:port", "[v6]:port" or a bare IPv6 address, as users write an address: validated, host lowercased. */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:([^:]*)$/.exec(text) ?? /^([^:[\]]+):([^:]*)$/.exec(text);
+  if (!match) throw invalid(`invalid address ${JSON.stringify(text)}: use HOST:PORT, or [IPv6]:PORT`);
+  const [, host, port] = match as unknown as [string, string, string];
+  if (text.startsWith("[") && isIP(host) !== 6)
+    throw invalid(`invalid address ${JSON.stringify(text)}: only an IPv6 address goes in brackets`);
+  return { host: validateHost(host), port: validatePort(port) };
+}
+
 /** Any fixed scalar will do: a low-order point gives an all-zero X25519 result for every (clamped) scalar. */
 let probe: X25519PrivateKey | undefined;
 

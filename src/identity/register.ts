@@ -80,14 +80,14 @@ export async function registerUser(options: RegisterOptions): Promise<UserRecord
   }
   const secrets = generateSecretKeys();
   const record = createUserRecord({ name: username, host, port, secrets });
-  directory.planAdd(record, { force });
+  directory.planAdd(record, { force, local: true });
   await writeKeyFile(directory.keyFilePath(username), {
     username,
     password,
     secrets,
     scrypt: scryptOverride(options.scryptN),
   });
-  directory.addUser(record, { force });
+  directory.addUser(record, { force, local: true });
   return record;
 }
 
@@ -109,7 +109,7 @@ export interface BulkRegisterResult {
   readonly existing: readonly UserRecord[];
   /** Demo users whose key file was missing: new keys, replacing the entry (the old fingerprint is given). */
   readonly recreated: readonly { readonly record: UserRecord; readonly previousFingerprint: string }[];
-  /** Users that could not be created, with the reason (e.g. a contact already has the name or the port). */
+  /** Users that could not be created, with the reason (e.g. a contact already has the name). */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
 }
 
@@ -153,7 +153,7 @@ export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<B
       if (hasKey) return await repairOrphan(directory, name, password, host, basePort + index);
       const secrets = generateSecretKeys();
       const record = createUserRecord({ name, host, port: basePort + index, secrets });
-      directory.planAdd(record, { force: lostKey });
+      directory.planAdd(record, { force: lostKey, local: true });
       await writeKeyFile(directory.keyFilePath(name), {
         username: name,
         password,
@@ -172,10 +172,10 @@ export async function bulkRegister(options: BulkRegisterOptions = {}): Promise<B
     }
   });
   const created = (await Promise.all(jobs)).filter((record): record is UserRecord => record !== undefined);
-  directory.addUsers(created);
+  directory.addUsers(created, { local: true });
   directory.addUsers(
     recreated.map((r) => r.record),
-    { force: true },
+    { force: true, local: true },
   );
   return { created, existing, skipped, recreated };
 }
@@ -190,7 +190,7 @@ async function repairOrphan(
 ) {
   const unlocked = await readKeyFile(directory.keyFilePath(name), { username: name, password });
   const record = createUserRecord({ name, host, port, secrets: unlocked.secrets });
-  directory.planAdd(record);
+  directory.planAdd(record, { local: true });
   return record;
 }
 

@@ -66,6 +66,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private readonly clock: LoopClock;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
+  /** host:port we listen on, to drop our own datagrams (see onDatagram). */
+  private selfAddress = "";
 
   constructor(options: ChatNodeOptions) {
     super();
@@ -84,9 +86,14 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     return this.boundPort;
   }
 
+  /** The address the socket is bound to (as given: 0.0.0.0 stays 0.0.0.0). */
+  get host(): string {
+    return this.options.host ?? this.options.self.host;
+  }
+
   /** Binds the socket, restores state, re-sends what was pending before a restart and announces itself. */
   async start(): Promise<void> {
-    const host = this.options.host ?? this.options.self.host;
+    const host = this.host;
     const port = this.options.port ?? this.options.self.port;
     if (!isIP(host)) throw new ChatNodeError("BAD_ADDRESS", `--host must be an IP address, not "${host}"`);
     // Saved state is read and checked before the port is taken, so a damaged store leaves nothing behind.
@@ -110,6 +117,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     socket.on("error", () => {}); // after binding, errors are per-datagram: retransmission covers them
     this.socket = socket;
     this.boundPort = socket.address().port;
+    this.selfAddress = formatAddress(host, this.boundPort);
     this.wire = new FaultySocket(socket, () => this.faults, this.rng, this.faultCounters);
     const now = this.now();
     const engine = new Engine({
@@ -189,9 +197,17 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
 
   resolvePeer(peer: string | number): Contact {
     const key = String(peer).toLowerCase();
-    for (const c of this.contactsById.values()) {
-      if (c.name === key || String(c.port) === key || c.id === key) return c;
-    }
+    const contacts = [...this.contactsById.values()];
+    const named = contacts.find((c) => c.name === key || c.id === key);
+    if (named) return named;
+    // Contacts on other machines may share a port (it is only where to find them): a port must name one of them.
+    const onPort = contacts.filter((c) => String(c.port) === key);
+    if (onPort.length > 1)
+      throw new ChatNodeError(
+        "UNKNOWN_PEER",
+        `${onPort.map((c) => c.name).join(" and ")} share port ${key}: use a name`,
+      );
+    if (onPort[0]) return onPort[0];
     if (key === this.username || key === String(this.options.self.port))
       throw new ChatNodeError("UNKNOWN_PEER", "that is you: pick another user");
     throw new ChatNodeError("UNKNOWN_PEER", `no user "${peer}" in the directory (see /peers)`);
@@ -242,6 +258,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const engine = this.engine;
     if (!engine || !this.wire?.admit()) return;
     const now = this.now();
+    // Our own probes, sent to a contact whose address hint is ours (a default copied from another machine).
+    if (from === this.selfAddress) return;
     if (!this.admission.admit(from, now, () => engine.peerAddresses())) return;
     this.tunnel?.inbound(now, from, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     this.loop?.datagramHandled();

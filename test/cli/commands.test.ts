@@ -47,6 +47,9 @@ describe("parseCommand", () => {
     assert.equal(parseCommand("/retry dave now").type, "invalid");
     assert.deepEqual(parseCommand("/verify bob"), { type: "verify", peer: "bob" });
     assert.deepEqual(parseCommand("/verify"), { type: "verify" });
+    assert.deepEqual(parseCommand("/whoami"), { type: "whoami" });
+    assert.deepEqual(parseCommand("/WhoAmI  "), { type: "whoami" });
+    assert.deepEqual(parseCommand("/whoami bob"), { type: "invalid", message: "usage: /whoami" });
   });
 
   it("parses /history with a bounded count", () => {

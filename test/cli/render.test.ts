@@ -146,7 +146,7 @@ describe("renderer", () => {
     assert.equal(plain.lateDelivery("dave", 1, "x", false), '✓ dave got "x" that had waited');
     assert.equal(
       plain.rejected("unknown-sender", "127.0.0.2:12100", 24),
-      "⚠ unknown sender 127.0.0.2:12100: import their contact (chatnode contact import <their card>) (×24)",
+      "⚠ unknown sender 127.0.0.2:12100: import their contact (chatnode contact import <their code>) (×24)",
     );
     assert.equal(
       plain.receiptLine(view, { kind: "broadcast", total: 3, delivered: 3, failed: 0, waiting: [] }),
@@ -300,6 +300,24 @@ describe("RateLimiter", () => {
     limiter.hit("bad-signature", (n) => shown.push(`sig ${n}`));
     assert.deepEqual(shown.at(-1), "sig 1");
     limiter.close();
+  });
+});
+
+describe("/whoami", () => {
+  it("prints the code alone on its line, uncoloured even in colour, then the fingerprint", () => {
+    const code = "chatnode:1/alice@127.0.0.1:12001/abc/0123abcd";
+    for (const color of [false, true]) {
+      const text = createRenderer({ color, self: "alice" }).whoami("alice", code, "63f0 7569");
+      const lines = text.split("\n");
+      assert.equal(lines[1], code);
+      assert.match(
+        stripVTControlCharacters(lines[0] ?? ""),
+        /alice's contact code .*chatnode contact import <code>/,
+      );
+      assert.equal(stripVTControlCharacters(lines[2] ?? ""), "fingerprint 63f0 7569");
+    }
+    const none = createRenderer({ color: false, self: "alice" }).whoami("alice", undefined, undefined);
+    assert.match(none, /cannot be read/);
   });
 });
 

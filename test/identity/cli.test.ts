@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Command } from "commander";
 import { addUserCommands } from "../../src/cli/users.ts";
-import { exportContact } from "../../src/identity/contact.ts";
+import { exportContactCode } from "../../src/identity/contact.ts";
 import { openDirectory } from "../../src/identity/directory.ts";
 import { registerUser } from "../../src/identity/register.ts";
 import { TEST_SCRYPT_N, tempDataDir } from "./temp.ts";
@@ -115,29 +115,74 @@ describe("cli: user commands", () => {
     const register = { username: "alice", password: "pw", port: 12001, scryptN: TEST_SCRYPT_N };
     await registerUser({ ...register, dataDir: home });
     await registerUser({ ...register, dataDir: impostorHome });
-    const card = chatnode(["contact", "export", "alice", "--data-dir", home]);
-    assert.equal(card.status, 0, card.stderr);
-    const cardPath = join(other, "..", "alice.json");
-    writeFileSync(cardPath, card.stdout);
-    const imported = chatnode(["contact", "import", cardPath, "--data-dir", other]);
+    const code = chatnode(["contact", "export", "alice", "--data-dir", home]);
+    assert.equal(code.status, 0, code.stderr);
+    assert.match(code.stdout, /^chatnode:1\/alice@127\.0\.0\.1:12001\/[A-Za-z0-9_-]{171}\/[0-9a-f]{8}\n$/);
+    const imported = chatnode(["contact", "import", code.stdout.trim(), "--data-dir", other]);
     assert.equal(imported.status, 0, imported.stderr);
     assert.match(imported.stdout, /added alice at 127\.0\.0\.1:12001/);
+    assert.match(imported.stdout, /loopback address/);
     const users = chatnode(["users", "--data-dir", other]);
     assert.match(users.stdout, /alice\s+127\.0\.0\.1:12001\s+\S+ \S+ \S+ \S+\s+contact/);
-    const impostorCard = exportContact(openDirectory(impostorHome), "alice");
-    const impostorPath = join(other, "..", "impostor.json");
-    writeFileSync(impostorPath, impostorCard);
-    const pinned = JSON.parse(card.stdout) as { fingerprint: string };
-    const offered = JSON.parse(impostorCard) as { fingerprint: string };
-    const refused = chatnode(["contact", "import", impostorPath, "--data-dir", other]);
+    const pinned = openDirectory(home).getUser("alice")?.fingerprint ?? "";
+    assert.ok(imported.stdout.includes(`fingerprint ${pinned}`));
+    // The old JSON card: still exported with --card, still imported; a file holding a code imports too.
+    const card = chatnode(["contact", "export", "alice", "--card", "--data-dir", home]);
+    const cardPath = join(other, "..", "alice.json");
+    writeFileSync(cardPath, card.stdout);
+    assert.equal((JSON.parse(card.stdout) as { fingerprint: string }).fingerprint, pinned);
+    assert.match(
+      chatnode(["contact", "import", cardPath, "--data-dir", other]).stdout,
+      /already known: alice/,
+    );
+    const codePath = join(other, "..", "alice.code");
+    writeFileSync(codePath, code.stdout);
+    assert.match(
+      chatnode(["contact", "import", codePath, "--data-dir", other]).stdout,
+      /already known: alice/,
+    );
+    // --address sets the hint; importing it only moves alice's address, the pin stays.
+    const moved = chatnode(["contact", "export", "alice", "--address", "192.0.2.7:4000", "--data-dir", home]);
+    assert.match(moved.stdout, /^chatnode:1\/alice@192\.0\.2\.7:4000\//);
+    const updated = chatnode(["contact", "import", "-", "--data-dir", other], moved.stdout);
+    assert.match(updated.stdout, /updated address of alice at 192\.0\.2\.7:4000/);
+    assert.doesNotMatch(updated.stdout, /loopback/);
+    const impostorCode = exportContactCode(openDirectory(impostorHome), "alice");
+    const offered = openDirectory(impostorHome).getUser("alice")?.fingerprint ?? "";
+    const refused = chatnode(["contact", "import", impostorCode.trim(), "--data-dir", other]);
     assertOneLineError(refused, /different keys/);
-    assert.ok(refused.stderr.includes(pinned.fingerprint) && refused.stderr.includes(offered.fingerprint));
-    const forced = chatnode(["contact", "import", "-", "--force", "--data-dir", other], impostorCard);
+    assert.ok(refused.stderr.includes(pinned) && refused.stderr.includes(offered));
+    const forced = chatnode(["contact", "import", "-", "--force", "--data-dir", other], impostorCode);
     assert.equal(forced.status, 0, forced.stderr);
     assert.match(forced.stdout, /replaced keys of alice/);
     assertOneLineError(
       chatnode(["contact", "import", join(other, "missing.json"), "--data-dir", other]),
       /cannot read/,
+    );
+  });
+
+  it("a bad code is one line and exit 2: cut short, mistyped, a bad --address", async () => {
+    const home = tempDataDir("cli-contact-bad");
+    await registerUser({
+      dataDir: home,
+      username: "bob",
+      password: "pw",
+      port: 12002,
+      scryptN: TEST_SCRYPT_N,
+    });
+    const code = chatnode(["contact", "export", "bob", "--data-dir", home]).stdout.trim();
+    const other = ["--data-dir", tempDataDir("cli-contact-bad-b")];
+    assertOneLineError(chatnode(["contact", "import", code.slice(0, 120), ...other]), /cut short/);
+    const typo = code.replace(/\/(.)/, (_, c: string) => `/${c === "b" ? "c" : "b"}`);
+    assertOneLineError(chatnode(["contact", "import", typo, ...other]), /checksum does not match/);
+    assertOneLineError(chatnode(["contact", "import", "-", ...other], "hello"), /neither a contact code/);
+    assertOneLineError(
+      chatnode(["contact", "export", "bob", "--address", "192.0.2.7", "--data-dir", home]),
+      /HOST:PORT/,
+    );
+    assertOneLineError(
+      chatnode(["contact", "export", "bob", "--card", "--address", "192.0.2.7:1", "--data-dir", home]),
+      /--address is for contact codes/,
     );
   });
 

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ed25519Signer } from "../../src/crypto/ed25519.ts";
 import { generateSecretKeys } from "../../src/crypto/keys.ts";
-import { CONTACT_FORMAT, exportContact, importContact, parseContact } from "../../src/identity/contact.ts";
+import {
+  CONTACT_FORMAT,
+  contactCode,
+  exportContact,
+  exportContactCode,
+  importContact,
+  parseContact,
+} from "../../src/identity/contact.ts";
+import { decodeContactCode, encodeContactCode } from "../../src/identity/contact-code.ts";
 import { openDirectory } from "../../src/identity/directory.ts";
 import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors.ts";
 import { createUserRecord } from "../../src/identity/record.ts";
@@ -130,5 +138,55 @@ describe("contact cards", () => {
     throwsCode(() => parseContact(JSON.stringify(lowOrderCard)), "INVALID", /low-order/);
     throwsCode(() => parseContact("hello"), "INVALID", /not JSON/);
     throwsCode(() => parseContact(" ".repeat(20000)), "INVALID", /too large/);
+  });
+
+  it("a contact code imports like a card: same record, the first hint as the address", async () => {
+    const aliceHome = tempDataDir("code-a");
+    const alice = await registerUser({
+      dataDir: aliceHome,
+      username: "alice",
+      password: "pw",
+      port: 12001,
+      scryptN: TEST_SCRYPT_N,
+    });
+    const code = exportContactCode(openDirectory(aliceHome), "alice", [
+      { host: "192.0.2.7", port: 4000 },
+      { host: "10.0.0.7", port: 12001 },
+    ]);
+    assert.equal(code.split("\n").length, 2, "one line");
+    const fromCode = parseContact(code);
+    const fromCard = parseContact(exportContact(openDirectory(aliceHome), "alice"));
+    assert.deepEqual(
+      { ...fromCode, addedAt: "" },
+      { ...fromCard, host: "192.0.2.7", port: 4000, addedAt: "" },
+    );
+    assert.equal(fromCode.fingerprint, alice.fingerprint);
+    const directory = openDirectory(tempDataDir("code-b"));
+    assert.equal(importContact(directory, code).outcome, "added");
+    assert.equal(importContact(directory, contactCode(alice)).outcome, "address-updated");
+    assert.equal(directory.getUser("alice")?.port, 12001);
+  });
+
+  it("a local user's own code may move it, but not onto another local user's address", async () => {
+    const dataDir = tempDataDir("code-local");
+    const base = { dataDir, password: "pw", scryptN: TEST_SCRYPT_N };
+    const alice = await registerUser({ ...base, username: "alice", port: 12001 });
+    await registerUser({ ...base, username: "bob", port: 12002 });
+    const directory = openDirectory(dataDir);
+    const onto = (port: number) => contactCode(alice, [{ host: "127.0.0.1", port }]);
+    throwsCode(() => importContact(directory, onto(12002)), "ADDRESS_TAKEN", /address of bob/);
+    assert.equal(importContact(directory, onto(12003)).outcome, "address-updated");
+  });
+
+  it("a code with a well-formed checksum but swapped keys, or no address, is refused with a reason", () => {
+    const good = decodeContactCode(contactCode(parseContact(card("erin", 12005))));
+    const other = decodeContactCode(contactCode(parseContact(card("erin", 12005))));
+    assert.ok(good.ok && other.ok);
+    const swapped = encodeContactCode({ ...good.fields, x25519: other.fields.x25519 });
+    throwsCode(() => parseContact(swapped), "INVALID", /binding signature does not verify/);
+    const nowhere = encodeContactCode({ ...good.fields, hints: [] });
+    throwsCode(() => parseContact(nowhere), "INVALID", /has no address.*--address HOST:PORT/);
+    const typo = `${swapped.slice(0, -1)}${swapped.endsWith("0") ? "1" : "0"}`;
+    throwsCode(() => parseContact(typo), "INVALID", /checksum does not match/);
   });
 });

@@ -119,11 +119,37 @@ describe("directory: users.json", () => {
     assert.equal(moved?.addedAt, first.addedAt, "the pin keeps its original date");
   });
 
-  it("refuses a taken address and the same keys under a second name, unless forced", () => {
+  it("an address is a hint: contacts may share one with each other and with a local user, local users may not", () => {
+    const directory = openDirectory(tempDataDir("shared-address"));
+    const dave = record("dave", 12004);
+    directory.addUser(dave, { local: true });
+    // dave is local: he has a key file (its content does not matter here).
+    mkdirSync(directory.keysDir, { recursive: true });
+    writeFileSync(directory.keyFilePath("dave"), "{}");
+    // Two people elsewhere who both kept the default address, and one with ours: all contacts, no conflict.
+    assert.equal(directory.addUser(record("erin", 12004)), "added");
+    assert.equal(directory.addUser(record("frank", 12004)), "added");
+    assert.deepEqual(
+      openDirectory(directory.dataDir)
+        .listUsers()
+        .map((u) => `${u.name} ${u.host}:${u.port}`),
+      ["dave 127.0.0.1:12004", "erin 127.0.0.1:12004", "frank 127.0.0.1:12004"],
+    );
+    // A second local user on dave's address could not listen there: refused, with who has it.
+    throwsCode(
+      () => directory.addUser(record("grace", 12004), { local: true }),
+      "ADDRESS_TAKEN",
+      /127\.0\.0\.1:12004 is already the address of dave, another user of this machine/,
+    );
+    // A contact's address does not stop a local user from registering it.
+    directory.addUser(record("ivan", 12005));
+    assert.equal(directory.addUser(record("heidi", 12005), { local: true }), "added");
+  });
+
+  it("refuses the same keys under a second name, unless forced", () => {
     const directory = openDirectory(tempDataDir("conflict"));
     const secrets = generateSecretKeys();
     directory.addUser(record("dave", 12004, secrets));
-    throwsCode(() => directory.addUser(record("erin", 12004)), "ADDRESS_TAKEN", /dave/);
     throwsCode(() => directory.addUser(record("dave2", 12999, secrets)), "DUPLICATE_KEY", /dave/);
     directory.addUser(record("dave2", 12999, secrets), { force: true });
     assert.equal(directory.getUser("dave"), undefined);
