@@ -1,5 +1,5 @@
 /**
- * The session layer's datagrams (protocol v2), byte by byte in docs/PROTOCOL.md §11. Three kinds, told apart by
+ * The session layer's datagrams (protocol v2), byte by byte in docs/PROTOCOL.md §14. Three kinds, told apart by
  * the first byte, which can never be the first byte of a protocol-v1 datagram ('C', 0x43):
  *
  *   initiation  0x01 | sender index u32 | Noise IK message 1 (96 + 8-byte timestamp) | mac1 (16)   = 125 bytes
