@@ -11,6 +11,25 @@ declare module "sodium-native" {
     /** Throws when the result is all zeros (a low-order peer key). */
     crypto_scalarmult(shared: Uint8Array, secretKey: Uint8Array, publicKey: Uint8Array): void;
     crypto_sign_SECRETKEYBYTES: number;
+    /** Writes ciphertext ‖ tag (message length + 16) into `out`; returns the bytes written. */
+    crypto_aead_chacha20poly1305_ietf_encrypt(
+      out: Uint8Array,
+      message: Uint8Array,
+      ad: Uint8Array | null,
+      nsec: null,
+      nonce: Uint8Array,
+      key: Uint8Array,
+    ): number;
+    /** Throws if the tag does not verify. */
+    crypto_aead_chacha20poly1305_ietf_decrypt(
+      out: Uint8Array,
+      nsec: null,
+      ciphertext: Uint8Array,
+      ad: Uint8Array | null,
+      nonce: Uint8Array,
+      key: Uint8Array,
+    ): number;
+    sodium_memzero(buffer: Uint8Array): void;
   };
   export default sodium;
 }
