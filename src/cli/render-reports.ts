@@ -59,6 +59,7 @@ export function statsTable({ paint }: Style, s: NodeStats): string {
     ],
     ["duplicates", String(s.duplicates)],
     ["rejected", rejected === "" ? "0" : rejected],
+    ["sessions", sessionsLine(s)],
     [
       "faults",
       `dropped ${f.droppedOut} out / ${f.droppedIn} in, duplicated ${f.duplicated}, bad signatures ${f.badSignatures}, ` +
@@ -67,6 +68,18 @@ export function statsTable({ paint }: Style, s: NodeStats): string {
   ];
   const w = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, v]) => `${paint("gray", k.padEnd(w))}  ${v}`).join("\n");
+}
+
+/** The session layer: handshakes, keys replaced and erased, and what it refused before the engine saw it. */
+function sessionsLine(s: NodeStats): string {
+  const x = s.sessions;
+  const refused = Object.entries(x.refused)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  return (
+    `${x.established} established, ${x.handshakesStarted} handshakes started, ${x.keysErased} keys erased; ` +
+    `refused ${refused === "" ? "0" : refused}`
+  );
 }
 
 /** A peer's safety fingerprint, ours beside it unless `mine` is undefined, and how to compare them. */
