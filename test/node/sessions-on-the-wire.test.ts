@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Socket } from "node:dgram";
+import { createSocket, type Socket } from "node:dgram";
 import { after, describe, test } from "node:test";
 import { publicKeysOf } from "../../src/crypto/keys.ts";
 import { staticKeyDirectory } from "../../src/crypto/port.ts";
@@ -103,5 +103,22 @@ describe("sessions on the wire", { timeout: 60_000 }, () => {
       assert.ok((refused["unknown-index"] ?? 0) > 0, "no transport datagram reached the thief's sessions");
     }
     assert.equal(opened, 0, "a recorded datagram opened with stolen long-term keys");
+  });
+
+  test("a datagram of the old protocol is refused with a line that says so", async () => {
+    const users = await makeUsers(["alice", "bob"]);
+    const bob = nodeFor(users[1] as TestUser, users);
+    const rejected: string[] = [];
+    bob.on("rejected", (r) => rejected.push(r.reason));
+    await bob.start();
+    closers.push(() => bob.close());
+    const socket = createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    closers.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+    // The first bytes of every protocol-v1 (engine wire version 3) datagram: magic "CN", version 3, type HELLO.
+    socket.send(Uint8Array.of(0x43, 0x4e, 3, 3, ...new Uint8Array(40)), bob.port, "127.0.0.1");
+    await until(() => rejected.length > 0, 10_000, "the refusal");
+    assert.deepEqual(rejected, ["peer speaks protocol v1"]);
+    assert.equal(bob.stats().sessions.refused["protocol-v1"], 1);
   });
 });
