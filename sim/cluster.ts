@@ -26,6 +26,7 @@ import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "../src/node/rest
 import { combinedTimers, Tunnel } from "../src/node/tunnel.ts";
 import { staticKeyPair } from "../src/session/handshake.ts";
 import { type SessionStats, Sessions } from "../src/session/sessions.ts";
+import { DEFAULT_TIMING, type SessionTiming } from "../src/session/timing.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
 import type { Store } from "../src/storage/store.ts";
 import { ModelCrypto, type ModelKeys, modelKeys } from "./model-crypto.ts";
@@ -94,6 +95,8 @@ export interface ClusterOptions {
   config?: Partial<EngineConfig>;
   /** Real Ed25519 / HPKE / HMAC instead of the fast model. */
   realCrypto?: boolean;
+  /** Session timers other than the runtime's (the simulator rekeys faster in some seeds). */
+  sessionTiming?: Partial<SessionTiming>;
 }
 
 export interface SendPlan {
@@ -487,6 +490,7 @@ export class Cluster {
         .filter((n) => n !== node)
         .map((n) => ({ id: n.id, staticKey: staticKeyPair(n.sessionSecret).publicKey, address: n.address })),
       (n) => engineRng.bytes(n),
+      { ...DEFAULT_TIMING, ...this.options.sessionTiming },
     );
     const tunnel = new Tunnel(
       sessions,

@@ -24,7 +24,7 @@ const USAGE = `usage: npm run sim -- [options]
   --max-failures K  list at most K failing seeds (default 20)
 forced options (otherwise each seed chooses):
   --nodes N  --messages M  --loss PPM  --dup PPM  --corrupt PPM  --delay MS  --jitter MS
-  --partitions K  --blackholes K  --crashes K  --safety-ms MS  --window FRAMES  --real-crypto
+  --partitions K  --blackholes K  --crashes K  --safety-ms MS  --window FRAMES  --rekey-ms MS  --real-crypto
 probabilities are integers per million: --loss 400000 is 40%`;
 
 /** Command-line flag → option it forces. */
@@ -41,6 +41,7 @@ const NUMERIC_FLAGS = {
   crashes: "crashes",
   "safety-ms": "safetyMs",
   window: "windowFrames",
+  "rekey-ms": "rekeyMs",
 } as const satisfies Record<string, keyof Overrides>;
 
 export const EXIT_CODES: Record<ViolationClass, number> = { correctness: 1, liveness: 2, crash: 3 };

@@ -12,6 +12,7 @@ import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import { MAX_TEXT_BYTES, type MessageKind } from "../src/engine/types.ts";
 import { SeededRng } from "../src/faults/seeded-rng.ts";
 import type { SessionStats } from "../src/session/sessions.ts";
+import type { SessionTiming } from "../src/session/timing.ts";
 import { Adversary, ATTACKS } from "./adversary.ts";
 import { Cluster, type ClusterObserver, type SendPlan, SimCrash, SimStall } from "./cluster.ts";
 import { Checker, type Violation } from "./invariants.ts";
@@ -42,6 +43,11 @@ export interface SimOptions {
   realCrypto: boolean;
   /** An adversary (sim/adversary.ts): replays, and mallory, the highest node, lying with its keys (3 nodes or more). */
   adversary: boolean;
+  /**
+   * Session rekey interval, ms, or 0 for the default (2 minutes, longer than a run). One seed in three rekeys every
+   * few seconds, so that handshakes, rekeys, grace windows and erasure run under the faults too.
+   */
+  rekeyMs: number;
 }
 
 export type Overrides = Partial<SimOptions>;
@@ -85,6 +91,7 @@ export function chooseOptions(seed: number, overrides: Overrides = {}): SimOptio
     : DEFAULT_CONFIG.windowFrames;
   // Drawn last, so that the draws above (and every seed's run without one) are what they were before it existed.
   const adversary = rng.chance(250_000);
+  const rekeyMs = rng.below(3) === 0 ? 2_000 + rng.below(6_000) : 0;
   const chosen: SimOptions = {
     nodes,
     messages,
@@ -99,6 +106,7 @@ export function chooseOptions(seed: number, overrides: Overrides = {}): SimOptio
     windowFrames,
     realCrypto: false,
     adversary,
+    rekeyMs,
   };
   const options = { ...chosen, ...definedOnly(overrides) };
   if (options.nodes < 2 || options.nodes > 50) throw new RangeError("--nodes must be 2 to 50");
@@ -237,7 +245,15 @@ export function runSeed(seed: number, overrides: Overrides = {}, hooks: RunHooks
 
   try {
     const c = new Cluster(
-      { nodes: options.nodes, seed, startMs, links, config, realCrypto: options.realCrypto },
+      {
+        nodes: options.nodes,
+        seed,
+        startMs,
+        links,
+        config,
+        realCrypto: options.realCrypto,
+        ...(options.rekeyMs > 0 && { sessionTiming: fastRekey(options.rekeyMs) }),
+      },
       rng.fork(),
       observer,
     );
@@ -576,4 +592,9 @@ function sumSessions(all: readonly SessionStats[]): SessionTotals {
     for (const [k, v] of Object.entries(s.refused)) out.refused[k] = (out.refused[k] ?? 0) + (v ?? 0);
   }
   return out;
+}
+
+/** Session timers scaled to a rekey every `rekeyMs`: keys die at 1.5 times that, and linger a second. */
+function fastRekey(rekeyMs: number): Partial<SessionTiming> {
+  return { rekeyAfterMs: rekeyMs, rejectAfterMs: Math.round(rekeyMs * 1.5), previousGraceMs: 1_000 };
 }

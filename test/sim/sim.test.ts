@@ -89,6 +89,13 @@ describe("simulated cluster under 40% loss, duplication, reordering, corruption,
         `no session refused a datagram as ${reason}`,
       );
     assert.ok(total((r) => r.sessions.established) > total((r) => r.options.nodes), "too few sessions made");
+    // Some seeds rekey every few seconds: keys are replaced and erased under the faults as well.
+    const rekeying = results.filter((r) => r.options.rekeyMs > 0);
+    assert.ok(rekeying.length > 10, "no seed rekeys fast");
+    assert.ok(
+      rekeying.reduce((n, r) => n + r.sessions.keysErased, 0) > rekeying.length * 4,
+      "fast-rekeying seeds erased too few keys",
+    );
     assert.ok(results.some((r) => r.options.nodes >= 6));
   });
 });
