@@ -1,15 +1,23 @@
 /**
- * 9. Replay: every datagram zoe and frank exchange during a short run is captured (the run includes a restart of
- * frank, so it holds HELLOs as well as DATA and ACKs). Both nodes are then restarted on their SQLite data, and
- * every captured datagram is sent to them again, from an attacker's socket. None may be delivered: each replayed
- * DATA is a duplicate (its sequence number was already received and persisted), each replayed HELLO is rejected
- * as replayed-hello (its timestamp is not newer than the last one persisted). A replayed ACK acknowledges nothing
- * new: the engine counts it as an ACK received and changes nothing; it is accounted exactly (ACKs received =
- * ACKs replayed + ACKs the nodes sent each other) since no counter names it a replay. Afterwards the two still
- * talk normally (the replays, from another address, did not redirect anything).
+ * 9. Replay after restart: every datagram zoe and frank exchange during a short run is captured on the wire, as
+ * an eavesdropper sees it: sealed session datagrams (src/session/wire.ts), told apart only by their session type.
+ * The run includes a restart of frank, so it holds a handshake (initiations and responses) as well as transport
+ * datagrams (which carry the engine's DATA, ACKs and HELLOs). Both nodes are then restarted on their SQLite data,
+ * and every captured datagram is sent to them again, from an attacker's socket. None may reach an engine:
+ *
+ * - a replayed transport or response names a session index of the nodes' previous lives, which no longer exists
+ *   (`unknown-index`; indices are random per handshake);
+ * - a replayed initiation is older than the one the node has since had from that peer (`replayed-initiation`).
+ *   The newest initiation seen is not persisted, so the nodes restart one after the other: zoe first, then frank,
+ *   whose initiation reaches her running node, so every replayed initiation of frank's is refused. Of zoe's (if
+ *   the capture holds any), frank refuses those older than one he has had from her since; one he has not is
+ *   answered, to the attacker, who cannot finish the handshake (that needs zoe's keys): no session comes of it.
+ *
+ * Nothing is shown, delivered or reported; the engines see nothing (no duplicate, no rejection); nothing but those
+ * handshake answers goes to the attacker. Afterwards the two still talk normally: the replays, from another
+ * address, redirected nothing.
  */
-import { PacketType, packetTypeOf } from "../engine/wire.ts";
-import { type CapturedDatagram, sendRaw, tapUdp } from "./capture.ts";
+import { AttackerSocket, type CapturedDatagram, type SessionKind, sessionKindOf, tapUdp } from "./capture.ts";
 import type { Checker } from "./checks.ts";
 import { checkDeliveries, giveUpsSince } from "./deliveries.ts";
 import { diffTotals, type Totals } from "./totals.ts";
@@ -29,40 +37,42 @@ interface Run {
   readonly mark: number;
 }
 
-/** Captured datagrams by packet type. */
-interface Counts {
-  data: number;
-  ack: number;
-  hello: number;
-}
+/** Captured datagrams by session type (`other`: no session datagram), and the initiations by sender. */
+type Counts = Record<SessionKind | "other", number> & { initiationsFrom: Record<string, number> };
 
 /** Where the replay started counting. */
 interface ReplayStart {
   totals: Totals;
   admission: Admission;
+  established: number;
   mark: number;
 }
 
-/** Datagrams from outside the cluster that admission control let through to the engines, and dropped. */
+/** Datagrams from outside the cluster that admission control let through to the session layer, and dropped. */
 interface Admission {
   admitted: number;
   dropped: number;
 }
 
-/** What the replay changed in the counters: refusals by packet type, and the raw numbers they come from. */
+/** What the replay changed: the session layer's refusals, and what the nodes sent the attacker. */
 interface Refusals {
-  data: number;
-  hello: number;
-  ackAbsorbed: number;
-  rejected: Record<string, number>;
-  duplicates: number;
+  unknownIndex: number;
+  replayedInitiation: number;
+  sessionRefused: Record<string, number>;
+  /** Replayed initiations a node answered (with a handshake response, to the attacker), by the answering node. */
+  answered: number;
+  answeredBy: Record<string, number>;
+  /** Anything else the nodes sent the attacker. */
+  otherToAttacker: number;
+  /** All the replay accounts for so far. */
+  total: number;
 }
 
 export const replay: Scenario = {
   id: 9,
   title: "Replay after restart",
   proves:
-    "captured datagrams replayed after the nodes restart are all refused: 0 delivered, DATA counted as duplicates, HELLOs as replayed-hello",
+    "captured (sealed) datagrams replayed after the nodes restart all stop at the session layer: 0 delivered, unknown-index, replayed-initiation",
   nodes: [A, B],
   async run({ cluster, check, note }) {
     const nodes = this.nodes;
@@ -71,11 +81,11 @@ export const replay: Scenario = {
     const run: Run = { cluster, check, nodes, before, mark: cluster.log.mark() };
 
     const { captured, conversation } = await captureConversation(run, ports);
-    const counts = countByType(captured);
-    checkCapture(run, captured, counts, conversation);
+    const counts = countByKind(captured, portsToNames(cluster, nodes));
+    checkCapture(run, counts, conversation);
     await restartBoth(run);
-    const start = await replayCaptured(run, captured, counts);
-    const refused = checkReplayRefused(run, start, captured, counts);
+    const { start, refused } = await replayCaptured(run, captured, counts);
+    checkReplayRefused(run, start, captured, counts, refused);
     const after = await talkAfterReplay(run);
     return checkOutcome(run, [...conversation, ...after], captured, counts, refused, note);
   },
@@ -83,7 +93,7 @@ export const replay: Scenario = {
 
 /**
  * 1. A short run, every datagram between the two captured. It starts with a restart of frank, so that the capture
- * holds HELLOs too.
+ * holds a handshake too.
  */
 async function captureConversation(
   run: Run,
@@ -121,35 +131,54 @@ async function captureConversation(
   }
 }
 
-function countByType(captured: readonly CapturedDatagram[]): Counts {
-  const byType = (type: number) => captured.filter((d) => packetTypeOf(d.bytes) === type).length;
-  return { data: byType(PacketType.Data), ack: byType(PacketType.Ack), hello: byType(PacketType.Hello) };
+function portsToNames(cluster: UdpCluster, nodes: readonly string[]): Map<number, string> {
+  return new Map(nodes.map((n) => [cluster.user(n).port, n]));
+}
+
+function countByKind(
+  datagrams: readonly { fromPort: number; bytes: Uint8Array }[],
+  names: Map<number, string>,
+): Counts {
+  const counts: Counts = {
+    initiation: 0,
+    response: 0,
+    transport: 0,
+    other: 0,
+    initiationsFrom: { [A]: 0, [B]: 0 },
+  };
+  for (const d of datagrams) {
+    const kind = sessionKindOf(d.bytes) ?? "other";
+    counts[kind]++;
+    const from = names.get(d.fromPort) ?? "elsewhere";
+    if (kind === "initiation") counts.initiationsFrom[from] = (counts.initiationsFrom[from] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /** The replay proves something for each type only if the capture holds some of it. */
-function checkCapture(
-  run: Run,
-  captured: readonly CapturedDatagram[],
-  counts: Counts,
-  conversation: Sent[],
-): void {
+function checkCapture(run: Run, counts: Counts, conversation: Sent[]): void {
   const { check } = run;
-  check.equal(
-    "datagrams captured (DATA + ACK + HELLO)",
-    captured.length,
-    counts.data + counts.ack + counts.hello,
+  check.equal("captured datagrams that are no session datagram (the wire is sealed)", 0, counts.other);
+  check.atLeast(
+    "transport datagrams captured (one per DATA at least)",
+    conversation.length,
+    counts.transport,
   );
-  check.atLeast("DATA datagrams captured", conversation.length, counts.data);
-  check.atLeast("HELLO datagrams captured", 1, counts.hello);
+  check.atLeast("handshake initiations captured from frank (his restart)", 1, counts.initiationsFrom[B] ?? 0);
+  check.atLeast("handshake responses captured", 1, counts.response);
 }
 
-/** 2. Both nodes restart on their data. */
+/**
+ * 2. Both nodes restart on their data, zoe first: frank's first initiation then reaches her running node, so she
+ * has one from him newer than any captured.
+ */
 async function restartBoth(run: Run): Promise<void> {
   const { cluster, nodes } = run;
   const log = cluster.log;
   const restartMark = log.mark();
   await Promise.all(nodes.map((n) => cluster.stopNode(n)));
-  await Promise.all(nodes.map((n) => cluster.startNode(n)));
+  await cluster.startNode(A);
+  await cluster.startNode(B);
   await cluster.waitFor(
     "zoe and frank to hear each other after restarting",
     () =>
@@ -158,11 +187,12 @@ async function restartBoth(run: Run): Promise<void> {
     { timeoutMs: 5000 },
   );
   await cluster.settle(nodes);
+  await cluster.quiesce();
 }
 
 /**
  * Datagrams from an address that is no peer's pass the node's admission control (a rate limit) before the
- * engine sees them: counted there too, so that one dropped unexamined could not pass for one refused.
+ * session layer sees them: counted there too, so that one dropped unexamined could not pass for one refused.
  */
 function admissionTotals(run: Run): Admission {
   return run.nodes
@@ -172,77 +202,112 @@ function admissionTotals(run: Run): Admission {
         admitted: a.admitted + s.admitted,
         dropped: a.dropped + s.droppedSource + s.droppedGlobal,
       }),
-      {
-        admitted: 0,
-        dropped: 0,
-      },
+      { admitted: 0, dropped: 0 },
     );
 }
 
-function refusalsSince(run: Run, start: ReplayStart): Refusals {
+/** Sessions the running nodes established (a handshake completed on either side). */
+function establishedNow(run: Run): number {
+  return run.nodes.reduce((n, name) => n + run.cluster.node(name).stats().sessions.established, 0);
+}
+
+function refusalsSince(run: Run, start: ReplayStart, attacker: AttackerSocket): Refusals {
   const d = diffTotals(run.cluster.totalsOf(run.nodes), start.totals);
+  const names = portsToNames(run.cluster, run.nodes);
+  const answers = attacker.received.filter((r) => sessionKindOf(r.bytes) === "response");
+  const answeredBy: Record<string, number> = {};
+  for (const r of answers) {
+    const by = names.get(r.fromPort) ?? "elsewhere";
+    answeredBy[by] = (answeredBy[by] ?? 0) + 1;
+  }
   return {
-    data: d.duplicates + (d.rejected["stale-epoch"] ?? 0),
-    hello: d.rejected["replayed-hello"] ?? 0,
-    ackAbsorbed: d.acksReceived - d.acksSent,
-    rejected: d.rejected,
-    duplicates: d.duplicates,
+    unknownIndex: d.sessionRefused["unknown-index"] ?? 0,
+    replayedInitiation: d.sessionRefused["replayed-initiation"] ?? 0,
+    sessionRefused: d.sessionRefused,
+    answered: answers.length,
+    answeredBy,
+    otherToAttacker: attacker.received.length - answers.length,
+    total: Object.values(d.sessionRefused).reduce((a, b) => a + b, 0) + answers.length,
   };
 }
 
-/** 3. The replay, from another socket; returns once every datagram of it has been refused. */
+/** 3. The replay, from an attacker's socket; returns once every datagram of it has been refused or answered. */
 async function replayCaptured(
   run: Run,
   captured: readonly CapturedDatagram[],
   n: Counts,
-): Promise<ReplayStart> {
+): Promise<{ start: ReplayStart; refused: Refusals }> {
   const { cluster, nodes } = run;
-  const totals = cluster.totalsOf(nodes);
-  const start: ReplayStart = { totals, admission: admissionTotals(run), mark: cluster.log.mark() };
-  await sendRaw(
-    HOST,
-    captured.map((d) => ({ port: d.toPort, bytes: d.bytes })),
-  );
-  await cluster.waitFor(
-    "every replayed datagram to be refused",
-    () => {
-      const r = refusalsSince(run, start);
-      return r.data >= n.data && r.hello >= n.hello && r.ackAbsorbed >= n.ack;
-    },
-    {
-      timeoutMs: 5000,
-      progress: () => {
-        const r = refusalsSince(run, start);
-        return `DATA refused ${r.data}/${n.data}, HELLO refused ${r.hello}/${n.hello}, ACK absorbed ${r.ackAbsorbed}/${n.ack}`;
+  const attacker = await AttackerSocket.open(HOST);
+  try {
+    const start: ReplayStart = {
+      totals: cluster.totalsOf(nodes),
+      admission: admissionTotals(run),
+      established: establishedNow(run),
+      mark: cluster.log.mark(),
+    };
+    await attacker.send(captured.map((d) => ({ port: d.toPort, bytes: d.bytes })));
+    await cluster.waitFor(
+      "every replayed datagram to be refused (or a replayed initiation answered)",
+      () => refusalsSince(run, start, attacker).total >= captured.length,
+      {
+        timeoutMs: 5000,
+        progress: () => {
+          const r = refusalsSince(run, start, attacker);
+          return (
+            `unknown-index ${r.unknownIndex}/${n.response + n.transport}, ` +
+            `replayed-initiation ${r.replayedInitiation} + answered ${r.answered}/${n.initiation}`
+          );
+        },
       },
-    },
-  );
-  await cluster.settle(nodes);
-  return start;
+    );
+    await cluster.settle(nodes);
+    await cluster.quiesce();
+    return { start, refused: refusalsSince(run, start, attacker) };
+  } finally {
+    await attacker.close();
+  }
 }
 
-/** Nothing shown or reported, each datagram refused by its type, and none of it dropped unexamined. */
+/** Nothing shown or reported, nothing reached an engine, each datagram refused by its type, none unexamined. */
 function checkReplayRefused(
   run: Run,
   start: ReplayStart,
   captured: readonly CapturedDatagram[],
   n: Counts,
-): Refusals {
+  r: Refusals,
+): void {
   const { cluster, check, nodes } = run;
   const log = cluster.log;
-  const r = refusalsSince(run, start);
+  const d = diffTotals(cluster.totalsOf(nodes), start.totals);
   check.equal("replayed messages shown", 0, log.since(start.mark, "message", nodes).length);
   check.equal(
     "delivery or failure reports caused by the replay",
     0,
     log.since(start.mark, "delivered", nodes).length + log.since(start.mark, "failed", nodes).length,
   );
-  check.equal("replayed DATA counted as duplicates", n.data, r.duplicates);
-  check.equalCounts("rejections of the replay", { "replayed-hello": n.hello }, r.rejected);
-  check.equal("replayed ACKs absorbed (acknowledging nothing)", n.ack, r.ackAbsorbed);
+  check.equal("replayed datagrams the engines saw as duplicates", 0, d.duplicates);
+  check.equalCounts("engine rejections during the replay", {}, d.rejected);
+  check.equalCounts(
+    "session refusals of the replay",
+    { "unknown-index": n.response + n.transport, "replayed-initiation": n.initiation - r.answered },
+    r.sessionRefused,
+  );
+  check.equal(
+    "replayed initiations of frank's that zoe answered (she has had a newer one)",
+    0,
+    r.answeredBy[A] ?? 0,
+  );
+  check.atMost(
+    "replayed initiations of zoe's that frank answered (to the attacker, who cannot finish them)",
+    n.initiationsFrom[A] ?? 0,
+    r.answeredBy[B] ?? 0,
+  );
+  check.equal("sessions established by the replay", 0, establishedNow(run) - start.established);
+  check.equal("datagrams sent to the attacker other than handshake answers", 0, r.otherToAttacker);
   const admissionAfter = admissionTotals(run);
   check.equal(
-    "replayed datagrams handed to the engines",
+    "replayed datagrams handed to the session layer",
     captured.length,
     admissionAfter.admitted - start.admission.admitted,
   );
@@ -251,7 +316,6 @@ function checkReplayRefused(
     0,
     admissionAfter.dropped - start.admission.dropped,
   );
-  return r;
 }
 
 /** 4. The two still talk normally: the replays, from another address, redirected nothing. */
@@ -284,9 +348,13 @@ function checkOutcome(
   const delta = diffTotals(cluster.totalsOf(nodes), run.before);
   const giveUps = giveUpsSince(log, mark, nodes);
   check.equal("give-ups", 0, giveUps);
+  const answered = r.answered > 0 ? `, ${r.answered} initiation(s) answered to the attacker, in vain` : "";
   note(
-    `${captured.length} datagrams replayed after the restart (${n.data} DATA, ${n.hello} HELLO, ${n.ack} ACK): ` +
-      `0 delivered; ${r.duplicates} duplicates, ${r.hello} replayed-hello, ${r.ackAbsorbed} ACKs absorbed`,
+    `${captured.length} sealed datagrams replayed after the restart (${n.initiation} initiation, ` +
+      `${n.response} response, ${n.transport} transport): 0 delivered; ${r.unknownIndex} unknown-index, ` +
+      `${r.replayedInitiation} replayed-initiation${answered}`,
   );
-  return outcome(sent.length, deliveries, delta, giveUps);
+  // The table's rejections: the engines' (none expected) and the session layer's refusals of the replay.
+  const result = outcome(sent.length, deliveries, delta, giveUps);
+  return { ...result, rejections: { ...result.rejections, ...r.sessionRefused } };
 }

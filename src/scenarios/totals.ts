@@ -10,7 +10,10 @@ export interface Totals {
   acksReceived: number;
   acksSent: number;
   framesSent: number;
+  /** The engine's rejections, by reason. */
   rejected: Record<string, number>;
+  /** Datagrams the session layer refused before the engine saw them, by reason (NodeStats.sessions.refused). */
+  sessionRefused: Record<string, number>;
   faults: FaultCounters;
 }
 
@@ -24,6 +27,7 @@ export function zeroTotals(): Totals {
     acksSent: 0,
     framesSent: 0,
     rejected: {},
+    sessionRefused: {},
     faults: newFaultCounters(),
   };
 }
@@ -36,13 +40,19 @@ function addInto(into: Totals, s: Totals | NodeStats, sign = 1): void {
   into.acksReceived += sign * s.acksReceived;
   into.acksSent += sign * s.acksSent;
   into.framesSent += sign * s.framesSent;
-  for (const [reason, n] of Object.entries(s.rejected)) {
-    const next = (into.rejected[reason] ?? 0) + sign * (n ?? 0);
-    if (next === 0) delete into.rejected[reason];
-    else into.rejected[reason] = next;
-  }
+  addCounts(into.rejected, s.rejected, sign);
+  addCounts(into.sessionRefused, "sessions" in s ? s.sessions.refused : s.sessionRefused, sign);
   for (const key of Object.keys(into.faults) as (keyof FaultCounters)[])
     into.faults[key] += sign * s.faults[key];
+}
+
+/** Adds `sign` times each count of `from` into `into`, leaving out the reasons that come to 0. */
+function addCounts(into: Record<string, number>, from: Partial<Record<string, number>>, sign: number): void {
+  for (const [reason, n] of Object.entries(from)) {
+    const next = (into[reason] ?? 0) + sign * (n ?? 0);
+    if (next === 0) delete into[reason];
+    else into[reason] = next;
+  }
 }
 
 export function sumTotals(parts: Iterable<Totals | NodeStats>): Totals {

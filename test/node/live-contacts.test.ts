@@ -2,6 +2,10 @@
  * Contacts change while a node runs, over real UDP: two machines (two data directories) that do not know each
  * other. A contact imported into the running node's directory takes effect at once (no restart): the node probes
  * the new contact, and what the contact had waiting arrives; a contact removed is refused from then on.
+ *
+ * A stranger is refused by the session layer, before the engine sees anything: its handshake names a static key
+ * alice has not pinned (unknown-key). Removing a contact erases its session keys at once: its datagrams under the
+ * old session then name an index alice no longer has (unknown-index), and its next handshake is a stranger's.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,7 +18,13 @@ import { registerUser } from "../../src/identity/register.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openNode } from "../../src/node/open-node.ts";
 import type { ContactChanges } from "../../src/node/types.ts";
+import type { SessionRefusal } from "../../src/session/events.ts";
 import { freePorts, until } from "../helpers/loopback-nodes.ts";
+
+/** How many datagrams `node`'s session layer refused for `reason`. */
+function refused(node: ChatNode, reason: SessionRefusal): number {
+  return node.stats().sessions.refused[reason] ?? 0;
+}
 
 const root = mkdtempSync(join(tmpdir(), "chatnode-live-contacts-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -58,8 +68,10 @@ describe("live contacts", { timeout: 60_000 }, () => {
       await alice.start();
       await dave.start();
       dave.sendPrivate("alice", "hi, it's dave");
-      await until(() => rejected.includes("unknown-sender"), 10_000, "alice refusing a stranger");
+      await until(() => refused(alice, "unknown-key") > 0, 10_000, "alice refusing a stranger's handshake");
       assert.deepEqual(got, []);
+      assert.equal(alice.stats().sessions.established, 0, "no session with a stranger");
+      assert.deepEqual(rejected, [], "nothing of a stranger's reaches alice's engine");
 
       importContact(openDirectory(aliceHome), exportContact(openDirectory(daveHome), "dave"));
       await until(() => changes.length > 0, 10_000, "alice's node to see the import");
@@ -75,13 +87,24 @@ describe("live contacts", { timeout: 60_000 }, () => {
       writeFileSync(usersPath, JSON.stringify(file));
       await until(() => changes.length > 1, 10_000, "alice's node to see the removal");
       assert.deepEqual(changes[1], { added: [], removed: ["dave"], changed: [] });
-      const before = rejected.filter((r) => r === "unknown-sender").length;
+      // dave still holds the old session: what he sends under it names keys alice has erased.
+      const opened = alice.stats().sessions.opened;
+      const unknownIndex = refused(alice, "unknown-index");
       dave.sendPrivate("alice", "still there?");
       await until(
-        () => rejected.filter((r) => r === "unknown-sender").length > before,
+        () => refused(alice, "unknown-index") > unknownIndex,
         10_000,
-        "alice refusing dave again",
+        "alice refusing dave's old session",
       );
+      // Heard nothing back, dave handshakes again (after silenceBeforeRehandshakeMs): a stranger's handshake now.
+      const unknownKey = refused(alice, "unknown-key");
+      await until(
+        () => refused(alice, "unknown-key") > unknownKey,
+        15_000,
+        "alice refusing dave's new handshake",
+      );
+      assert.equal(alice.stats().sessions.opened, opened, "nothing of dave's opened after his removal");
+      assert.deepEqual(rejected, [], "nothing of dave's reached alice's engine");
       assert.equal(got.length, 1);
       assert.ok(!alice.contacts().some((c) => c.name === "dave"));
     } finally {
