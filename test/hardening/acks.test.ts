@@ -1,9 +1,17 @@
 /**
- * Over real UDP: while bob is down, alice's messages to him stay pending whatever ACKs arrive: forged (random or
- * zero MACs, MACs under other keys, forged rejections), replayed (bob's genuine ACKs from earlier), reflected
- * (alice's own ACKs sent back, as they were or with the ids swapped), genuinely MAC'd but for another epoch, and a
- * malicious registered peer's own valid ACKs. They come from a stranger, from bob's own address (the attacker took
- * his port) and from carol's. None marks a message delivered; when bob comes back, each is delivered once.
+ * Over real UDP: while bob hears nothing (his socket drops every datagram it receives), alice's messages to him
+ * stay pending whatever ACKs arrive, at both layers:
+ *
+ * - From attackers holding session keys, so that the session layer hands their datagrams to alice's engine: one
+ *   holding bob's session with alice (and, for two of them, bob's MAC key) and carol, a registered, malicious
+ *   peer, through her own session. Forged (random or zero MACs, MACs under other keys, forged rejections),
+ *   replayed (bob's genuine ACKs from earlier), reflected (alice's own ACKs sent back, as they were or with the ids
+ *   swapped), genuinely MAC'd but for another epoch, another peer's valid ACKs, and packets naming a sender other
+ *   than the session's peer. The engine refuses each.
+ * - From attackers on the network without keys, from a stranger's address, bob's and carol's: the same ACKs as
+ *   plain engine datagrams, bob's sealed datagrams replayed, alice's reflected. The session layer refuses each.
+ *
+ * None marks a message delivered; when bob hears again, each is delivered once.
  */
 import assert from "node:assert/strict";
 import type { Socket } from "node:dgram";
@@ -23,8 +31,21 @@ import {
   RejectCode,
 } from "../../src/engine/wire.ts";
 import { SeededRng } from "../../src/faults/seeded-rng.ts";
+import type { ChatNode } from "../../src/node/chat-node.ts";
+import type { SessionRefusal } from "../../src/session/events.ts";
 import { makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
-import { Capture, closeSocket, socketOf, tapSends, udpSocket } from "./helpers/capture.ts";
+import {
+  Capture,
+  closeSocket,
+  label,
+  sendInner,
+  socketOf,
+  tapInner,
+  tapWire,
+  tunnelOf,
+  udpSocket,
+  type WireRecord,
+} from "./helpers/capture.ts";
 
 const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };
 
@@ -50,13 +71,21 @@ describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () =
     await aliceNode.start();
     aliceNode.admission.configure(WIDE_OPEN);
     cleanups.push(() => aliceNode.close());
-    let bobNode = nodeFor(bob, users, { config });
+    const bobNode = nodeFor(bob, users, { config });
     await bobNode.start();
+    cleanups.push(() => bobNode.close());
+    const carolNode = nodeFor(carol, users, { config });
+    await carolNode.start();
+    cleanups.push(() => carolNode.close());
+    const nowOf = (n: ChatNode) => (n as unknown as { now(): number }).now();
 
-    // A first exchange, captured: bob's genuine ACK of alice's message, alice's ACK of bob's.
+    // A first exchange, captured: bob's genuine ACK of alice's message, alice's ACK of bob's, as engine datagrams
+    // (before their sessions sealed them) and as sealed datagrams on the wire.
     const capture = new Capture();
-    tapSends(aliceNode, capture);
-    tapSends(bobNode, capture);
+    tapInner(aliceNode, capture);
+    tapInner(bobNode, capture);
+    const wire: WireRecord[] = [];
+    const taps = [tapWire(aliceNode, wire), tapWire(bobNode, wire)];
     const m0 = aliceNode.sendPrivate("bob", "m0").msgId;
     bobNode.sendPrivate("alice", "b0");
     await until(
@@ -65,6 +94,7 @@ describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () =
       "the first exchange",
     );
     capture.recording = false;
+    for (const tap of taps) tap.stop();
     const acks = (from: TestUser) =>
       capture.all.filter((c) => c.type === PacketType.Ack && c.sender === from.contact.id);
     const bobsAcks = acks(bob);
@@ -72,18 +102,25 @@ describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () =
     assert.ok(bobsAcks.length > 0 && alicesAcks.length > 0);
     const epoch = capture.all.find((c) => c.sender === alice.contact.id && c.type === PacketType.Data)?.epoch;
     assert.ok(epoch !== undefined);
+    const bobsSealed = wire.filter((w) => w.from === bob.contact.port && w.to === alice.contact.port);
+    const alicesSealed = wire.filter((w) => w.from === alice.contact.port && w.to === bob.contact.port);
+    assert.ok(bobsSealed.length > 0 && alicesSealed.length > 0);
+    // Carol's session with alice, for carol to speak through.
+    await until(
+      () => tunnelOf(carolNode).sessions.hasSession(alice.contact.id, nowOf(carolNode)),
+      5000,
+      "carol's session with alice",
+    );
 
-    // Bob goes away; alice writes to him. These must stay pending.
-    await bobNode.close();
+    // Bob hears nothing any more (his session with alice stays: the attacker holding it sends through it); alice
+    // writes to him. These must stay pending.
+    bobNode.setFaults({ lossInPpm: 1_000_000 });
     const pendingIds = [aliceNode.sendPrivate("bob", "m1").msgId, aliceNode.sendPrivate("bob", "m2").msgId];
     const deliveredBefore = delivered.length;
     const framesAckedBefore = aliceNode.stats().framesAcked;
+    const engineRejectedBefore = { ...aliceNode.stats().rejected };
+    const refusedBefore = { ...aliceNode.stats().sessions.refused };
 
-    // The attackers: a stranger, whoever took bob's port, and carol (a registered, malicious peer) at her own.
-    const stranger = await udpSocket();
-    const atBob = await udpSocket(bob.contact.port);
-    const atCarol = await udpSocket(carol.contact.port);
-    for (const s of [stranger, atBob, atCarol]) cleanups.push(() => closeSocket(s));
     const everything: Omit<AckFields, "sender" | "recipient"> = {
       epoch,
       next: 1_000_000,
@@ -106,6 +143,7 @@ describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () =
       out.set(bytes.subarray(4, 12), 12);
       return out;
     };
+    // Each with what alice's engine says when it comes through the session of the sender it names.
     const attacks: Array<[string, Uint8Array, string]> = [
       ["forged, random MAC", ack(B, A, random16), "bad-mac"],
       ["forged, zero MAC", ack(B, A, () => new Uint8Array(16)), "bad-mac"],
@@ -144,18 +182,31 @@ describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () =
       ]),
       ["carol's valid ACK of everything", ack(C, A, (b) => port(carol).mac(A, b)), "none"],
     ];
-    const send = (s: Socket, bytes: Uint8Array) =>
-      new Promise<void>((resolve) => s.send(bytes, alice.contact.port, "127.0.0.1", () => resolve()));
+    /** The engine checks the recipient, then the sender, then that the session is the sender's, then the rest. */
+    const outcomeVia = (via: PeerId, bytes: Uint8Array, outcome: string) => {
+      const c = label(bytes);
+      if (!c) return outcome;
+      if (c.recipient !== A) return "not-for-me";
+      if (c.sender === A) return "unknown-sender";
+      return c.sender === via ? outcome : "wrong-session";
+    };
     const expected = new Map<string, number>();
-    let count = 0;
-    for (const s of [stranger, atBob, atCarol]) {
+    const expect = (outcome: string) => {
+      if (outcome !== "none") expected.set(outcome, (expected.get(outcome) ?? 0) + 1);
+    };
+    let inner = 0;
+    // Through bob's session (the attacker holding it) and carol's own: alice's engine sees each.
+    for (const [via, node] of [
+      [B, bobNode],
+      [C, carolNode],
+    ] as const) {
       for (const [, bytes, outcome] of attacks) {
-        await send(s, bytes);
-        count++;
-        if (outcome !== "none") expected.set(outcome, (expected.get(outcome) ?? 0) + 1);
+        sendInner(node, A, bytes);
+        inner++;
+        expect(outcomeVia(via, bytes, outcome));
       }
     }
-    // Random forgeries of every shape, claiming every sender.
+    // Random forgeries of every shape, claiming every sender, through bob's session.
     const forgeries = fc.sample(
       fc.record({
         sender: fc.constantFrom(A, B, C),
@@ -179,44 +230,93 @@ describe("ACKs that must not mark anything delivered", { timeout: 60_000 }, () =
     socketOf(aliceNode).setRecvBufferSize(4 * 1024 * 1024);
     for (const [i, f] of forgeries.entries()) {
       if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
-      await send(
-        atBob,
-        encodeAck(
-          { sender: f.sender, recipient: A, epoch, next: f.next, ranges: f.ranges, rejects: f.rejects },
-          () => f.mac,
-        ),
+      const bytes = encodeAck(
+        { sender: f.sender, recipient: A, epoch, next: f.next, ranges: f.ranges, rejects: f.rejects },
+        () => f.mac,
       );
-      count++;
-      expected.set(
-        f.sender === A ? "unknown-sender" : "bad-mac",
-        (expected.get(f.sender === A ? "unknown-sender" : "bad-mac") ?? 0) + 1,
-      );
+      sendInner(bobNode, A, bytes);
+      inner++;
+      expect(outcomeVia(B, bytes, "bad-mac"));
     }
+
+    // On the network, without keys: a stranger, and whoever can send from bob's or carol's address.
+    const stranger = await udpSocket();
+    cleanups.push(() => closeSocket(stranger));
+    const send = (s: Socket, bytes: Uint8Array) =>
+      new Promise<void>((resolve) => s.send(bytes, alice.contact.port, "127.0.0.1", () => resolve()));
+    let plain = 0;
+    let sealed = 0;
+    for (const s of [stranger, socketOf(bobNode), socketOf(carolNode)]) {
+      for (const [, bytes] of attacks) {
+        await send(s, bytes); // an engine datagram on the wire: not a session's, refused as protocol v1
+        plain++;
+      }
+      for (const w of [...bobsSealed, ...alicesSealed]) {
+        await send(s, w.bytes); // bob's replayed, alice's reflected (indices and handshakes not hers)
+        sealed++;
+      }
+    }
+
+    const refusedNow = () => {
+      const now = aliceNode.stats().sessions.refused;
+      const out: Partial<Record<SessionRefusal, number>> = {};
+      for (const [k, v] of Object.entries(now)) {
+        const d = (v ?? 0) - (refusedBefore[k as SessionRefusal] ?? 0);
+        if (d > 0) out[k as SessionRefusal] = d;
+      }
+      return out;
+    };
+    const engineRejected = (reason: string) =>
+      (aliceNode.stats().rejected[reason as keyof typeof engineRejectedBefore] ?? 0) -
+      (engineRejectedBefore[reason as keyof typeof engineRejectedBefore] ?? 0);
+    /** Refusals of sealed datagrams: a seen counter, an index not alice's, a handshake replayed or not for her. */
+    const sessionReplays = () => {
+      const { "protocol-v1": _, ...others } = refusedNow();
+      return Object.values(others).reduce((a, b) => a + (b ?? 0), 0);
+    };
     await until(
-      () => [...expected].every(([reason, n]) => (rejected.get(reason) ?? 0) >= n),
+      () =>
+        [...expected].every(([reason, n]) => engineRejected(reason) >= n) &&
+        (refusedNow()["protocol-v1"] ?? 0) >= plain &&
+        sessionReplays() >= sealed,
       5000,
       "every attack to be refused",
     ).catch((e: Error) => {
       throw new Error(
-        `${e.message}: expected ${JSON.stringify(Object.fromEntries(expected))}, got ${JSON.stringify(Object.fromEntries(rejected))}`,
+        `${e.message}: expected ${JSON.stringify(Object.fromEntries(expected))} of the engine, got ` +
+          `${JSON.stringify(aliceNode.stats().rejected)}; expected ${plain} protocol-v1 and ${sealed} replays of ` +
+          `the session layer, got ${JSON.stringify(refusedNow())}`,
       );
     });
     await new Promise((r) => setTimeout(r, 300)); // and a few retransmissions of m1 and m2 go unanswered
-    t.diagnostic(`${count} ACKs sent to alice; refused: ${JSON.stringify(Object.fromEntries(rejected))}`);
-    for (const [reason, n] of expected) assert.equal(rejected.get(reason), n, `${reason}`);
+    t.diagnostic(
+      `${inner} ACKs sent to alice through bob's and carol's sessions; refused by her engine: ` +
+        `${JSON.stringify(Object.fromEntries([...expected.keys()].map((k) => [k, engineRejected(k)])))}`,
+    );
+    t.diagnostic(
+      `${plain + sealed} datagrams sent to alice on the wire without keys (${plain} plain ACKs, ${sealed} ` +
+        `sealed replays and reflections); refused by her session layer: ${JSON.stringify(refusedNow())}`,
+    );
+    for (const [reason, n] of expected) assert.equal(engineRejected(reason), n, `${reason}`);
+    const refused = refusedNow();
+    assert.equal(refused["protocol-v1"], plain, "plain engine datagrams refused by the session layer");
+    assert.equal(rejected.get("peer speaks protocol v1"), plain, "and said so");
+    assert.ok(sessionReplays() >= sealed, "sealed replays and reflections refused by the session layer");
+    for (const reason of Object.keys(refused))
+      assert.ok(
+        ["protocol-v1", "replayed", "unknown-index", "replayed-initiation", "bad-mac1"].includes(reason),
+        `refused as ${reason}`,
+      );
     assert.equal(delivered.length, deliveredBefore, "no message was marked delivered");
     assert.deepEqual(failed, [], "nor failed by a forged rejection");
     assert.equal(aliceNode.stats().framesAcked, framesAckedBefore, "no frame was acknowledged");
     assert.equal(aliceNode.stats().pending, 2);
     assert.ok(decode(bobsAcks[0]?.bytes as Uint8Array).ok);
 
-    // Bob comes back: both messages are delivered, once.
-    await closeSocket(atBob);
-    bobNode = nodeFor(bob, users, { config });
+    // Bob hears again: both messages are delivered, once.
     const bobGot: string[] = [];
     bobNode.on("message", (m) => bobGot.push(m.text));
-    await bobNode.start();
-    cleanups.push(() => bobNode.close());
+    bobNode.setFaults({ lossInPpm: 0 });
     await until(
       () => pendingIds.every((id) => delivered.includes(`bob:${id}`)),
       10_000,

@@ -163,3 +163,24 @@ export function sendInner(node: object, peer: PeerId, bytes: Uint8Array): void {
   const now = (node as { now(): number }).now();
   tunnelOf(node).outbound(now, peer, bytes);
 }
+
+/** A sealed datagram as a node received it: what a network attacker without keys can capture and resend. */
+export interface WireRecord {
+  bytes: Uint8Array;
+  /** The ports it came from and arrived at (every test node is on 127.0.0.1). */
+  from: number;
+  to: number;
+}
+
+/**
+ * Records every datagram `node`'s socket receives from now on, until `stop()`: only what reached the node (a
+ * datagram sent before it was listening is no replay when it comes later).
+ */
+export function tapWire(node: object, into: WireRecord[]): { stop(): void } {
+  const socket = socketOf(node);
+  const to = socket.address().port;
+  const record = (bytes: Buffer, rinfo: { port: number }) =>
+    into.push({ bytes: Uint8Array.from(bytes), from: rinfo.port, to });
+  socket.prependListener("message", record);
+  return { stop: () => socket.off("message", record) };
+}
