@@ -1,11 +1,14 @@
 /**
- * Fuzzing a live node: `npx tsx scripts/fuzz.ts [--count 100000] [--seed N] [--batch 200]`.
+ * Fuzzing a live node: `npx tsx scripts/fuzz.ts [--count 100000] [--seed N] [--batch 200] [--inner-percent 50]`.
  *
- * Starts bob (the target) in a child process and alice here, captures a real session between them (DATA, private
- * and fragmented DATA, ACKs, HELLOs, both ways), then sends --count random and mutated datagrams to bob over UDP
- * while alice keeps sending him messages. Prints the figures: datagrams fuzzed, rejected by reason, replays,
- * crashes, unhandled rejections, peak RSS and heap of the target, honest messages delivered. Exits 1 if a datagram
- * went unaccounted for, one was accepted, the target crashed, or an honest message was lost.
+ * Starts bob (the target) in a child process, and alice and carol here; captures their real sessions with bob (on
+ * the wire: sealed handshakes and transport datagrams; inside: DATA, private and fragmented DATA, ACKs, HELLOs, both
+ * ways), then sends --count datagrams to bob while alice keeps sending him messages: a share (--inner-percent, 50
+ * unless told) as engine datagrams through carol's session (one holding her keys: the engine's decoder and checks),
+ * the rest on the wire from a stranger's address (random and mutated sealed datagrams, forged handshakes, the old
+ * clear-text format: the session layer). Prints the figures: datagrams fuzzed, refused and rejected by reason,
+ * replays, crashes, unhandled rejections, peak RSS and heap of the target, honest messages delivered. Exits 1 if a
+ * datagram went unaccounted for, one was opened or accepted, the target crashed, or an honest message was lost.
  * (npm test runs 20,000 of them: test/hardening/fuzz.test.ts.)
  */
 import { formatFuzzReport, runFuzz } from "../test/hardening/helpers/fuzz.ts";
@@ -24,11 +27,20 @@ function option(name: string, fallback: number): number {
 const count = option("count", 100_000);
 const seed = option("seed", Date.now() % 2 ** 31);
 const batch = option("batch", 200);
+const innerPercent = option("inner-percent", 50);
 console.log(`fuzzing a live node with ${count} datagrams (seed ${seed})`);
-const report = await runFuzz({ count, seed, batch, log: (line) => console.log(line) });
+const report = await runFuzz({
+  count,
+  seed,
+  batch,
+  innerShare: Math.min(innerPercent, 100) / 100,
+  log: (line) => console.log(line),
+});
 console.log(formatFuzzReport(report));
 const ok =
-  report.unaccounted === 0 &&
+  report.wire.unaccounted === 0 &&
+  report.wire.opened === 0 &&
+  report.inner.unaccounted === 0 &&
   report.lostInKernel === 0 &&
   report.accepted === 0 &&
   report.target.crashes === 0 &&

@@ -1,23 +1,41 @@
 /**
  * Floods at 10× the honest rate against a node in its own process (so that its CPU time and memory are its own):
- * garbage and valid-looking forgeries from unknown sources, from many spoofed sources, and from a known peer's
- * address. Admission control (src/node/admission.ts) must bound what strangers get into the engine, memory must stay
- * capped, and the honest peer's messages must all be delivered, once, throughout. Assertions are on counts and
- * caps; CPU shares are reported, not asserted.
+ * garbage and valid-looking forgeries (handshakes that cost a Diffie-Hellman to refuse, transport datagrams, old
+ * clear-text packets) from unknown sources, from many spoofed sources, and from a known peer's address, with
+ * replays of that peer's real sealed datagrams. Admission control (src/node/admission.ts) must bound what strangers
+ * get past it, the session layer must refuse every forgery and replay with a reason, memory must stay capped, and
+ * the honest peer's messages must all be delivered, once, throughout. Assertions are on counts and caps; CPU shares
+ * are reported, not asserted.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { after, before, describe, it } from "node:test";
+import { generateSecretKeys } from "../../src/crypto/keys.ts";
 import type { MsgId } from "../../src/engine/types.ts";
 import { dataSignedBytes, encodeData, encodeHello } from "../../src/engine/wire.ts";
 import { DEFAULT_ADMISSION } from "../../src/node/admission.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
+import type { SessionRefusal } from "../../src/session/events.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
 import { signedAlone, unsignedProof } from "../helpers/batch.ts";
 import { freePorts } from "../helpers/loopback-nodes.ts";
 import { addressOf, closeSocket, udpSocket } from "./helpers/capture.ts";
-import { contactOf, cryptoFor, newPeerSpec, type PeerSpec, sessionKeysFor } from "./helpers/spec.ts";
+import {
+  forgedInitiation,
+  forgedTransport,
+  ownInitiation,
+  SocketSession,
+  staticPublicOf,
+} from "./helpers/forge.ts";
+import {
+  contactOf,
+  cryptoFor,
+  newPeerSpec,
+  type PeerSpec,
+  secretsOf,
+  sessionKeysFor,
+} from "./helpers/spec.ts";
 import { eventually, startTarget, sumValues, type Target, type TargetStats } from "./helpers/target.ts";
 
 /** The honest peer sends one message every 10 ms: the normal rate is ~100 datagrams a second. */
@@ -67,14 +85,55 @@ function forgedHello(claim: PeerSpec): Uint8Array {
   );
 }
 
-/** A pool of forgeries made once: the attacker's CPU goes into sending, and each is refused as much as a new one. */
-function pool(make: () => Uint8Array): () => Uint8Array {
-  const items = Array.from({ length: 512 }, make);
-  return () => items[Math.floor(Math.random() * items.length)] as Uint8Array;
+/** A forgery and the refusal the session layer owes it (undefined: garbage, refused for whatever it looks like). */
+interface Forgery {
+  bytes: Uint8Array;
+  reason?: SessionRefusal;
 }
 
-/** Valid-looking forgeries (the expensive kind: a signature or MAC check each) and plain garbage. */
-let strangerDatagram: () => Uint8Array = () => new Uint8Array(0);
+/** A pool of forgeries made once: the attacker's CPU goes into sending, and each is refused as much as a new one. */
+function pool(make: () => Forgery): () => Forgery {
+  const items = Array.from({ length: 512 }, make);
+  return () => items[Math.floor(Math.random() * items.length)] as Forgery;
+}
+
+/**
+ * What an attacker without `claim`'s keys can send bob: handshakes claiming `claim`'s key (a Diffie-Hellman each
+ * to refuse), real handshakes under keys bob never pinned, transport datagrams under sessions he does not have,
+ * clear-text engine packets of the old protocol, and, with `garbage`, random bytes.
+ */
+function forgery(claim: PeerSpec, garbage: boolean): Forgery {
+  const bobStatic = staticPublicOf(secretsOf(bob).x25519PrivateKey);
+  const r = Math.random() * (garbage ? 1 : 0.8);
+  if (r < 0.3)
+    return {
+      bytes: forgedInitiation(
+        staticPublicOf(secretsOf(claim).x25519PrivateKey),
+        generateSecretKeys().x25519PrivateKey,
+        bobStatic,
+      ),
+      reason: "decrypt-failed",
+    };
+  if (r < 0.4)
+    return { bytes: ownInitiation(generateSecretKeys().x25519PrivateKey, bobStatic), reason: "unknown-key" };
+  if (r < 0.6)
+    return {
+      bytes: forgedTransport(
+        randomBytes(4).readUInt32BE(0),
+        Math.floor(Math.random() * 1000),
+        40 + Math.floor(Math.random() * 800),
+      ),
+      reason: "unknown-index",
+    };
+  if (r < 0.7) return { bytes: forgedData(claim), reason: "protocol-v1" };
+  if (r < 0.8) return { bytes: forgedHello(claim), reason: "protocol-v1" };
+  return { bytes: randomBytes(Math.floor(Math.random() * 1200)) };
+}
+
+let strangerDatagram: () => Forgery = () => ({ bytes: new Uint8Array(0) });
+
+/** The session layer's refusals, by reason and in all. */
+const refusals = (s: TargetStats) => s.node.sessions.refused as Record<string, number>;
 
 /** Sends `make()` from every socket at `perSecond`, for `ms`, while the honest peer keeps its normal rate. */
 async function flood(from: Socket[], make: (s: Socket) => Uint8Array, perSecond: number, ms: number) {
@@ -160,12 +219,7 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
       closeGraceMs: 200,
     });
     await aliceNode.start();
-    strangerDatagram = pool(() => {
-      const r = Math.random();
-      if (r < 0.5) return forgedData(alice);
-      if (r < 0.7) return forgedHello(alice);
-      return randomBytes(Math.floor(Math.random() * 1200));
-    });
+    strangerDatagram = pool(() => forgery(alice, true));
   });
 
   after(async () => {
@@ -180,7 +234,9 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
   it("unknown sources: rate-limited per source before decoding; honest messages all delivered", async (t) => {
     const strangers = await Promise.all([0, 1, 2, 3].map(() => udpSocket()));
     sockets.push(...strangers);
-    const m = await measured(() => flood(strangers, strangerDatagram, FLOOD_PER_SOURCE_PER_SEC, PHASE_MS));
+    const m = await measured(() =>
+      flood(strangers, () => strangerDatagram().bytes, FLOOD_PER_SOURCE_PER_SEC, PHASE_MS),
+    );
     const admitted = m.d((s) => s.admission.admitted);
     const dropped = m.d((s) => s.admission.droppedSource) + m.d((s) => s.admission.droppedGlobal);
     const fromStrangers = strangers
@@ -202,11 +258,19 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
       "the excess was dropped",
     );
     assert.equal(admitted + dropped, fromStrangers, "every stranger's datagram was admitted or dropped");
-    // What got through was rejected by the engine, each with a reason; nothing was delivered from it.
-    const rejected = strangers
-      .map((s) => sumValues(m.after.rejected[addressOf(s)]))
-      .reduce((a, b) => a + b, 0);
-    assert.equal(rejected, admitted);
+    // What got through was refused by the session layer, each with a reason; the engine saw none of it (only the
+    // old protocol's packets are reported, as "peer speaks protocol v1").
+    const refused = m.d((s) => sumValues(refusals(s)));
+    assert.equal(refused, admitted, "every admitted datagram refused by the session layer");
+    const reported = strangers.map((s) => m.after.rejected[addressOf(s)] ?? {});
+    assert.deepEqual(
+      [...new Set(reported.flatMap((r) => Object.keys(r)))],
+      m.d((s) => refusals(s)["protocol-v1"] ?? 0) > 0 ? ["peer speaks protocol v1"] : [],
+    );
+    assert.equal(
+      reported.reduce((a, r) => a + sumValues(r), 0),
+      m.d((s) => refusals(s)["protocol-v1"] ?? 0),
+    );
     assert.equal(
       m.d((s) => s.node.messagesDelivered),
       m.honestInPhase,
@@ -219,7 +283,7 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
     await target.request("admission", { config: limits });
     const many = await Promise.all(Array.from({ length: 300 }, () => udpSocket()));
     sockets.push(...many);
-    const m = await measured(() => flood(many, strangerDatagram, 100, 1500));
+    const m = await measured(() => flood(many, () => strangerDatagram().bytes, 100, 1500));
     const admitted = m.d((s) => s.admission.admitted);
     t.diagnostic(
       `${many.length} sources sent ${m.sent}: ${admitted} admitted, ${m.d((s) => s.admission.droppedGlobal)} dropped for the global budget, ` +
@@ -237,36 +301,66 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
     // On a loaded machine the previous phase's datagrams may still sit in the socket buffer: let them drain first,
     // or their drops would be counted in this phase.
     await untilQuiet();
-    const valid = forgedData(carol, true); // one real message from carol, then replayed
-    let replays = -1;
-    const forged = pool(() => (Math.random() < 0.6 ? forgedData(carol) : forgedHello(carol)));
-    const make = () => {
-      if (Math.random() < 0.2) {
-        replays++;
-        return valid;
-      }
-      return forged();
+    // One real message from carol, sealed under a real session with bob (the test holds carol's keys); then the
+    // session stops answering, and its sealed datagram is replayed from carol's address by one who has no keys.
+    const carolSession = new SocketSession(carolSocket, secretsOf(carol).x25519PrivateKey, {
+      id: bob.id,
+      staticKey: staticPublicOf(secretsOf(bob).x25519PrivateKey),
+      address: `127.0.0.1:${bob.port}`,
+    });
+    carolSession.send(bob.id, forgedData(carol, true));
+    await eventually(
+      () => target.events.some((e) => e.type === "message" && e.from === "carol"),
+      5000,
+      "carol's genuine message",
+    );
+    carolSession.detach();
+    const valid = carolSession.sent.find((b) => b[0] === 0x03 && b.length > 100) as Uint8Array;
+    assert.ok(valid, "carol's sealed message");
+    // Under a counter not seen yet and altered in its ciphertext, so that it names a session bob has and passes
+    // the replay window: refused by the AEAD.
+    const altered = () => {
+      const b = Uint8Array.from(valid);
+      const view = new DataView(b.buffer);
+      view.setUint32(5, view.getUint32(5) + 1 + Math.floor(Math.random() * 1000));
+      const at = 9 + Math.floor(Math.random() * (b.length - 9));
+      b[at] = (b[at] as number) ^ (1 << Math.floor(Math.random() * 8));
+      return { bytes: b, reason: "bad-aead" as const };
     };
+    const forged = pool(() => (Math.random() < 0.3 ? altered() : forgery(carol, false)));
+    const expected: Record<string, number> = {};
+    const make = () => {
+      const f: Forgery = Math.random() < 0.2 ? { bytes: valid, reason: "replayed" } : forged();
+      const reason = f.reason as string;
+      expected[reason] = (expected[reason] ?? 0) + 1;
+      return f.bytes;
+    };
+    await untilQuiet();
     const m = await measured(() => flood([carolSocket], make, FLOOD_PER_SOURCE_PER_SEC, PHASE_MS));
     await eventually(
-      async () => sumValues((await target.stats()).rejected[addressOf(carolSocket)]) + replays + 1 >= m.sent,
+      async () => sumValues(refusals(await target.stats())) - sumValues(refusals(m.before)) >= m.sent,
       5000,
       "carol's datagrams to be processed",
     );
     const s = await target.stats();
-    const fromCarol = s.rejected[addressOf(carolSocket)] ?? {};
+    const grew = Object.fromEntries(
+      Object.entries(refusals(s))
+        .map(([reason, n]) => [reason, n - (refusals(m.before)[reason] ?? 0)] as const)
+        .filter(([, n]) => n > 0),
+    );
     t.diagnostic(
-      `carol's address sent ${m.sent}: ${JSON.stringify(fromCarol)}, ${replays} replays; CPU ${(m.cpuShare * 100).toFixed(1)}%`,
+      `carol's address sent ${m.sent}: refused ${JSON.stringify(grew)}; CPU ${(m.cpuShare * 100).toFixed(1)}%`,
     );
     assert.equal(
       m.d((x) => x.admission.droppedSource + x.admission.droppedGlobal),
       0,
       "nothing dropped",
     );
+    assert.deepEqual(grew, expected, "each forgery refused for what it is, each replay as replayed");
     assert.equal(
-      sumValues(fromCarol) + replays + 1,
-      m.sent,
-      "each forgery rejected, each replay a duplicate",
+      sumValues(s.rejected[addressOf(carolSocket)]) - sumValues(m.before.rejected[addressOf(carolSocket)]),
+      expected["protocol-v1"] ?? 0,
+      "the engine saw none of them",
     );
     const fromCarolShown = target.events.filter((e) => e.type === "message" && e.from === "carol");
     assert.equal(fromCarolShown.length, 1, "carol's one genuine message shown once, its replays never");

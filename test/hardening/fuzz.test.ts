@@ -1,7 +1,10 @@
 /**
- * Fuzzing a live node over UDP (the full 100,000-datagram run is `npx tsx scripts/fuzz.ts --count 100000`):
- * random and mutated datagrams, each one accounted for; no crash, no unhandled rejection, bounded memory, and the
- * honest peer's messages all delivered, once, during the flood.
+ * Fuzzing a live node over UDP (the full 100,000-datagram run is `npx tsx scripts/fuzz.ts --count 100000`), in two
+ * modes (helpers/fuzz.ts): on the wire, with no keys (random and mutated sealed datagrams, forged handshakes, the
+ * old clear-text format), and inside a peer's session, as one holding that peer's keys (random and mutated engine
+ * datagrams). Each one accounted for: refused by the session layer, or rejected by the engine, with a reason (or a
+ * harmless replay of the key holder's own); no crash, no unhandled rejection, bounded memory, and the honest
+ * peer's messages all delivered, once, during the flood.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -9,7 +12,7 @@ import { formatFuzzReport, runFuzz } from "./helpers/fuzz.ts";
 
 const COUNT = Number(process.env.CHATNODE_FUZZ_COUNT ?? 20_000);
 
-test(`${COUNT} fuzzed datagrams: every one rejected with a reason or a harmless replay; honest traffic flows`, {
+test(`${COUNT} fuzzed datagrams: every one refused by the session layer or rejected by the engine with a reason, or a harmless replay; honest traffic flows`, {
   timeout: 120_000,
 }, async (t) => {
   const report = await runFuzz({ count: COUNT, seed: Number(process.env.CHATNODE_FUZZ_SEED ?? 20_240_601) });
@@ -18,19 +21,40 @@ test(`${COUNT} fuzzed datagrams: every one rejected with a reason or a harmless 
   assert.equal(report.target.unhandledRejections, 0, "no unhandled rejection");
   assert.equal(report.lostInKernel, 0, "every datagram reached the node's socket");
   assert.equal(report.received, COUNT);
+  assert.ok(report.wire.sent > 0 && report.inner.sent > 0, "both modes ran");
+  // On the wire: nothing without keys gets past the session layer.
+  assert.equal(report.wire.unaccounted, 0, "every wire datagram refused by the session layer");
+  assert.equal(report.wire.opened, 0, "no wire datagram opened by a session");
+  assert.equal(report.wire.reported, report.wire.refusedByReason["protocol-v1"] ?? 0, "the engine saw none");
+  // Inside carol's session: the engine's checks.
   assert.equal(
-    report.unaccounted,
+    report.inner.unaccounted,
     0,
-    "every datagram is a rejection with a reason, a duplicate or a replayed ACK",
+    "every inner datagram is a rejection with a reason, a duplicate or a replayed ACK",
   );
-  assert.equal(report.duplicates, report.exactReplays.dataToTarget, "each replayed DATA is one duplicate");
-  assert.equal(report.replayedAcks, report.exactReplays.ackToTarget);
   assert.equal(
-    report.rejected,
-    COUNT - report.exactReplays.dataToTarget - report.exactReplays.ackToTarget,
+    report.inner.duplicates,
+    report.inner.exactReplays.dataFromCarol,
+    "each replayed DATA one duplicate",
+  );
+  assert.equal(report.inner.replayedAcks, report.inner.exactReplays.ackFromCarol);
+  assert.equal(
+    report.inner.rejected,
+    report.inner.sent - report.inner.exactReplays.dataFromCarol - report.inner.exactReplays.ackFromCarol,
     "everything else was rejected",
   );
-  assert.equal(report.rejectedByReason["replayed-hello"] ?? 0, report.exactReplays.helloToTarget);
+  assert.equal(
+    report.inner.rejectedByReason["replayed-hello"] ?? 0,
+    report.inner.exactReplays.helloFromCarol,
+  );
+  assert.ok(
+    (report.inner.rejectedByReason["wrong-session"] ?? 0) > 0,
+    "packets naming another sender reached the check",
+  );
+  assert.ok(
+    (report.inner.rejectedByReason["bad-mac"] ?? 0) > 0,
+    "carol's own packets, altered, reached the MAC",
+  );
   assert.equal(report.accepted, 0, "no fuzz datagram was delivered as a message");
   assert.ok(report.honest.sent > 0);
   assert.equal(

@@ -1,8 +1,10 @@
 /**
- * Identity over real UDP: a peer is its key, never its address or its claimed name. Datagrams from unknown keys,
- * or claiming one user's key id with another's key, are refused; a known peer that moves to another address is
- * followed from its authenticated packets (and only from those); a changed key for a known name is refused loudly
- * at contact import, and the running node goes by the pinned keys.
+ * Identity over real UDP: a peer is its key, never its address or its claimed name. On the wire every datagram is a
+ * session datagram, so a stranger's key is refused by the session layer's handshake (unknown-key) and a claim to
+ * another's key without its secret does not verify; inside a session, a packet naming anyone but the session's peer
+ * is refused by the engine (wrong-session). A known peer that moves to another address is followed from its
+ * authenticated datagrams (and only from those); a changed key for a known name is refused loudly at contact
+ * import, and the running node goes by the pinned keys.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -21,10 +23,18 @@ import { createUserRecord } from "../../src/identity/record.ts";
 import { registerUser } from "../../src/identity/register.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openNode } from "../../src/node/open-node.ts";
+import { keySourceOf } from "../../src/session/key-source.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
 import { signedAlone } from "../helpers/batch.ts";
 import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
-import { closeSocket, udpSocket } from "./helpers/capture.ts";
+import { closeSocket, sendInner, tunnelOf, udpSocket } from "./helpers/capture.ts";
+import {
+  forgedInitiation,
+  forgedTransport,
+  ownInitiation,
+  staticPublicOf,
+  tapWire,
+} from "./helpers/forge.ts";
 
 const WIDE_OPEN = { sourceRatePerSec: 1e9, sourceBurst: 1e9, globalRatePerSec: 1e9, globalBurst: 1e9 };
 
@@ -43,7 +53,7 @@ describe("identity", { timeout: 60_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a node with a key nobody registered is refused as unknown-sender, and never hears an answer", async () => {
+  it("a node with a key nobody registered is refused by the session layer as unknown-key, and never hears an answer", async () => {
     const users = await makeUsers(["alice", "bob", "mallory"]);
     const [, bob, mallory] = users as [TestUser, TestUser, TestUser];
     const known = users.slice(0, 2); // bob's directory: alice and bob
@@ -52,7 +62,7 @@ describe("identity", { timeout: 60_000 }, () => {
     await bobNode.start();
     bobNode.admission.configure(WIDE_OPEN);
     cleanups.push(() => bobNode.close());
-    // Mallory knows bob (his card is public) and runs a real node.
+    // Mallory knows bob (his card is public) and runs a real node: it handshakes with bob under her own key.
     // Never answered, her node only probes bob (its messages wait): here every 100 ms.
     const malloryNode = nodeFor(mallory, [bob, mallory], { config: { probeMsMin: 100, probeMsMax: 100 } });
     await malloryNode.start();
@@ -60,23 +70,31 @@ describe("identity", { timeout: 60_000 }, () => {
     malloryNode.broadcast("hello bob, it's me");
     malloryNode.sendPrivate("bob", "a secret");
     await until(
-      () => bobSees.rejected.filter((r) => r === "unknown-sender").length >= 4,
+      () => (bobNode.stats().sessions.refused["unknown-key"] ?? 0) >= 2,
       10_000,
-      "rejections",
+      "refused handshakes",
     );
+    const refused = bobNode.stats().sessions.refused;
+    assert.deepEqual(Object.keys(refused), ["unknown-key"], "every one of her datagrams a refused handshake");
+    assert.ok(malloryNode.stats().sessions.handshakesStarted >= 2);
+    assert.equal(malloryNode.stats().sessions.established, 0, "bob never answered her handshake");
+    assert.equal(bobNode.stats().sessions.established, 0);
+    // Nothing kept for her: bob's indices are his own handshake with alice (pending and superseded), no more.
+    assert.ok(bobNode.stats().sessions.indices <= 2, "nothing kept for her");
+    assert.equal(bobNode.stats().datagramsIn, 0, "bob's engine never saw a datagram of hers");
     assert.deepEqual(bobSees.shown, []);
+    assert.deepEqual(bobSees.rejected, []);
     assert.equal(malloryNode.peers().find((p) => p.name === "bob")?.online, false, "bob never answered");
     assert.equal(malloryNode.stats().framesSent, 0, "her messages wait for an answer that never comes");
-    assert.deepEqual([...new Set(bobSees.rejected)], ["unknown-sender"]);
     assert.equal(
       bobNode.peers().some((p) => p.id === mallory.contact.id),
       false,
     );
   });
 
-  it("claiming alice's key id with another key is refused at the MAC (DATA and HELLO), from any address", async () => {
-    const users = await makeUsers(["alice", "bob"]);
-    const [alice, bob] = users as [TestUser, TestUser];
+  it("claiming alice's key id: refused on the wire without her key, and as wrong-session inside another peer's session", async () => {
+    const users = await makeUsers(["alice", "bob", "carol"]);
+    const [alice, bob, carol] = users as [TestUser, TestUser, TestUser];
     const bobNode = nodeFor(bob, users);
     const bobSees = watch(bobNode);
     await bobNode.start();
@@ -126,20 +144,59 @@ describe("identity", { timeout: 60_000 }, () => {
       },
       (b) => malloryPort.mac(B, b),
     );
+    // 1. On the wire, from a stranger's address and from alice's own (alice is not running: mallory took it).
+    const bobStatic = staticPublicOf(bob.secrets.x25519PrivateKey);
+    const aliceStatic = staticPublicOf(alice.secrets.x25519PrivateKey);
     const stranger = await udpSocket();
-    const atAlice = await udpSocket(alice.contact.port); // alice is not running: mallory took her address
+    const atAlice = await udpSocket(alice.contact.port);
     for (const s of [stranger, atAlice]) {
-      for (const bytes of [data("I am alice", false, 0), data("send me your keys", true, 0), hello])
+      const datagrams = [
+        // Engine packets in the clear, as before the session layer: not even read.
+        data("I am alice", false, 0),
+        data("send me your keys", true, 0),
+        hello,
+        // A handshake claiming alice's static key, without her secret: it cannot verify.
+        forgedInitiation(aliceStatic, mallorySecrets.x25519PrivateKey, bobStatic),
+        // A real handshake under mallory's own key: not one bob pinned.
+        ownInitiation(mallorySecrets.x25519PrivateKey, bobStatic),
+        // A transport datagram under a session bob does not have.
+        forgedTransport(randomBytes(4).readUInt32BE(0), 0, 64),
+      ];
+      for (const bytes of datagrams)
         await new Promise<void>((r) => s.send(bytes, bob.contact.port, "127.0.0.1", () => r()));
     }
-    await until(() => bobSees.rejected.length === 6, 5000, "six rejections");
-    // Without alice's X25519 key mallory cannot MAC as alice: every datagram is refused before its signature is
-    // even checked.
-    assert.deepEqual(bobSees.rejected, Array(6).fill("bad-mac"));
+    const refusedTotal = () =>
+      Object.values(bobNode.stats().sessions.refused).reduce((a, b) => a + (b ?? 0), 0);
+    await until(() => refusedTotal() === 12, 5000, "twelve refusals");
+    assert.deepEqual(bobNode.stats().sessions.refused, {
+      "protocol-v1": 6,
+      "decrypt-failed": 2,
+      "unknown-key": 2,
+      "unknown-index": 2,
+    });
+    assert.deepEqual(bobSees.rejected, Array(6).fill("peer speaks protocol v1"));
+    assert.equal(bobNode.stats().datagramsIn, 0, "bob's engine never saw one of them");
+    assert.equal(bobNode.stats().sessions.established, 0);
     assert.deepEqual(bobSees.shown, []);
     assert.equal(bobNode.peers().find((p) => p.name === "alice")?.address, aliceAddressBefore, "not moved");
     await closeSocket(stranger);
     await closeSocket(atAlice);
+    // 2. Inside a session: carol (or whoever holds her keys) speaks for alice through carol's own session.
+    const carolNode = nodeFor(carol, users);
+    await carolNode.start();
+    cleanups.push(() => carolNode.close());
+    await until(
+      () => bobNode.peers().find((p) => p.name === "carol")?.online === true,
+      5000,
+      "carol's session",
+    );
+    const rejectedBefore = bobSees.rejected.length;
+    for (const bytes of [data("I am alice", false, 0), data("send me your keys", true, 0), hello])
+      sendInner(carolNode, B, bytes);
+    await until(() => bobSees.rejected.length === rejectedBefore + 3, 5000, "three rejections");
+    assert.deepEqual(bobSees.rejected.slice(rejectedBefore), Array(3).fill("wrong-session"));
+    assert.deepEqual(bobSees.shown, []);
+    assert.equal(bobNode.peers().find((p) => p.name === "alice")?.address, aliceAddressBefore, "not moved");
     // The real alice is believed at once.
     const aliceNode = nodeFor(alice, users);
     await aliceNode.start();
@@ -189,10 +246,22 @@ describe("identity", { timeout: 60_000 }, () => {
     await until(() => bobSees.shown.length === 2 && aliceSees.shown.length === 1, 10_000, "both ways");
     assert.deepEqual(bobSees.shown, ["alice:while you moved", "alice:after"]);
     assert.deepEqual(aliceSees.shown, ["bob:I moved"]);
-    // A forged HELLO from a third address, claiming bob, does not move him.
+    // From a third address, without bob's keys: his own sealed datagrams replayed, one altered to look the newest,
+    // a handshake claiming his key, and a HELLO in the clear. None of them moves him.
+    const bobWire: Uint8Array[] = [];
+    tapWire(bobNode, bobWire);
+    bobNode.sendPrivate("alice", "one more");
+    await until(() => aliceSees.shown.length === 2, 5000, "bob's last message");
+    await new Promise((r) => setTimeout(r, 300));
+    const transports = bobWire.filter((b) => b[0] === 0x03);
+    assert.ok(transports.length > 0, "bob's sealed datagrams");
+    const newestSeen = transports[transports.length - 1] as Uint8Array;
+    const ahead = Uint8Array.from(newestSeen);
+    new DataView(ahead.buffer).setUint32(5, new DataView(ahead.buffer).getUint32(5) + 1000);
+    ahead[ahead.length - 1] = (ahead[ahead.length - 1] as number) ^ 1;
     const rogue = await udpSocket();
     cleanups.push(() => closeSocket(rogue));
-    const forged = encodeHello(
+    const forgedHello = encodeHello(
       {
         sender: bob.contact.id,
         recipient: alice.contact.id,
@@ -204,9 +273,32 @@ describe("identity", { timeout: 60_000 }, () => {
       },
       () => randomBytes(16),
     );
-    await new Promise<void>((r) => rogue.send(forged, alice.contact.port, "127.0.0.1", () => r()));
-    await until(() => aliceSees.rejected.includes("bad-mac"), 5000, "the forged HELLO refused");
+    const claim = forgedInitiation(
+      staticPublicOf(bob.secrets.x25519PrivateKey),
+      generateSecretKeys().x25519PrivateKey,
+      staticPublicOf(alice.secrets.x25519PrivateKey),
+    );
+    const refusedBefore = aliceNode.stats().sessions.refused;
+    for (const bytes of [...transports, ahead, claim, forgedHello])
+      await new Promise<void>((r) => rogue.send(bytes, alice.contact.port, "127.0.0.1", () => r()));
+    const grew = (reason: keyof typeof refusedBefore) =>
+      (aliceNode.stats().sessions.refused[reason] ?? 0) - (refusedBefore[reason] ?? 0);
+    await until(
+      () => grew("replayed") === transports.length && grew("bad-aead") === 1 && grew("decrypt-failed") === 1,
+      5000,
+      "the forgeries refused",
+    );
+    await until(
+      () => aliceSees.rejected.includes("peer speaks protocol v1"),
+      5000,
+      "the forged HELLO refused",
+    );
     assert.equal(aliceNode.peers().find((p) => p.name === "bob")?.address, newAddress);
+    assert.equal(tunnelOf(aliceNode).sessions.addressOf(bob.contact.id), newAddress);
+    assert.deepEqual(aliceSees.shown, ["bob:I moved", "bob:one more"], "nothing shown twice");
+    // And bob, still where he is, is still heard.
+    bobNode.sendPrivate("alice", "still here");
+    await until(() => aliceSees.shown.length === 3, 5000, "bob after the forgeries");
   });
 
   it("a changed key for a known name is refused loudly at import; the node goes by the pinned keys", async () => {
@@ -268,13 +360,20 @@ describe("identity", { timeout: 60_000 }, () => {
             { ed25519: new Uint8Array(alicePublic.ed25519), x25519: new Uint8Array(alicePublic.x25519) },
           ]),
         }),
+        // Her session layer knows alice's pinned key: she handshakes with alice under her own.
+        sessionKeys: keySourceOf(mallorySecrets, {
+          publicKeysOf: (peer) =>
+            peer === aliceRecord.keyId ? { x25519: new Uint8Array(alicePublic.x25519) } : undefined,
+        }),
         config: { triesMax: 3 },
       },
     );
     await malloryNode.start();
     cleanups.push(() => malloryNode.close());
     malloryNode.sendPrivate("alice", "it's bob, new phone, new keys");
-    await until(() => aliceSees.rejected.includes("unknown-sender"), 5000, "mallory refused");
+    await until(() => (aliceNode.stats().sessions.refused["unknown-key"] ?? 0) >= 1, 5000, "mallory refused");
+    assert.equal(malloryNode.stats().sessions.established, 0, "alice never answered mallory");
+    assert.deepEqual(aliceSees.shown, []);
     const bobNode = await openNode({ dataDir, username: "bob", password: "pw-b" });
     await bobNode.start();
     cleanups.push(() => bobNode.close());
