@@ -11,7 +11,7 @@ import type { EngineEvent } from "../src/engine/events.ts";
 import { type EngineStats, newStats } from "../src/engine/stats.ts";
 import { MAX_TEXT_BYTES, type MessageKind } from "../src/engine/types.ts";
 import { SeededRng } from "../src/faults/seeded-rng.ts";
-import type { SessionStats } from "../src/session/sessions.ts";
+import type { SessionStats } from "../src/session/events.ts";
 import type { SessionTiming } from "../src/session/timing.ts";
 import { Adversary, ATTACKS } from "./adversary.ts";
 import { Cluster, type ClusterObserver, type SendPlan, SimCrash, SimStall } from "./cluster.ts";

@@ -13,9 +13,10 @@ import type { PeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
+import type { SessionEvent } from "../session/events.ts";
 import { staticKeyPair } from "../session/handshake.ts";
 import { sessionPeers } from "../session/key-source.ts";
-import { type SessionEvent, Sessions } from "../session/sessions.ts";
+import { Sessions } from "../session/sessions.ts";
 import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
@@ -269,6 +270,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private onSessionEvent(e: SessionEvent): void {
     if (e.type === "old-protocol")
       this.emit("rejected", { reason: "peer speaks protocol v1", address: e.from });
+    // The client says how to fix it: import their contact.
+    else if (e.type === "unknown-key") this.emit("rejected", { reason: "unknown-sender", address: e.from });
   }
 
   private contactAddresses(): { id: PeerId; address: string }[] {

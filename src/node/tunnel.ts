@@ -5,7 +5,8 @@
  * Sans-IO (the caller's clock, its socket as a callback) so that the simulator drives this same code.
  */
 import type { Address, PeerId } from "../engine/types.ts";
-import type { SessionEvent, Sessions } from "../session/sessions.ts";
+import type { SessionEvent } from "../session/events.ts";
+import type { Sessions } from "../session/sessions.ts";
 
 /** The part of the engine the tunnel feeds. */
 export interface TunnelEngine {

@@ -18,7 +18,9 @@ export type SessionEvent =
   | { type: "gave-up"; peer: PeerId; dropped: number }
   | { type: "roamed"; peer: PeerId; from: Address; to: Address }
   /** A datagram in the old format: the runtime says so ("peer speaks protocol v1"); other refusals are counted. */
-  | { type: "old-protocol"; from: Address };
+  | { type: "old-protocol"; from: Address }
+  /** A real handshake by a key this node has not pinned: a stranger, or a contact not imported yet. */
+  | { type: "unknown-key"; from: Address };
 
 export interface SessionStats {
   sealed: number;

@@ -38,9 +38,6 @@ import {
   writeTimestamp,
 } from "./wire.ts";
 
-export type { SessionEvent, SessionRefusal, SessionStats } from "./events.ts";
-export type { SessionPeer } from "./peer-state.ts";
-
 type IndexEntry = { state: PeerState; keypair: Keypair } | { state: PeerState; keypair: undefined };
 
 export class Sessions {
@@ -196,7 +193,7 @@ export class Sessions {
       if (compareBytes(this.local.publicKey, s.peer.staticKey) < 0) {
         // The peer is there and wants a session: ours goes again now rather than at its backed-off retry.
         this.counters.crossed++;
-        this.retryIfDue(s, now);
+        this.retryIfDue(s, now, from);
         return undefined;
       }
       this.dropPending(s);
@@ -291,13 +288,14 @@ export class Sessions {
   }
 
   /** Sends the running handshake's initiation again (a fresh one) unless the last went out too recently. */
-  private retryIfDue(s: PeerState, now: number): void {
+  private retryIfDue(s: PeerState, now: number, to: Address = s.peer.address): void {
     const p = s.pending;
     if (p && now - p.sentAt >= this.timing.initiationMinGapMs)
-      this.initiate(s, now, p.tries + 1, p.startedAt);
+      this.initiate(s, now, p.tries + 1, p.startedAt, to);
   }
 
-  private initiate(s: PeerState, now: number, tries: number, startedAt: number): void {
+  /** Starts (or restarts) a handshake, to `to`: the peer's address, or where its own fresh initiation came from. */
+  private initiate(s: PeerState, now: number, tries: number, startedAt: number, to = s.peer.address): void {
     if (s.superseded) this.dropAttempt(s.superseded);
     s.superseded = s.pending;
     s.unansweredSince = undefined;
@@ -316,7 +314,7 @@ export class Sessions {
     this.byIndex.set(localIndex, { state: s, keypair: undefined });
     this.counters.handshakesStarted++;
     this.transmits.push({
-      to: s.peer.address,
+      to,
       bytes: encodeInitiation(localIndex, handshake.message, s.peer.staticKey),
     });
   }
@@ -387,6 +385,7 @@ export class Sessions {
   private refuse(from: Address, reason: SessionRefusal): undefined {
     this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     if (reason === "protocol-v1") this.events.push({ type: "old-protocol", from });
+    else if (reason === "unknown-key") this.events.push({ type: "unknown-key", from });
     return undefined;
   }
 

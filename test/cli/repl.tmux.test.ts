@@ -131,6 +131,14 @@ describe("interactive client in a terminal (tmux)", {
   it("shows a broadcast on every screen and a private message only on its recipient's, with receipts", {
     timeout: 15_000,
   }, async () => {
+    // Once alice's node has a session with both and has heard them: a presence line printed after the message
+    // would keep its receipt from counting up in place.
+    await waitScreen(
+      "alice",
+      (s) => s.includes("bob is online") && s.includes("carol is online"),
+      5000,
+      "bob and carol online",
+    );
     type("alice", "/b hello from alice");
     key("alice", "Enter");
     for (const name of ["bob", "carol"] as Name[]) {

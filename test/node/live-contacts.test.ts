@@ -71,7 +71,11 @@ describe("live contacts", { timeout: 60_000 }, () => {
       await until(() => refused(alice, "unknown-key") > 0, 10_000, "alice refusing a stranger's handshake");
       assert.deepEqual(got, []);
       assert.equal(alice.stats().sessions.established, 0, "no session with a stranger");
-      assert.deepEqual(rejected, [], "nothing of a stranger's reaches alice's engine");
+      // Nothing of a stranger's reaches alice's engine, but she is told someone unknown knocked, so she can import.
+      assert.ok(
+        rejected.length > 0 && rejected.every((r) => r === "unknown-sender"),
+        `rejected: ${rejected}`,
+      );
 
       importContact(openDirectory(aliceHome), exportContact(openDirectory(daveHome), "dave"));
       await until(() => changes.length > 0, 10_000, "alice's node to see the import");
@@ -104,7 +108,11 @@ describe("live contacts", { timeout: 60_000 }, () => {
         "alice refusing dave's new handshake",
       );
       assert.equal(alice.stats().sessions.opened, opened, "nothing of dave's opened after his removal");
-      assert.deepEqual(rejected, [], "nothing of dave's reached alice's engine");
+      // Nothing of dave's reached alice's engine; the user is told an unknown key knocked, each time.
+      assert.ok(
+        rejected.every((r) => r === "unknown-sender"),
+        `nothing of dave's reached alice's engine: ${rejected}`,
+      );
       assert.equal(got.length, 1);
       assert.ok(!alice.contacts().some((c) => c.name === "dave"));
     } finally {
