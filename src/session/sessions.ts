@@ -187,16 +187,14 @@ export class Sessions {
     const timestamp = readTimestamp(read.value.payload);
     if (timestamp <= s.timestampSeen) return this.refuse(from, "replayed-initiation");
     s.timestampSeen = timestamp;
-    // Both sides initiated at once: one handshake must win on both, or each would send under its own. The side
-    // with the lower static key keeps its own and lets the other's go unanswered; the other yields and answers.
+    // Both sides initiated at once. The side with the higher static key yields: it drops its own handshake. The
+    // other keeps its own (sent again now, to where the peer is) and answers too, so one round trip suffices
+    // whichever gets through; a keypair it made as initiator then wins over one it answered (onResponse).
     if (s.pending) {
       if (compareBytes(this.local.publicKey, s.peer.staticKey) < 0) {
-        // The peer is there and wants a session: ours goes again now rather than at its backed-off retry.
         this.counters.crossed++;
         this.retryIfDue(s, now, from);
-        return undefined;
-      }
-      this.dropPending(s);
+      } else this.dropPending(s);
     }
     const index = this.newIndex();
     const reply = read.value.reply(this.random(32));

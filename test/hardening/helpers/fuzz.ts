@@ -372,7 +372,7 @@ export interface FuzzReport {
     /** What the target's session layer refused during the fuzz, by reason. */
     refusedByReason: Record<string, number>;
     refused: number;
-    /** Old-protocol datagrams reported as "rejected" (the only refusal a user hears of). */
+    /** Datagrams reported as "rejected": the old protocol and keys not pinned (the refusals a user hears of). */
     reported: number;
     /** Received - refused: must be 0. */
     unaccounted: number;
@@ -767,7 +767,7 @@ export function formatFuzzReport(r: FuzzReport): string {
     `seed ${r.seed}, ${(r.durationMs / 1000).toFixed(1)} s`,
     `datagrams fuzzed:      ${r.fuzzed}; received by the node: ${r.received} (lost in the kernel: ${r.lostInKernel})`,
     `on the wire, no keys:  ${r.wire.sent} (${mutations("wire:")})`,
-    `  refused by the session layer: ${r.wire.refused} (${r.wire.reported} reported as "peer speaks protocol v1")`,
+    `  refused by the session layer: ${r.wire.refused} (${r.wire.reported} reported to the user: old protocol, or a key not pinned)`,
     reasons(r.wire.refusedByReason),
     `  unaccounted: ${r.wire.unaccounted}; opened by a session: ${r.wire.opened}`,
     `inside carol's session: ${r.inner.sent} (${mutations("inner:")})`,
