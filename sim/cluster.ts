@@ -26,6 +26,7 @@ import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "../src/node/rest
 import { combinedTimers, Tunnel } from "../src/node/tunnel.ts";
 import type { SessionStats } from "../src/session/events.ts";
 import { staticKeyPair } from "../src/session/handshake.ts";
+import { handshakeMemoryIn } from "../src/session/key-source.ts";
 import { Sessions } from "../src/session/sessions.ts";
 import { DEFAULT_TIMING, type SessionTiming } from "../src/session/timing.ts";
 import { createMemoryStore } from "../src/storage/memory.ts";
@@ -492,6 +493,7 @@ export class Cluster {
         .map((n) => ({ id: n.id, staticKey: staticKeyPair(n.sessionSecret).publicKey, address: n.address })),
       (n) => engineRng.bytes(n),
       { ...DEFAULT_TIMING, ...this.options.sessionTiming },
+      handshakeMemoryIn(store),
     );
     const tunnel = new Tunnel(
       sessions,

@@ -15,8 +15,9 @@ import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
 import { type FaultConfig, NO_FAULTS, newFaultCounters } from "../faults/plan.ts";
 import type { SessionEvent } from "../session/events.ts";
 import { staticKeyPair } from "../session/handshake.ts";
-import { sessionPeers } from "../session/key-source.ts";
+import { handshakeMemoryIn, sessionPeers } from "../session/key-source.ts";
 import { Sessions } from "../session/sessions.ts";
+import { DEFAULT_TIMING } from "../session/timing.ts";
 import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
@@ -143,6 +144,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       staticKeyPair(keys.privateKey),
       sessionPeers(this.contactAddresses(), keys),
       (n) => this.rng.bytes(n),
+      DEFAULT_TIMING,
+      handshakeMemoryIn(this.store),
     );
     const tunnel = new Tunnel(
       sessions,

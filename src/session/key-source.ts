@@ -8,6 +8,31 @@ export interface SessionKeySource {
   staticKeyOf(peer: PeerId): Uint8Array | undefined;
 }
 
+/**
+ * What the session layer keeps across restarts: the newest initiation timestamp it accepted from each peer, so
+ * that a restarted node refuses a replayed old initiation as a running one does (it would otherwise answer one,
+ * harmlessly but visibly). Never a key: sessions themselves live in memory only.
+ */
+export interface HandshakeMemory {
+  newestInitiation(peer: PeerId): number | undefined;
+  rememberInitiation(peer: PeerId, timestamp: number): void;
+}
+
+/** A store's named values as the handshake memory (the store's setMeta and getMeta). */
+export function handshakeMemoryIn(store: {
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+}): HandshakeMemory {
+  const key = (peer: PeerId) => `session-initiation:${peer}`;
+  return {
+    newestInitiation: (peer) => {
+      const value = Number(store.getMeta(key(peer)));
+      return Number.isSafeInteger(value) ? value : undefined;
+    },
+    rememberInitiation: (peer, timestamp) => store.setMeta(key(peer), String(timestamp)),
+  };
+}
+
 /** The session peers for a set of contacts: those with a pinned key, at their directory addresses. */
 export function sessionPeers(
   contacts: Iterable<{ id: PeerId; address: string }>,

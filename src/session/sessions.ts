@@ -14,6 +14,7 @@ import type { KeyPair } from "noise-handshake";
 import type { Address, PeerId } from "../engine/types.ts";
 import { newSessionStats, type SessionEvent, type SessionRefusal, type SessionStats } from "./events.ts";
 import { InitiatorHandshake, ResponderHandshake } from "./handshake.ts";
+import type { HandshakeMemory } from "./key-source.ts";
 import { Keypair } from "./keypair.ts";
 import {
   compareBytes,
@@ -53,6 +54,8 @@ export class Sessions {
     /** Ephemeral secrets, indices and jitter: crypto-grade in the runtime, seeded in the simulator. */
     private readonly random: (length: number) => Uint8Array,
     private readonly timing: SessionTiming = DEFAULT_TIMING,
+    /** Where the newest accepted initiation timestamps outlive a restart (the runtime's store); none: memory only. */
+    private readonly memory?: HandshakeMemory,
   ) {
     this.peers.set(peers, () => {});
   }
@@ -61,10 +64,7 @@ export class Sessions {
   send(now: number, peer: PeerId, plaintext: Uint8Array): void {
     const s = this.peers.get(peer);
     // A contact without a pinned key (or removed a moment ago) has no session to send under.
-    if (!s) {
-      this.counters.noSessionPeer++;
-      return;
-    }
+    if (!s) return void this.counters.noSessionPeer++;
     const kp = s.sendable(now, this.timing);
     if (kp) {
       this.seal(s, kp, plaintext, now);
@@ -185,8 +185,10 @@ export class Sessions {
     if (!read.ok) return this.refuse(from, read.reason);
     const s = this.peers.byKey(read.value.remoteStatic) as PeerState;
     const timestamp = readTimestamp(read.value.payload);
-    if (timestamp <= s.timestampSeen) return this.refuse(from, "replayed-initiation");
+    const seen = Math.max(s.timestampSeen, this.memory?.newestInitiation(s.peer.id) ?? -1);
+    if (timestamp <= seen) return this.refuse(from, "replayed-initiation");
     s.timestampSeen = timestamp;
+    this.memory?.rememberInitiation(s.peer.id, timestamp);
     // Both sides initiated at once. The side with the higher static key yields: it drops its own handshake. The
     // other keeps its own (sent again now, to where the peer is) and answers too, so one round trip suffices
     // whichever gets through; a keypair it made as initiator then wins over one it answered (onResponse).
@@ -251,9 +253,8 @@ export class Sessions {
     const newest = packet.counter > kp.replay.highest;
     kp.replay.mark(packet.counter);
     s.unansweredSince = undefined;
-    // Two handshakes that crossed leave each side sending under its own; until the next rekey unites them, a
-    // replaced keypair the peer still uses stays (within rejectAfterMs), and is erased a grace window after its
-    // last use.
+    // A replaced keypair the peer still sends under (late datagrams, a crossing not yet settled) stays, within
+    // rejectAfterMs, until a grace window after its last use.
     if (kp === s.previous) kp.eraseAt = now + this.timing.previousGraceMs;
     if (kp === s.next) {
       s.next = undefined;

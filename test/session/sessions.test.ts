@@ -123,6 +123,28 @@ describe("sessions between two nodes", () => {
     assert.equal(net.node("alice").delivered.at(-1), "bob:I am back");
   });
 
+  test("a restarted node refuses a replayed old initiation without answering it: the newest timestamp is kept", () => {
+    for (const ephemeral of [false, true]) {
+      const net = established(new SessionNet(["alice", "bob"], { ephemeral }));
+      const initiation = net.wire.find((d) => typeOf(d.bytes) === SessionPacketType.Initiation);
+      assert.ok(initiation);
+      net.boot(net.node("bob"));
+      const before = net.wire.length;
+      net.inject("10.9.9.9:666", initiation.to, initiation.bytes);
+      net.runUntil(net.now + 100);
+      const answered = net.wire.slice(before).filter((d) => d.to === "10.9.9.9:666").length;
+      const refused = net.node("bob").sessions.stats().refused["replayed-initiation"] ?? 0;
+      if (ephemeral) {
+        // Without a store there is nothing to remember: one answer, which the replayer cannot use.
+        assert.equal(answered, 1);
+        assert.equal(net.node("bob").sessions.hasSession(net.node("alice").id, net.now), false);
+      } else {
+        assert.equal(answered, 0, "a replayed initiation was answered after a restart");
+        assert.equal(refused, 1);
+      }
+    }
+  });
+
   test("after the receiver restarted silently, the sender's unanswered datagrams make it handshake anew", () => {
     const net = established(new SessionNet(["alice", "bob"]));
     net.boot(net.node("bob"));
