@@ -35,15 +35,3 @@ declare module "noise-handshake/dh.js" {
   };
   export default curve;
 }
-
-declare module "noise-handshake/cipher.js" {
-  /** Noise's CipherState: ChaCha20-Poly1305 with the nonce `n` (below 2^32 here) as Noise encodes it. */
-  export default class CipherState {
-    constructor(key?: Uint8Array);
-    setNonce(nonce: number): void;
-    encrypt(plaintext: Uint8Array, ad?: Uint8Array): Uint8Array;
-    /** Throws if the tag does not verify. */
-    decrypt(ciphertext: Uint8Array, ad?: Uint8Array): Uint8Array;
-    _clear(): void;
-  }
-}
