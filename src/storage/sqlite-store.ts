@@ -166,7 +166,7 @@ export class SqliteStore implements Store {
     // WAL back: the worker's would, a moment later. Empty the WAL first, so that the file is whole once close
     // returns (to be copied, moved aside or deleted). If a reader elsewhere keeps that from finishing, the
     // worker's close or the next open copies the rest back.
-    if (this.checkpointer?.close()) checkpointWal(this.db, "TRUNCATE", BUSY_TIMEOUT_MS);
+    if (this.checkpointer?.close()) emptyWal(this.db);
     if (this.db.open) this.db.close();
   }
 
@@ -210,6 +210,18 @@ export class SqliteStore implements Store {
  * empties the file (TRUNCATE); false if a reader (or a checkpoint) of another connection kept it from finishing
  * within `busyTimeoutMs`. Never throws: what is left stays in the WAL, safely.
  */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * A TRUNCATE checkpoint, tried again until it completes or BUSY_TIMEOUT_MS passes: while the worker is in the middle
+ * of its own checkpoint, SQLite answers ours busy at once, without waiting (the busy timeout covers readers and
+ * writers, not another checkpointer). On a loaded machine that moment is long enough to be hit.
+ */
+function emptyWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  while (!checkpointWal(db, "TRUNCATE", BUSY_TIMEOUT_MS) && Date.now() < deadline) Atomics.wait(PAUSE, 0, 0, 2);
+}
+
 export function checkpointWal(
   db: Database.Database,
   mode: "RESTART" | "TRUNCATE",
