@@ -219,7 +219,8 @@ const PAUSE = new Int32Array(new SharedArrayBuffer(4));
  */
 function emptyWal(db: Database.Database): void {
   const deadline = Date.now() + BUSY_TIMEOUT_MS;
-  while (!checkpointWal(db, "TRUNCATE", BUSY_TIMEOUT_MS) && Date.now() < deadline) Atomics.wait(PAUSE, 0, 0, 2);
+  while (!checkpointWal(db, "TRUNCATE", BUSY_TIMEOUT_MS) && Date.now() < deadline)
+    Atomics.wait(PAUSE, 0, 0, 2);
 }
 
 export function checkpointWal(
