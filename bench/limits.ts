@@ -67,13 +67,11 @@ export function cryptoLimits(ms: number, textBytes: number) {
   // distinct msgIds: what signing every message alone would cost, whatever ChatNode's batches save.
   const distinct = 4096;
   const signed = Array.from({ length: distinct }, (_, i) =>
-    dataSignedBytes({
-      sender: alice.selfId,
+    dataSignedBytes(alice.selfId, {
       flags: 0,
       fragIndex: 0,
       fragCount: 1,
       msgId: i.toString(16).padStart(32, "0") as MsgId,
-      sentAt: Date.now(),
       payload: new Uint8Array(textBytes).fill(7),
     }),
   );

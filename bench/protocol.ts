@@ -4,9 +4,9 @@
  */
 import { generateSecretKeys, peerIdOf, publicKeysOf, type SecretKeys } from "../src/crypto/keys.ts";
 import type { EngineConfig } from "../src/engine/config.ts";
-import type { EngineStats } from "../src/engine/stats.ts";
 import type { PeerId } from "../src/engine/types.ts";
 import type { FaultConfig, FaultCounters } from "../src/faults/plan.ts";
+import type { NodeStats } from "../src/node/types.ts";
 
 export interface UserSpec {
   name: string;
@@ -90,7 +90,7 @@ export interface NodeReport {
   windowReceived: number;
   latencies: number[];
   /** Engine and fault counters over the window. */
-  stats: EngineStats | null;
+  stats: NodeStats | null;
   faults: FaultCounters | null;
   /** CPU time (user + system, µs) this process used over the window. */
   cpuMicros: number;

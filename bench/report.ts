@@ -302,7 +302,7 @@ export function markdown(r: BenchResults): string {
     if (!p) continue;
     const w = p.wireBytesPerMsg;
     lines.push(
-      `| wire bytes per ${r.meta.textBytes}-byte ${p.kind} message, 0% loss (DATA + ACK share + HELLO share) | ${w.total.toFixed(0)} (${w.data.toFixed(0)} + ${w.ack.toFixed(1)} + ${w.hello.toFixed(1)}), ${w.datagrams.toFixed(2)} datagrams | ${(w.total / r.meta.textBytes).toFixed(2)}× the text |`,
+      `| wire bytes per ${r.meta.textBytes}-byte ${p.kind} message, 0% loss, sealed as on the wire (DATA + ACK, handshake and keepalive share + HELLO share) | ${w.total.toFixed(0)} (${w.data.toFixed(0)} + ${w.ack.toFixed(1)} + ${w.hello.toFixed(1)}), ${w.datagrams.toFixed(2)} datagrams | ${(w.total / r.meta.textBytes).toFixed(2)}× the text |`,
     );
     lines.push(
       `| CPU per delivered ${p.kind} message (both processes) | ${p.cpuMicrosPerMsg.toFixed(0)} µs | ${(p.cpuMicrosPerMsg / (1e6 / verify)).toFixed(1)}× one verify |`,

@@ -1,6 +1,6 @@
 import type { EngineConfig } from "../src/engine/config.ts";
-import { MAC_BYTES } from "../src/engine/types.ts";
-import { DATA_FIXED_BYTES, DATA_PROOF_MAX_BYTES } from "../src/engine/wire.ts";
+import { DATA_FIXED_BYTES, DATA_PROOF_MAX_BYTES, HELLO_BYTES } from "../src/engine/wire.ts";
+import { TRANSPORT_OVERHEAD } from "../src/session/wire.ts";
 
 /**
  * Two real nodes in two processes over loopback: node 0 sends 200-byte messages closed-loop to node 1 (broadcast,
@@ -96,11 +96,13 @@ export function pointFrom(
     retransmits += s.retransmits * perSec;
     early += s.earlyRetransmits * perSec;
     duplicateFrames += s.duplicates * perSec;
-    // The engine counts DATA bytes; HELLO has a fixed size; what is left of bytesOut is ACKs.
-    const helloBytes = s.hellosSent * HELLO_DATAGRAM_BYTES;
-    data += s.dataBytesOut * perSec;
-    ack += (s.bytesOut - helloBytes - s.dataBytesOut) * perSec;
-    hello += helloBytes * perSec;
+    // On the wire, each as its session sealed it: the engine counts DATA bytes and HELLO has a fixed size; the rest
+    // of what the session layer sent is ACKs, handshakes and keepalives.
+    const sealedData = s.dataBytesOut + (s.framesSent + s.retransmits) * TRANSPORT_OVERHEAD;
+    const sealedHello = s.hellosSent * SEALED_HELLO_BYTES;
+    data += sealedData * perSec;
+    ack += (s.sessions.wireBytesOut - sealedHello - sealedData) * perSec;
+    hello += sealedHello * perSec;
   }
   const msgsPerSec = (windowReceived * 1000) / measureMs;
   const per = (x: number) => (msgsPerSec > 0 ? x / msgsPerSec : Number.NaN);
@@ -129,15 +131,15 @@ export function pointFrom(
   };
 }
 
-/** HELLO is fixed-size: header 20 + epoch 4 + floor 4 + timestamp 8 + flags 1 + echo 8 + MAC 16. */
-const HELLO_DATAGRAM_BYTES = 61;
+/** A HELLO as it crosses the wire: fixed-size, sealed in its session (docs/PROTOCOL.md §5, §14). */
+const SEALED_HELLO_BYTES = HELLO_BYTES + TRANSPORT_OVERHEAD;
 
 /**
- * The largest DATA datagram carrying `payload` bytes: fixed fields, payload, MAC, and the batch signature of a full
- * batch (index, size, a 4-hash audit path, the signature; docs/PROTOCOL.md §3).
+ * The largest DATA datagram carrying `payload` bytes on the wire: fixed fields, payload, the batch signature of a
+ * full batch (index, size, a 4-hash audit path, the signature; docs/PROTOCOL.md §3), sealed in its session.
  */
 export function dataDatagramBytes(payload: number): number {
-  return DATA_FIXED_BYTES + payload + MAC_BYTES + DATA_PROOF_MAX_BYTES;
+  return DATA_FIXED_BYTES + payload + DATA_PROOF_MAX_BYTES + TRANSPORT_OVERHEAD;
 }
 
 export async function twoNodes(

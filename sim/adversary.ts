@@ -7,9 +7,11 @@
  *  - mallory, a registered peer (the highest node index; its engine runs honestly but it writes no message) who
  *    holds its own valid keys and lies with them through its own sessions: fragments with an index beyond their
  *    count, fragments that disagree on their message, ACKs for another epoch; and who also holds one victim link's
- *    session and MAC keys (a→b, two honest nodes) but not a's signing key, so it sends b a's DATA with altered text
- *    under that link's session;
- *  - ACKs in an honest node's name, sent through mallory's own session (the session names who sent them).
+ *    session keys (a→b, two honest nodes) but not a's signing key, so it sends b a's DATA with altered text
+ *    under that link's session.
+ *
+ * (An engine datagram names no sender: its session does. So mallory cannot even write an ACK "in another node's
+ * name" through its own session; earlier protocol versions needed an attack for that.)
  *
  * Nothing here must ever be accepted: the checker's invariants (I1 integrity, I2 once, I3 authentic, I6 acked)
  * flag a delivery or an acknowledgement any of it caused. Lies that a key holder may legitimately tell (a new
@@ -33,8 +35,7 @@ export const ATTACKS = [
   "fragment-beyond-count",
   "inconsistent-fragments",
   "stale-epoch-ack",
-  "altered-with-mac-key",
-  "forged-ack",
+  "altered-in-victim-session",
 ] as const;
 export type Attack = (typeof ATTACKS)[number];
 
@@ -66,8 +67,8 @@ export class Adversary {
   private seenNext = 0;
   private readonly mallory: number;
   private readonly malloryCrypto: CryptoPort;
-  /** The victim link a→b whose MAC key mallory holds (a's crypto, used for its MAC only). */
-  private readonly victim: { a: number; b: number; crypto: CryptoPort };
+  /** The victim link a→b whose session keys mallory holds (not a's signing key). */
+  private readonly victim: { a: number; b: number };
   /** mallory's own seqs for its lies, toward each node: its engine sends no DATA, so they collide with nothing. */
   private readonly lieSeq = new Map<number, number>();
   private lies = 0;
@@ -82,7 +83,7 @@ export class Adversary {
     this.malloryCrypto = world.cryptoOf(this.mallory);
     const a = rng.below(world.size - 1);
     const b = (a + 1 + rng.below(world.size - 2)) % (world.size - 1);
-    this.victim = { a, b, crypto: world.cryptoOf(a) };
+    this.victim = { a, b };
   }
 
   /** The node that writes no message of its own. */
@@ -135,22 +136,12 @@ export class Adversary {
         if (epoch <= 1) return false;
         // Everything x ever sent mallory, acknowledged under x's previous epoch: x must not believe a word.
         const next = this.world.nextSeqOf(x, this.mallory);
-        const ack = encodeAck(
-          {
-            sender: this.world.idOf(this.mallory),
-            recipient: this.world.idOf(x),
-            epoch: epoch - 1,
-            next,
-            ranges: [],
-            rejects: [],
-          },
-          (b) => this.malloryCrypto.mac(this.world.idOf(x), b),
-        );
+        const ack = encodeAck({ epoch: epoch - 1, next, ranges: [], rejects: [] });
         this.world.sendInner(this.mallory, x, ack);
         return true;
       }
-      case "altered-with-mac-key": {
-        const { a, crypto } = this.victim;
+      case "altered-in-victim-session": {
+        const { a } = this.victim;
         const data = this.victimData;
         // A later fragment when there is one: each fragment's proof must be checked, not only the first's.
         const later = data.filter((p) => p.fragIndex > 0);
@@ -161,32 +152,14 @@ export class Adversary {
         const payload = Uint8Array.from(p.payload);
         const at = this.rng.below(payload.length);
         payload[at] = (payload[at] as number) ^ (1 + this.rng.below(255));
-        const bytes = encodeData({ ...p, payload }, p.proof, (authed) => crypto.mac(p.recipient, authed));
+        const bytes = encodeData({ ...p, payload }, p.proof);
         this.world.sendInner(a, this.victim.b, bytes);
-        return true;
-      }
-      case "forged-ack": {
-        // "From" an honest node to another, MAC'd with mallory's key for that recipient, through mallory's session.
-        const from = this.rng.below(this.world.size - 1);
-        const to = (from + 1 + this.rng.below(this.world.size - 2)) % (this.world.size - 1);
-        const ack = encodeAck(
-          {
-            sender: this.world.idOf(from),
-            recipient: this.world.idOf(to),
-            epoch: this.world.epochOf(to),
-            next: this.world.nextSeqOf(to, from),
-            ranges: [],
-            rejects: [],
-          },
-          (b) => this.malloryCrypto.mac(this.world.idOf(to), b),
-        );
-        this.world.sendInner(this.mallory, to, ack);
         return true;
       }
     }
   }
 
-  /** DATA from mallory, validly MAC'd and signed, whose fragments are malformed in the way `frames` says. */
+  /** DATA from mallory, validly sealed and signed, whose fragments are malformed in the way `frames` says. */
   private lie(
     frames: (seq: number) => { seq: number; fragIndex: number; fragCount: number; otherMessage?: boolean }[],
   ): boolean {
@@ -198,8 +171,6 @@ export class Adversary {
     const first = msgId(0);
     for (const f of plan) {
       const fields = {
-        sender: this.world.idOf(this.mallory),
-        recipient: this.world.idOf(to),
         epoch: this.world.epochOf(this.mallory),
         seq: f.seq,
         floor: 0,
@@ -207,11 +178,11 @@ export class Adversary {
         fragIndex: f.fragIndex,
         fragCount: f.fragCount,
         msgId: f.otherMessage ? msgId(1) : first,
-        sentAt: 1,
         payload: new TextEncoder().encode("a lie"),
       };
-      const [proof] = this.malloryCrypto.signBatch([dataSignedBytes(fields)]) as [BatchProof];
-      const bytes = encodeData(fields, proof, (authed) => this.malloryCrypto.mac(fields.recipient, authed));
+      const author = this.world.idOf(this.mallory);
+      const [proof] = this.malloryCrypto.signBatch([dataSignedBytes(author, fields)]) as [BatchProof];
+      const bytes = encodeData(fields, proof);
       this.world.sendInner(this.mallory, to, bytes);
     }
     return true;

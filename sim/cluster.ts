@@ -514,7 +514,7 @@ export class Cluster {
         for (const { event } of events) this.observer.onEvent(this.step, this.now, node.index, event);
       },
       transmit: (_to, bytes, peer) => {
-        if (isData(bytes)) this.observeData(node, bytes);
+        if (isData(bytes)) this.observeData(node, peer, bytes);
         const to = this.indexOf(peer);
         if (to !== undefined) this.innerTap?.(node.index, to, bytes);
         tunnel.outbound(this.now, peer, bytes);
@@ -568,14 +568,14 @@ export class Cluster {
     }
   }
 
-  private observeData(node: SimNode, bytes: Uint8Array): void {
+  private observeData(node: SimNode, peer: PeerId, bytes: Uint8Array): void {
     const decoded = decode(bytes);
     if (!decoded.ok || decoded.packet.type !== PacketType.Data) {
       throw new Error(`node ${node.index} sent a DATA datagram it cannot decode itself`);
     }
     const p = decoded.packet;
     this.observer.onDataFrame(this.step, this.now, node.index, {
-      recipient: p.recipient,
+      recipient: peer,
       msgId: p.msgId,
       seq: p.seq,
       fragCount: p.fragCount,

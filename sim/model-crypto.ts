@@ -60,24 +60,6 @@ export class ModelCrypto implements CryptoPort {
     return equal(Buffer.concat([hmac(keys.secret, statement), Buffer.alloc(32)]), proof.signature);
   }
 
-  private pairKey(from: ModelKeys, to: ModelKeys): Buffer {
-    // Both ends can compute it (the model directory holds secrets), and it differs per direction.
-    const [a, b] = from.id < to.id ? [from, to] : [to, from];
-    return hmac(Buffer.concat([a.secret, b.secret]), DIRECTION.encode(`${from.id}>${to.id}`));
-  }
-
-  mac(peer: PeerId, bytes: Uint8Array): Uint8Array {
-    const keys = this.directory.get(peer);
-    if (!keys) return new Uint8Array(16);
-    return hmac(this.pairKey(this.self, keys), bytes).subarray(0, 16);
-  }
-
-  verifyMac(peer: PeerId, bytes: Uint8Array, tag: Uint8Array): boolean {
-    const keys = this.directory.get(peer);
-    if (!keys) return false;
-    return equal(hmac(this.pairKey(keys, this.self), bytes).subarray(0, 16), tag);
-  }
-
   seal(recipient: PeerId, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
     const keys = this.directory.get(recipient);
     const secret = keys ? keys.secret : new Uint8Array(32);

@@ -1,17 +1,16 @@
 import { randomBytes as nodeRandomBytes } from "node:crypto";
 import type { BatchProof, CryptoPort } from "../engine/ports.ts";
-import { MAC_BYTES, type PeerId } from "../engine/types.ts";
+import type { PeerId } from "../engine/types.ts";
 import { signBatch, statementOf } from "./batch-signature.ts";
 import { bytesEqual, utf8 } from "./bytes.ts";
 import { type Ed25519Verifier, ed25519Signer, ed25519Verifier, keyId } from "./ed25519.ts";
 import { open as hpkeOpen, seal as hpkeSeal } from "./hpke.ts";
 import type { PublicKeys, SecretKeys } from "./keys.ts";
-import { type DirectionalMacKeys, deriveMacKeys, macTag, verifyMacTag } from "./mac.ts";
 import { X25519PrivateKey, X25519PublicKey } from "./x25519.ts";
 
 /**
- * The engine's CryptoPort (src/engine/ports.ts) over the primitives in this folder. Per-peer state (parsed keys and
- * the two MAC keys) is derived on first use and cached; if the directory later returns different keys for a peer
+ * The engine's CryptoPort (src/engine/ports.ts) over the primitives in this folder. Per-peer state (parsed keys) is
+ * made on first use and cached; if the directory later returns different keys for a peer
  * (a contact replaced with --force), the cache entry is rebuilt. Nothing here throws for hostile input.
  */
 
@@ -44,8 +43,6 @@ interface PeerState {
   readonly ed25519: Uint8Array;
   readonly verifier: Ed25519Verifier;
   readonly x25519: X25519PublicKey;
-  /** null once derivation failed (low-order key), so that it is not retried on every packet. */
-  macKeys: DirectionalMacKeys | null | undefined;
 }
 
 /** A fixed set of peers, for the simulator and tests. */
@@ -67,19 +64,6 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
   });
   const verified = new VerifiedSignatures();
 
-  function macKeys(peer: PeerId): DirectionalMacKeys | undefined {
-    const state = peers.get(peer);
-    if (!state) return undefined;
-    if (state.macKeys === undefined) {
-      state.macKeys =
-        deriveMacKeys(
-          { ed25519: signer.publicKey, x25519 },
-          { ed25519: state.ed25519, x25519: state.x25519 },
-        ) ?? null;
-    }
-    return state.macKeys ?? undefined;
-  }
-
   return {
     selfId,
     knows: (peer) => peers.get(peer) !== undefined,
@@ -89,15 +73,6 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
       if (!state) return false;
       const statement = statementOf(message, proof);
       return statement !== undefined && verified.check(author, state.verifier, statement, proof);
-    },
-    mac(peer, bytes) {
-      const keys = macKeys(peer);
-      // No key for an unknown peer: an all-zero tag, which no receiver accepts (its check uses a real HMAC key).
-      return keys ? macTag(keys.send, bytes) : new Uint8Array(MAC_BYTES);
-    },
-    verifyMac(peer, bytes, tag) {
-      const keys = macKeys(peer);
-      return keys ? verifyMacTag(keys.receive, bytes, tag) : false;
     },
     seal(recipient, plaintext, aad) {
       const state = peers.get(recipient);
@@ -146,7 +121,6 @@ class PeerKeys {
       ed25519: verifier.publicKey,
       verifier,
       x25519: peerX25519,
-      macKeys: undefined,
     };
     this.cache.set(peer, state);
     return state;

@@ -49,7 +49,7 @@ export class BatchSigner {
         byFragment[u.fields.fragIndex] = leaves.length;
         sharedLeaves.set(u.shared, byFragment);
       }
-      leaves.push(dataSignedBytes(u.fields));
+      leaves.push(dataSignedBytes(this.ctx.selfId, u.fields));
     }
     const proofs: BatchProof[] = [];
     for (let from = 0; from < leaves.length; from += MAX_BATCH_LEAVES) {
@@ -60,9 +60,7 @@ export class BatchSigner {
     }
     this.unsigned.forEach((u, i) => {
       const proof = proofs[leafOf[i] as number] as BatchProof;
-      u.frame.bytes = encodeData(u.fields, proof, (authed) =>
-        this.ctx.crypto.mac(u.fields.recipient, authed),
-      );
+      u.frame.bytes = encodeData(u.fields, proof);
     });
     this.unsigned.length = 0;
   }

@@ -162,19 +162,17 @@ export class Engine {
   // ---- receiving --------------------------------------------------------------------------------------------
 
   /**
-   * A datagram from `from`. `via` is the peer whose session carried it (the session layer authenticated it):
-   * a packet naming any other sender is refused, so a peer cannot speak for another through its own session.
+   * A datagram from `from`, which the session of `sender` opened: the session layer authenticated it as that
+   * peer's and as meant for us, so the datagram itself names neither.
    */
-  handleDatagram(now: Millis, from: Address, bytes: Uint8Array, via?: PeerId): void {
+  handleDatagram(now: Millis, from: Address, bytes: Uint8Array, sender: PeerId): void {
     this.ctx.counters.datagramsIn++;
     this.ctx.counters.bytesIn += bytes.length;
+    const peer = this.ctx.peers.get(sender);
+    if (!peer || !this.ctx.crypto.knows(sender)) return this.ctx.reject("unknown-sender", from);
     const decoded = decode(bytes);
-    if (!decoded.ok) return this.ctx.reject(decoded.reason, from);
+    if (!decoded.ok) return this.ctx.reject(decoded.reason, from, sender);
     const packet = decoded.packet;
-    if (packet.recipient !== this.ctx.selfId) return this.ctx.reject("not-for-me", from, packet.sender);
-    const peer = this.ctx.peers.get(packet.sender);
-    if (!peer || !this.ctx.crypto.knows(packet.sender)) return this.ctx.reject("unknown-sender", from);
-    if (via !== undefined && via !== packet.sender) return this.ctx.reject("wrong-session", from, via);
     this.ctx.touched.add(peer);
     switch (packet.type) {
       case PacketType.Data:

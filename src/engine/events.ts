@@ -7,12 +7,9 @@ import type { DecodeError } from "./wire.ts";
  */
 export type RejectReason =
   | DecodeError
-  | "not-for-me"
+  /** A session carried it from a peer the engine does not have (removed from the directory meanwhile). */
   | "unknown-sender"
-  /** The packet names a sender other than the peer whose session carried it. */
-  | "wrong-session"
   | "bad-signature"
-  | "bad-mac"
   | "stale-epoch"
   | "replayed-hello"
   | "beyond-window"

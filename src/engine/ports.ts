@@ -24,7 +24,7 @@ export interface BatchProof {
 
 /**
  * Everything cryptographic the engine needs, injected. The real implementation is src/crypto/port.ts
- * (Ed25519, HPKE, HMAC keyed from X25519); the simulator may use the same with keys made from seeds.
+ * (Ed25519 batch signatures, HPKE); the simulator may use the same with keys made from seeds.
  * None of these may throw for bad input: they return false / undefined.
  */
 export interface CryptoPort {
@@ -36,10 +36,6 @@ export interface CryptoPort {
   signBatch(messages: readonly Uint8Array[]): BatchProof[];
   /** Whether `proof` shows that `author` signed `message` (in a batch of its own or of many). */
   verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean;
-  /** A 16-byte MAC over `bytes` with the key for the direction self → peer. */
-  mac(peer: PeerId, bytes: Uint8Array): Uint8Array;
-  /** Whether `tag` is the MAC over `bytes` with the key for the direction peer → self. */
-  verifyMac(peer: PeerId, bytes: Uint8Array, tag: Uint8Array): boolean;
   /** Seals `plaintext` so that only `recipient` can open it, binding `aad`. */
   seal(recipient: PeerId, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Opens a ciphertext sealed to this node; undefined if it was sealed to another key or tampered with. */

@@ -28,11 +28,9 @@ export class Presence {
   }
 
   onHello(now: Millis, from: Address, peer: PeerState, p: HelloPacket): void {
-    if (!this.ctx.crypto.verifyMac(p.sender, p.authed, p.mac))
-      return this.ctx.reject("bad-mac", from, p.sender);
-    if (peer.recv && p.epoch < peer.recv.epoch) return this.ctx.reject("stale-epoch", from, p.sender);
+    if (peer.recv && p.epoch < peer.recv.epoch) return this.ctx.reject("stale-epoch", from, peer.id);
     const fresh = p.epoch > peer.helloEpoch || (p.epoch === peer.helloEpoch && p.timestamp > peer.helloTs);
-    if (!fresh) return this.ctx.reject("replayed-hello", from, p.sender);
+    if (!fresh) return this.ctx.reject("replayed-hello", from, peer.id);
     this.ctx.counters.hellosReceived++;
     peer.helloEpoch = p.epoch;
     peer.helloTs = p.timestamp;
@@ -112,18 +110,13 @@ export class Presence {
     this.lastHelloTs = Math.max(this.lastHelloTs + 1, Math.floor(now));
     this.ctx.emitDatagram(
       peer,
-      encodeHello(
-        {
-          sender: this.ctx.selfId,
-          recipient: peer.id,
-          epoch: this.ctx.epoch,
-          floor: peer.send.floor(),
-          timestamp: this.lastHelloTs,
-          flags,
-          echo,
-        },
-        (b) => this.ctx.crypto.mac(peer.id, b),
-      ),
+      encodeHello({
+        epoch: this.ctx.epoch,
+        floor: peer.send.floor(),
+        timestamp: this.lastHelloTs,
+        flags,
+        echo,
+      }),
     );
   }
 

@@ -9,7 +9,7 @@ import type { EngineContext } from "./context.ts";
 import { privateAad } from "./context.ts";
 import { describeFailure, type FailReason } from "./events.ts";
 import { splitIntoFragments } from "./fragments.ts";
-import { newMsgId } from "./msg-id.ts";
+import { msgIdTime, newMsgId } from "./msg-id.ts";
 import type { ParkedMessage, PeerState } from "./peer.ts";
 import type { OutFrame, OutMessage } from "./send-stream.ts";
 import { seqAdd, seqLess } from "./seq.ts";
@@ -40,8 +40,15 @@ export interface SendRequest {
   /** Recipients; for a broadcast, every known peer when absent. A private message has exactly one. */
   to?: readonly PeerId[];
   text: string;
-  /** Given when re-sending a stored message (after a restart): the same id, so the receiver can drop a copy. */
+  /**
+   * Given when re-sending a stored message (after a restart): the same id, so the receiver can drop a copy. Its
+   * time (msgIdTime) is when the message was written, as the receiver shows it.
+   */
   msgId?: MsgId;
+  /**
+   * When a re-sent message was written, as its outbox says: what its expiry counts from. The same as its id's time
+   * but for messages written before ids carried the time (their ids are random).
+   */
   sentAt?: number;
 }
 
@@ -93,7 +100,7 @@ export class Sender {
       msgId,
       kind: request.kind,
       text,
-      sentAt: request.sentAt ?? now,
+      sentAt: request.sentAt ?? msgIdTime(msgId),
       order: ++this.messageOrder,
       resent: request.msgId !== undefined,
     };
@@ -144,8 +151,6 @@ export class Sender {
     parts.forEach((payload, fragIndex) => {
       const seq = seqAdd(head, fragIndex);
       const fields = {
-        sender: this.ctx.selfId,
-        recipient: peer.id,
         epoch: this.ctx.epoch,
         seq,
         floor,
@@ -153,7 +158,6 @@ export class Sender {
         fragIndex,
         fragCount: parts.length,
         msgId: message.msgId,
-        sentAt: message.sentAt,
         payload,
       };
       const frame: OutFrame = {
@@ -224,9 +228,7 @@ export class Sender {
   }
 
   onAck(now: Millis, from: Address, peer: PeerState, p: AckPacket): void {
-    if (!this.ctx.crypto.verifyMac(p.sender, p.authed, p.mac))
-      return this.ctx.reject("bad-mac", from, p.sender);
-    if (p.epoch !== this.ctx.epoch) return this.ctx.reject("stale-epoch", from, p.sender);
+    if (p.epoch !== this.ctx.epoch) return this.ctx.reject("stale-epoch", from, peer.id);
     this.ctx.counters.acksReceived++;
     const stream = peer.send;
     // Rejections first: a message refused by its recipient must end `failed`, not `delivered`.

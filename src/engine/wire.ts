@@ -1,18 +1,18 @@
 /**
- * The ChatNode wire format, version 3 (docs/PROTOCOL.md describes it byte by byte).
- * Every datagram starts with a 20-byte header: magic "CN", version, type, sender key id, recipient key id.
- * Every datagram carries a MAC with the pairwise, per-direction key over every byte before it. DATA also carries
- * its author's batch signature over the message part alone (author, flags, fragment, msgId, sentAt, payload):
- * the message's audit path in the Merkle tree of up to 16 messages signed together, then the Ed25519 signature
- * over that tree's root. A broadcast to N peers is one message in one batch, and a burst of messages is one
- * signature, not one each. Decoding never throws: it returns a value or a reason code.
+ * The engine's datagrams, protocol version 4 (docs/PROTOCOL.md describes them byte by byte). They travel only
+ * inside a session (src/session/, §14), whose AEAD authenticates them and names the peer that sent them, so they
+ * carry neither magic, version, key ids nor MACs: the first byte is the type. DATA also carries its author's batch
+ * signature over the message part (author, flags, fragment, msgId, payload): the message's audit path in the
+ * Merkle tree of up to 16 messages signed together, then the Ed25519 signature over that tree's root, so a message
+ * stays provably its author's wherever it travels. A broadcast to N peers is one message in one batch, and a burst
+ * of messages is one signature, not one each. Decoding never throws: it returns a value or a reason code.
  */
 import { Reader, Writer } from "./byte-io.ts";
 import { auditPathLength } from "./merkle-shape.ts";
 import type { BatchProof } from "./ports.ts";
 import {
+  fromHex,
   KEY_ID_BYTES,
-  MAC_BYTES,
   MAX_BATCH_LEAVES,
   MAX_DATAGRAM_BYTES,
   MSG_ID_BYTES,
@@ -23,32 +23,37 @@ import {
 
 export { auditPathLength, merkleSplit } from "./merkle-shape.ts";
 
-export const MAGIC_0 = 0x43; // 'C'
-export const MAGIC_1 = 0x4e; // 'N'
-export const WIRE_VERSION = 3;
+export const WIRE_VERSION = 4;
 
 export const PacketType = { Data: 1, Ack: 2, Hello: 3 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
-export const HEADER_BYTES = 4 + 2 * KEY_ID_BYTES;
-/** DATA fields after the common header, before the payload. */
-export const DATA_FIXED_BYTES = HEADER_BYTES + 4 + 4 + 4 + 1 + 1 + 1 + MSG_ID_BYTES + 8 + 2;
+/** The type byte: all an engine datagram has for a header, since its session says who sent it. */
+export const HEADER_BYTES = 1;
+/** DATA bytes before the payload: type, epoch, seq, floor, flags, fragIndex, fragCount, msgId, length. */
+export const DATA_FIXED_BYTES = HEADER_BYTES + 4 + 4 + 4 + 1 + 1 + 1 + MSG_ID_BYTES + 2;
 /** A SHA-256 in an audit path. */
 export const PATH_HASH_BYTES = 32;
 /** The longest audit path: a batch of MAX_BATCH_LEAVES (16) messages is a tree 4 levels deep. */
 export const MAX_PATH_HASHES = Math.ceil(Math.log2(MAX_BATCH_LEAVES));
-/** The batch signature after the MAC: leaf index, batch size, the path, the Ed25519 signature. */
+/** The batch signature after the payload: leaf index, batch size, the path, the Ed25519 signature. */
 export const DATA_PROOF_MAX_BYTES = 1 + 1 + MAX_PATH_HASHES * PATH_HASH_BYTES + SIGNATURE_BYTES;
-/** The largest fragment payload that keeps a DATA datagram within MAX_DATAGRAM_BYTES, whatever its batch. */
-export const MAX_FRAGMENT_PAYLOAD = MAX_DATAGRAM_BYTES - DATA_FIXED_BYTES - MAC_BYTES - DATA_PROOF_MAX_BYTES;
-/** Where the message part of a DATA datagram starts (flags); before it: header, epoch, seq, floor. */
+/**
+ * The most an engine datagram may be: what fits MAX_DATAGRAM_BYTES once its session seals it (25 bytes,
+ * src/session/wire.ts TRANSPORT_OVERHEAD; a test keeps the two in step).
+ */
+export const MAX_ENGINE_DATAGRAM_BYTES = MAX_DATAGRAM_BYTES - 25;
+/** The largest fragment payload that keeps a DATA datagram within MAX_ENGINE_DATAGRAM_BYTES, whatever its batch. */
+export const MAX_FRAGMENT_PAYLOAD = MAX_ENGINE_DATAGRAM_BYTES - DATA_FIXED_BYTES - DATA_PROOF_MAX_BYTES;
+/** Where the message part of a DATA datagram starts (flags); before it: type, epoch, seq, floor. */
 const DATA_MESSAGE_OFFSET = HEADER_BYTES + 4 + 4 + 4;
-/** The header bytes the signature covers: magic, version, type and sender (the author), not the recipient. */
-const SIGNED_HEADER_BYTES = 4 + KEY_ID_BYTES;
+/** What a signed message part starts with: the protocol version, then its author's key id. */
+const SIGNED_PREFIX_BYTES = 1 + KEY_ID_BYTES;
 export const MAX_FRAGMENTS = 255;
 export const MAX_ACK_RANGES = 32;
 export const MAX_ACK_REJECTS = 16;
-const HELLO_BYTES = HEADER_BYTES + 4 + 4 + 8 + 1 + 8 + MAC_BYTES;
+export const ACK_MIN_BYTES = HEADER_BYTES + 4 + 4 + 1 + 1;
+export const HELLO_BYTES = HEADER_BYTES + 4 + 4 + 8 + 1 + 8;
 
 /** Private: the payload is an HPKE ciphertext. Resent: queued to this recipient before (a give-up, a restart). */
 export const DataFlags = { Private: 1, Resent: 2 } as const;
@@ -59,16 +64,8 @@ export const HelloFlags = { ReplyWanted: 1, Leaving: 2 } as const;
 export const RejectCode = { DecryptFailed: 1, Malformed: 2 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 
-export interface Header {
-  type: PacketType;
-  sender: PeerId;
-  recipient: PeerId;
-}
-
-/** What a DATA datagram says: what its sender encodes (encodeData) and, with its authentication, what decode returns. */
+/** What a DATA datagram says: what its sender encodes (encodeData) and what decode returns. */
 export interface DataFields {
-  sender: PeerId;
-  recipient: PeerId;
   /** The sender's epoch: changes only when the sender lost its state; older epochs are replays. */
   epoch: number;
   seq: number;
@@ -77,20 +74,16 @@ export interface DataFields {
   flags: number;
   fragIndex: number;
   fragCount: number;
+  /** Its first 48 bits are the author's wall-clock ms when the message was written (msg-id.ts). */
   msgId: MsgId;
-  /** The author's wall-clock ms when the message was written. */
-  sentAt: number;
   payload: Uint8Array;
 }
 
-/** A decoded DATA: its fields, and what checking its MAC and batch signature needs. */
-export interface DataPacket extends Header, DataFields {
+/** A decoded DATA: its fields, and what checking its batch signature needs. */
+export interface DataPacket extends DataFields {
   type: typeof PacketType.Data;
-  /** The bytes the MAC covers (everything before it). */
-  authed: Uint8Array;
-  mac: Uint8Array;
-  /** The bytes the batch signature covers: the header without the recipient, then flags … payload (a copy). */
-  signed: Uint8Array;
+  /** The datagram's message part (flags … payload), which dataSignedBytes turns into what the author signed. */
+  messagePart: Uint8Array;
   proof: BatchProof;
 }
 
@@ -107,10 +100,8 @@ export interface AckReject {
   code: RejectCode;
 }
 
-/** What an ACK says: what its sender encodes (encodeAck) and, with its MAC, what decode returns. */
+/** What an ACK says: what its sender encodes (encodeAck) and what decode returns. */
 export interface AckFields {
-  sender: PeerId;
-  recipient: PeerId;
   /** The epoch of the acknowledged stream (the data sender's). */
   epoch: number;
   /** Every seq below `next` is resolved at the receiver. */
@@ -119,16 +110,12 @@ export interface AckFields {
   rejects: AckReject[];
 }
 
-export interface AckPacket extends Header, AckFields {
+export interface AckPacket extends AckFields {
   type: typeof PacketType.Ack;
-  authed: Uint8Array;
-  mac: Uint8Array;
 }
 
-/** What a HELLO says: what its sender encodes (encodeHello) and, with its MAC, what decode returns. */
+/** What a HELLO says: what its sender encodes (encodeHello) and what decode returns. */
 export interface HelloFields {
-  sender: PeerId;
-  recipient: PeerId;
   epoch: number;
   floor: number;
   /** The sender's clock, ms: a HELLO not newer than the last one from the same sender is a replay. */
@@ -138,10 +125,8 @@ export interface HelloFields {
   echo: number;
 }
 
-export interface HelloPacket extends Header, HelloFields {
+export interface HelloPacket extends HelloFields {
   type: typeof PacketType.Hello;
-  authed: Uint8Array;
-  mac: Uint8Array;
 }
 
 export type Packet = DataPacket | AckPacket | HelloPacket;
@@ -149,8 +134,6 @@ export type Packet = DataPacket | AckPacket | HelloPacket;
 export type DecodeError =
   | "too-short"
   | "too-long"
-  | "bad-magic"
-  | "unknown-version"
   | "unknown-type"
   | "bad-length"
   | "bad-fragment"
@@ -162,60 +145,54 @@ function fail(reason: DecodeError): DecodeResult {
   return { ok: false, reason };
 }
 
-function writeHeader(w: Writer, type: PacketType, sender: PeerId, recipient: PeerId): void {
-  w.u8(MAGIC_0);
-  w.u8(MAGIC_1);
-  w.u8(WIRE_VERSION);
-  w.u8(type);
-  w.hex(sender);
-  w.hex(recipient);
-}
-
 /** The fields of a DATA datagram its author signs: the same for every recipient and every try. */
-export type DataMessageFields = Pick<
-  DataFields,
-  "sender" | "flags" | "fragIndex" | "fragCount" | "msgId" | "sentAt" | "payload"
->;
+export type DataMessageFields = Pick<DataFields, "flags" | "fragIndex" | "fragCount" | "msgId" | "payload">;
 
 function writeMessagePart(w: Writer, f: DataMessageFields): void {
   w.u8(f.flags);
   w.u8(f.fragIndex);
   w.u8(f.fragCount);
   w.hex(f.msgId);
-  w.u64(f.sentAt);
   w.u16(f.payload.length);
   w.raw(f.payload);
 }
 
-/** The message a DATA's batch signature covers: magic, version, type, author, then flags … payload. */
-export function dataSignedBytes(f: DataMessageFields): Uint8Array {
-  const w = new Writer(SIGNED_HEADER_BYTES + DATA_FIXED_BYTES - DATA_MESSAGE_OFFSET + f.payload.length);
-  w.u8(MAGIC_0);
-  w.u8(MAGIC_1);
+/** The message part's size: flags, fragIndex, fragCount, msgId, length, payload. */
+function messagePartBytes(payloadBytes: number): number {
+  return DATA_FIXED_BYTES - DATA_MESSAGE_OFFSET + payloadBytes;
+}
+
+/**
+ * What a DATA's batch signature covers: the protocol version and the author's key id, then the message part as it
+ * is on the wire (flags … payload). Not the stream fields (epoch, seq, floor), which differ per recipient and per
+ * try and which the session authenticates.
+ */
+export function dataSignedBytes(author: PeerId, f: DataMessageFields): Uint8Array {
+  const w = new Writer(SIGNED_PREFIX_BYTES + messagePartBytes(f.payload.length));
   w.u8(WIRE_VERSION);
-  w.u8(PacketType.Data);
-  w.hex(f.sender);
+  w.hex(author);
   writeMessagePart(w, f);
   return w.bytes;
 }
 
-/**
- * A whole DATA datagram: the fields, the MAC over them (`mac`, keyed sender → recipient), then the author's batch
- * signature `proof` for dataSignedBytes(f).
- */
-export function encodeData(
-  f: DataFields,
-  proof: BatchProof,
-  mac: (authed: Uint8Array) => Uint8Array,
-): Uint8Array {
+/** dataSignedBytes for a received DATA, from the message part its datagram carries. */
+export function receivedSignedBytes(author: PeerId, messagePart: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SIGNED_PREFIX_BYTES + messagePart.length);
+  out[0] = WIRE_VERSION;
+  out.set(fromHex(author), 1);
+  out.set(messagePart, SIGNED_PREFIX_BYTES);
+  return out;
+}
+
+/** A whole DATA datagram: the fields, then the author's batch signature `proof` for dataSignedBytes. */
+export function encodeData(f: DataFields, proof: BatchProof): Uint8Array {
   const proofBytes = 2 + proof.path.length * PATH_HASH_BYTES + SIGNATURE_BYTES;
-  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + MAC_BYTES + proofBytes);
-  writeHeader(w, PacketType.Data, f.sender, f.recipient);
+  const w = new Writer(DATA_FIXED_BYTES + f.payload.length + proofBytes);
+  w.u8(PacketType.Data);
   w.u32(f.epoch);
   w.u32(f.seq);
   w.u32(f.floor);
   writeMessagePart(w, f);
-  w.raw(mac(w.bytes.subarray(0, w.offset)));
   w.u8(proof.index);
   w.u8(proof.size);
   for (const hash of proof.path) w.raw(hash);
@@ -223,12 +200,11 @@ export function encodeData(
   return w.bytes;
 }
 
-export function encodeAck(f: AckFields, mac: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+export function encodeAck(f: AckFields): Uint8Array {
   const ranges = f.ranges.slice(0, MAX_ACK_RANGES);
   const rejects = f.rejects.slice(0, MAX_ACK_REJECTS);
-  const size = HEADER_BYTES + 4 + 4 + 1 + ranges.length * 6 + 1 + rejects.length * 5 + MAC_BYTES;
-  const w = new Writer(size);
-  writeHeader(w, PacketType.Ack, f.sender, f.recipient);
+  const w = new Writer(ACK_MIN_BYTES + ranges.length * 6 + rejects.length * 5);
+  w.u8(PacketType.Ack);
   w.u32(f.epoch);
   w.u32(f.next);
   w.u8(ranges.length);
@@ -241,55 +217,44 @@ export function encodeAck(f: AckFields, mac: (bytes: Uint8Array) => Uint8Array):
     w.u32(r.seq);
     w.u8(r.code);
   }
-  w.raw(mac(w.bytes.subarray(0, w.offset)));
   return w.bytes;
 }
 
-export function encodeHello(f: HelloFields, mac: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+export function encodeHello(f: HelloFields): Uint8Array {
   const w = new Writer(HELLO_BYTES);
-  writeHeader(w, PacketType.Hello, f.sender, f.recipient);
+  w.u8(PacketType.Hello);
   w.u32(f.epoch);
   w.u32(f.floor);
   w.u64(f.timestamp);
   w.u8(f.flags);
   w.u64(f.echo);
-  w.raw(mac(w.bytes.subarray(0, w.offset)));
   return w.bytes;
 }
 
-/**
- * The packet type of a datagram that starts like ours, without decoding the rest; undefined otherwise. For
- * code that only routes or counts datagrams (fault injection, captures).
- */
+/** The packet type of an engine datagram, without decoding the rest: for code that only routes or counts them. */
 export function packetTypeOf(bytes: Uint8Array): number | undefined {
-  if (bytes.length < HEADER_BYTES || bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) return undefined;
-  return bytes[3];
+  return bytes[0];
 }
 
-/** Strictly decodes one datagram. Authentication is the caller's job: this only checks structure. */
+/** Strictly decodes one engine datagram. Authentication is the session's: this only checks structure. */
 export function decode(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER_BYTES) return fail("too-short");
-  if (bytes.length > MAX_DATAGRAM_BYTES) return fail("too-long");
+  if (bytes.length > MAX_ENGINE_DATAGRAM_BYTES) return fail("too-long");
   const r = new Reader(bytes);
-  if (r.u8() !== MAGIC_0 || r.u8() !== MAGIC_1) return fail("bad-magic");
-  if (r.u8() !== WIRE_VERSION) return fail("unknown-version");
-  const type = r.u8();
-  const sender = r.hex(KEY_ID_BYTES) as PeerId;
-  const recipient = r.hex(KEY_ID_BYTES) as PeerId;
-  switch (type) {
+  switch (r.u8()) {
     case PacketType.Data:
-      return decodeData(r, sender, recipient);
+      return decodeData(r);
     case PacketType.Ack:
-      return decodeAck(r, sender, recipient);
+      return decodeAck(r);
     case PacketType.Hello:
-      return decodeHello(r, sender, recipient);
+      return decodeHello(r);
     default:
       return fail("unknown-type");
   }
 }
 
-function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
-  if (r.bytes.length < DATA_FIXED_BYTES + MAC_BYTES + 2 + SIGNATURE_BYTES) return fail("too-short");
+function decodeData(r: Reader): DecodeResult {
+  if (r.bytes.length < DATA_FIXED_BYTES + 2 + SIGNATURE_BYTES) return fail("too-short");
   const epoch = r.u32();
   const seq = r.u32();
   const floor = r.u32();
@@ -297,16 +262,13 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
   const fragIndex = r.u8();
   const fragCount = r.u8();
   const msgId = r.hex(MSG_ID_BYTES) as MsgId;
-  const sentAt = r.u64();
   const length = r.u16();
   if (length > MAX_FRAGMENT_PAYLOAD) return fail("bad-length");
-  if (r.remaining() < length + MAC_BYTES + 2 + SIGNATURE_BYTES) return fail("bad-length");
+  if (r.remaining() < length + 2 + SIGNATURE_BYTES) return fail("bad-length");
   if ((flags & ~(DataFlags.Private | DataFlags.Resent)) !== 0) return fail("bad-length");
   if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");
-  if (sentAt > Number.MAX_SAFE_INTEGER) return fail("bad-length");
   const payload = r.raw(length);
-  const authed = r.bytes.subarray(0, r.offset);
-  const mac = r.raw(MAC_BYTES);
+  const messagePart = r.bytes.subarray(DATA_MESSAGE_OFFSET, r.offset);
   const index = r.u8();
   const size = r.u8();
   const hashes = auditPathLength(index, size);
@@ -315,15 +277,10 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
   const path: Uint8Array[] = [];
   for (let i = 0; i < hashes; i++) path.push(r.raw(PATH_HASH_BYTES));
   const signature = r.raw(SIGNATURE_BYTES);
-  const signed = new Uint8Array(SIGNED_HEADER_BYTES + authed.length - DATA_MESSAGE_OFFSET);
-  signed.set(authed.subarray(0, SIGNED_HEADER_BYTES));
-  signed.set(authed.subarray(DATA_MESSAGE_OFFSET), SIGNED_HEADER_BYTES);
   return {
     ok: true,
     packet: {
       type: PacketType.Data,
-      sender,
-      recipient,
       epoch,
       seq,
       floor,
@@ -331,23 +288,20 @@ function decodeData(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult 
       fragIndex,
       fragCount,
       msgId,
-      sentAt,
       payload,
-      authed,
-      mac,
-      signed,
+      messagePart,
       proof: { index, size, path, signature },
     },
   };
 }
 
-function decodeAck(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
-  if (r.remaining() < 4 + 4 + 1 + 1 + MAC_BYTES) return fail("too-short");
+function decodeAck(r: Reader): DecodeResult {
+  if (r.bytes.length < ACK_MIN_BYTES) return fail("too-short");
   const epoch = r.u32();
   const next = r.u32();
   const rangeCount = r.u8();
   if (rangeCount > MAX_ACK_RANGES) return fail("too-many-ranges");
-  if (r.remaining() < rangeCount * 6 + 1 + MAC_BYTES) return fail("bad-length");
+  if (r.remaining() < rangeCount * 6 + 1) return fail("bad-length");
   const ranges: AckRange[] = [];
   for (let i = 0; i < rangeCount; i++) {
     const start = r.u32();
@@ -357,7 +311,7 @@ function decodeAck(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
   }
   const rejectCount = r.u8();
   if (rejectCount > MAX_ACK_REJECTS) return fail("too-many-ranges");
-  if (r.remaining() !== rejectCount * 5 + MAC_BYTES) return fail("bad-length");
+  if (r.remaining() !== rejectCount * 5) return fail("bad-length");
   const rejects: AckReject[] = [];
   for (let i = 0; i < rejectCount; i++) {
     const seq = r.u32();
@@ -365,15 +319,10 @@ function decodeAck(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
     if (code !== RejectCode.DecryptFailed && code !== RejectCode.Malformed) return fail("bad-length");
     rejects.push({ seq, code });
   }
-  const authed = r.bytes.subarray(0, r.offset);
-  const mac = r.raw(MAC_BYTES);
-  return {
-    ok: true,
-    packet: { type: PacketType.Ack, sender, recipient, epoch, next, ranges, rejects, authed, mac },
-  };
+  return { ok: true, packet: { type: PacketType.Ack, epoch, next, ranges, rejects } };
 }
 
-function decodeHello(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult {
+function decodeHello(r: Reader): DecodeResult {
   if (r.bytes.length !== HELLO_BYTES) return fail("bad-length");
   const epoch = r.u32();
   const floor = r.u32();
@@ -382,10 +331,5 @@ function decodeHello(r: Reader, sender: PeerId, recipient: PeerId): DecodeResult
   const echo = r.u64();
   if ((flags & ~(HelloFlags.ReplyWanted | HelloFlags.Leaving)) !== 0) return fail("bad-length");
   if (timestamp > Number.MAX_SAFE_INTEGER || echo > Number.MAX_SAFE_INTEGER) return fail("bad-length");
-  const authed = r.bytes.subarray(0, r.offset);
-  const mac = r.raw(MAC_BYTES);
-  return {
-    ok: true,
-    packet: { type: PacketType.Hello, sender, recipient, epoch, floor, timestamp, flags, echo, authed, mac },
-  };
+  return { ok: true, packet: { type: PacketType.Hello, epoch, floor, timestamp, flags, echo } };
 }

@@ -18,8 +18,6 @@ export function withWrongKeyFaults(
     knows: (peer: PeerId) => inner.knows(peer),
     signBatch: (messages) => inner.signBatch(messages),
     verify: (author, message, proof) => inner.verify(author, message, proof),
-    mac: (peer, bytes) => inner.mac(peer, bytes),
-    verifyMac: (peer, bytes, tag) => inner.verifyMac(peer, bytes, tag),
     seal: (recipient, plaintext, aad) => {
       const { wrongKeyPpm } = faults();
       if (wrongKeyPpm === 0 || !chance(rng, wrongKeyPpm)) return inner.seal(recipient, plaintext, aad);

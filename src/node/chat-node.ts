@@ -272,7 +272,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   /** What the session layer says that a user must hear; its other refusals are counted in stats().sessions. */
   private onSessionEvent(e: SessionEvent): void {
     if (e.type === "old-protocol")
-      this.emit("rejected", { reason: "peer speaks protocol v1", address: e.from });
+      this.emit("rejected", { reason: `peer speaks protocol v${e.version}`, address: e.from });
     // The client says how to fix it: import their contact.
     else if (e.type === "unknown-key") this.emit("rejected", { reason: "unknown-sender", address: e.from });
   }

@@ -10,7 +10,7 @@ import type { Sessions } from "../session/sessions.ts";
 
 /** The part of the engine the tunnel feeds. */
 export interface TunnelEngine {
-  handleDatagram(now: number, from: Address, bytes: Uint8Array, via?: PeerId): void;
+  handleDatagram(now: number, from: Address, bytes: Uint8Array, sender: PeerId): void;
 }
 
 export class Tunnel {

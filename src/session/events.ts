@@ -17,12 +17,14 @@ export type SessionEvent =
   | { type: "established"; peer: PeerId; initiator: boolean }
   | { type: "gave-up"; peer: PeerId; dropped: number }
   | { type: "roamed"; peer: PeerId; from: Address; to: Address }
-  /** A datagram in the old format: the runtime says so ("peer speaks protocol v1"); other refusals are counted. */
-  | { type: "old-protocol"; from: Address }
+  /** A datagram in an older format: the runtime says so ("peer speaks protocol v1"); other refusals are counted. */
+  | { type: "old-protocol"; from: Address; version: 1 | 2 }
   /** A real handshake by a key this node has not pinned: a stranger, or a contact not imported yet. */
   | { type: "unknown-key"; from: Address };
 
 export interface SessionStats {
+  /** Every byte this layer put on the wire (handshakes, sealed datagrams, keepalives), UDP and IP headers apart. */
+  wireBytesOut: number;
   sealed: number;
   opened: number;
   handshakesStarted: number;
@@ -40,6 +42,7 @@ export interface SessionStats {
 
 export function newSessionStats(): SessionStats {
   return {
+    wireBytesOut: 0,
     sealed: 0,
     opened: 0,
     handshakesStarted: 0,

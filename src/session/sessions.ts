@@ -39,7 +39,7 @@ import {
   writeTimestamp,
 } from "./wire.ts";
 
-type IndexEntry = { state: PeerState; keypair: Keypair } | { state: PeerState; keypair: undefined };
+type IndexEntry = { state: PeerState; keypair: Keypair | undefined };
 
 export class Sessions {
   private readonly peers = new PeerTable();
@@ -146,7 +146,9 @@ export class Sessions {
   }
 
   pollTransmit(): { to: Address; bytes: Uint8Array } | undefined {
-    return this.transmits.shift();
+    const t = this.transmits.shift();
+    if (t) this.counters.wireBytesOut += t.bytes.length;
+    return t;
   }
 
   pollEvent(): SessionEvent | undefined {
@@ -333,8 +335,7 @@ export class Sessions {
   }
 
   private flushQueue(s: PeerState, kp: Keypair, now: number): void {
-    const queued = s.queue;
-    s.queue = [];
+    const queued = s.queue.splice(0);
     for (const plaintext of queued) this.seal(s, kp, plaintext, now);
   }
 
@@ -383,7 +384,8 @@ export class Sessions {
 
   private refuse(from: Address, reason: SessionRefusal): undefined {
     this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
-    if (reason === "protocol-v1") this.events.push({ type: "old-protocol", from });
+    const version = reason === "protocol-v1" ? 1 : reason === "protocol-v2" ? 2 : undefined;
+    if (version) this.events.push({ type: "old-protocol", from, version });
     else if (reason === "unknown-key") this.events.push({ type: "unknown-key", from });
     return undefined;
   }

@@ -1,10 +1,11 @@
 /**
- * The session layer's datagrams (protocol v2), byte by byte in docs/PROTOCOL.md §14. Three kinds, told apart by
- * the first byte, which can never be the first byte of a protocol-v1 datagram ('C', 0x43):
+ * The session layer's datagrams (protocol v3), byte by byte in docs/PROTOCOL.md §14. Three kinds, told apart by
+ * the first byte, which is never the first byte of an older protocol's datagram: protocol v1 began with 'C'
+ * (0x43), and protocol v2 (the same sessions carrying the older, larger engine datagrams) used 0x01 … 0x03:
  *
- *   initiation  0x01 | sender index u32 | Noise IK message 1 (96 + 8-byte timestamp) | mac1 (16)   = 125 bytes
- *   response    0x02 | sender index u32 | receiver index u32 | Noise IK message 2 (48) | mac1 (16) = 73 bytes
- *   transport   0x03 | receiver index u32 | counter u32 | AEAD ciphertext (plaintext + 16)           = 25 + n bytes
+ *   initiation  0x04 | sender index u32 | Noise IK message 1 (96 + 8-byte timestamp) | mac1 (16)   = 125 bytes
+ *   response    0x05 | sender index u32 | receiver index u32 | Noise IK message 2 (48) | mac1 (16) = 73 bytes
+ *   transport   0x06 | receiver index u32 | counter u32 | AEAD ciphertext (plaintext + 16)           = 25 + n bytes
  *
  * Indices are random per handshake, so a transport datagram names its session without naming its peer. mac1 is
  * keyed with the recipient's static public key: a node drops, for the price of one HMAC, any handshake message not
@@ -16,7 +17,7 @@ import { hmacSha256 } from "../crypto/hkdf.ts";
 import { INITIATION_OVERHEAD, RESPONSE_OVERHEAD } from "./handshake.ts";
 import { TAG_BYTES } from "./transport.ts";
 
-export const SessionPacketType = { Initiation: 0x01, Response: 0x02, Transport: 0x03 } as const;
+export const SessionPacketType = { Initiation: 0x04, Response: 0x05, Transport: 0x06 } as const;
 export type SessionPacketType = (typeof SessionPacketType)[keyof typeof SessionPacketType];
 
 export const MAC1_BYTES = 16;
@@ -28,7 +29,9 @@ export const TRANSPORT_OVERHEAD = TRANSPORT_HEADER_BYTES + TAG_BYTES;
 
 /** The first two bytes of every protocol-v1 datagram ("CN"). */
 const V1_MAGIC = [0x43, 0x4e] as const;
-const MAC1_LABEL = utf8("chatnode session v2 mac1");
+/** Protocol v2's first bytes: its initiation, response and transport. */
+const V2_TYPES = new Set([0x01, 0x02, 0x03]);
+const MAC1_LABEL = utf8("chatnode session v3 mac1");
 
 export type SessionPacket =
   | { type: typeof SessionPacketType.Initiation; sender: number; noise: Uint8Array }
@@ -45,8 +48,14 @@ export type InitiationPacket = Extract<SessionPacket, { type: typeof SessionPack
 export type ResponsePacket = Extract<SessionPacket, { type: typeof SessionPacketType.Response }>;
 export type TransportPacket = Extract<SessionPacket, { type: typeof SessionPacketType.Transport }>;
 
-/** Why a datagram is not a session packet; `protocol-v1` is a peer still speaking the old format. */
-export type SessionDecodeError = "too-short" | "bad-length" | "unknown-type" | "protocol-v1" | "bad-mac1";
+/** Why a datagram is not a session packet; `protocol-v1` and `-v2`: a peer still speaking an older format. */
+export type SessionDecodeError =
+  | "too-short"
+  | "bad-length"
+  | "unknown-type"
+  | "protocol-v1"
+  | "protocol-v2"
+  | "bad-mac1";
 
 export type SessionDecoded = { ok: true; packet: SessionPacket } | { ok: false; reason: SessionDecodeError };
 
@@ -123,6 +132,7 @@ export function decodeSessionPacket(bytes: Uint8Array, localStatic: Uint8Array):
     default:
       if (bytes.length >= 2 && bytes[0] === V1_MAGIC[0] && bytes[1] === V1_MAGIC[1])
         return { ok: false, reason: "protocol-v1" };
+      if (V2_TYPES.has(bytes[0] as number)) return { ok: false, reason: "protocol-v2" };
       return { ok: false, reason: "unknown-type" };
   }
 }

@@ -11,38 +11,31 @@ import {
   PRIVATE_MESSAGE_INFO,
   staticKeyDirectory,
 } from "../../src/crypto/port.ts";
-import { MAC_BYTES, type PeerId } from "../../src/engine/types.ts";
+import type { PeerId } from "../../src/engine/types.ts";
 import { signedAlone } from "../helpers/batch.ts";
 
 /**
  * The port's caches, watched through libsodium itself: the sodium-native module that src/crypto/sodium.ts loads is
- * the one `require` gives here, so counting its calls shows when a signature is checked or a DH computed.
+ * the one `require` gives here, so counting its calls shows when a signature is checked.
  */
 
 const libsodium = createRequire(import.meta.url)("sodium-native") as Record<
   string,
   (...args: unknown[]) => unknown
 >;
-const calls = { verify: 0, dh: 0 };
+const calls = { verify: 0 };
 const originals = {
   verify: libsodium.crypto_sign_verify_detached as (...args: unknown[]) => unknown,
-  dh: libsodium.crypto_scalarmult as (...args: unknown[]) => unknown,
 };
 beforeEach(() => {
   calls.verify = 0;
-  calls.dh = 0;
   libsodium.crypto_sign_verify_detached = (...args) => {
     calls.verify++;
     return originals.verify(...args);
   };
-  libsodium.crypto_scalarmult = (...args) => {
-    calls.dh++;
-    return originals.dh(...args);
-  };
 });
 afterEach(() => {
   libsodium.crypto_sign_verify_detached = originals.verify;
-  libsodium.crypto_scalarmult = originals.dh;
 });
 
 const secretsOf = (fill: number): SecretKeys => ({
@@ -146,41 +139,34 @@ function carolId(): PeerId {
   return keyId(publicKeysOf(carolSecrets).ed25519);
 }
 
-describe("port caches: peers' keys and MAC keys", () => {
-  it("derives a peer's MAC keys once (one DH), for both directions and every packet", () => {
-    const alice = createCryptoPort({ identity: aliceSecrets, directory: everyone });
-    const bob = createCryptoPort({ identity: bobSecrets, directory: everyone });
-    const tag = alice.mac(bob.selfId, bytes);
-    assert.equal(calls.dh, 1);
-    assert.equal(alice.verifyMac(bob.selfId, bytes, bob.mac(alice.selfId, bytes)), true);
-    alice.mac(bob.selfId, Uint8Array.of(1));
-    assert.equal(bob.verifyMac(alice.selfId, bytes, tag), true);
-    assert.equal(calls.dh, 2, "one DH at alice, one at bob");
-  });
-
-  it("a peer with a low-order X25519 key: no MAC key, tried once, all-zero tags, nothing sealed to it", () => {
+describe("port caches: peers' keys", () => {
+  it("a peer with a low-order X25519 key: known, its signatures verify, nothing is sealed to it", () => {
     const bad = { ...publicKeysOf(carolSecrets), x25519: new Uint8Array(32) };
     const alice = createCryptoPort({ identity: aliceSecrets, directory: staticKeyDirectory([bad]) });
+    const carol = createCryptoPort({ identity: carolSecrets, directory: everyone });
     const badId = keyId(bad.ed25519);
     assert.equal(alice.knows(badId), true);
-    assert.deepEqual(alice.mac(badId, bytes), new Uint8Array(MAC_BYTES));
-    assert.equal(alice.verifyMac(badId, bytes, new Uint8Array(MAC_BYTES)), false);
-    assert.deepEqual(alice.mac(badId, Uint8Array.of(2)), new Uint8Array(MAC_BYTES));
-    assert.equal(calls.dh, 1, "the failed derivation is remembered, not retried");
+    assert.equal(alice.verify(badId, bytes, signedAlone(carol, bytes)), true);
     assert.deepEqual(alice.seal(badId, bytes, aad), new Uint8Array(0));
+    assert.deepEqual(alice.seal(badId, Uint8Array.of(2), aad), new Uint8Array(0));
   });
 
-  it("new X25519 keys in the directory: the MAC keys are derived again, and tags follow the new key", () => {
+  it("new X25519 keys in the directory: seals follow the new key at once, after the old one was cached", () => {
     const directory = mutableDirectory([aliceSecrets, bobSecrets].map(publicKeysOf));
     const alice = createCryptoPort({ identity: aliceSecrets, directory });
     const bob = createCryptoPort({ identity: bobSecrets, directory: everyone });
-    assert.equal(alice.verifyMac(bob.selfId, bytes, bob.mac(alice.selfId, bytes)), true);
-    assert.equal(calls.dh, 2);
+    assert.deepEqual(bob.open(alice.seal(bob.selfId, bytes, aad), aad), bytes);
     const newBob: SecretKeys = { ...bobSecrets, x25519PrivateKey: new Uint8Array(32).fill(0x77) };
     directory.entries.set(bob.selfId, publicKeysOf(newBob));
     const bob2 = createCryptoPort({ identity: newBob, directory: everyone });
-    assert.equal(alice.verifyMac(bob.selfId, bytes, bob2.mac(alice.selfId, bytes)), true);
-    assert.equal(alice.verifyMac(bob.selfId, bytes, bob.mac(alice.selfId, bytes)), false);
+    const sealed = alice.seal(bob.selfId, bytes, aad);
+    assert.deepEqual(bob2.open(sealed, aad), bytes);
+    assert.equal(bob.open(sealed, aad), undefined);
+    assert.equal(
+      alice.verify(bob.selfId, bytes, signedAlone(bob, bytes)),
+      true,
+      "the Ed25519 key did not change",
+    );
   });
 
   it("a peer that leaves the directory is unknown at once, and known again (with fresh keys) when it returns", () => {
@@ -189,18 +175,15 @@ describe("port caches: peers' keys and MAC keys", () => {
     const bob = createCryptoPort({ identity: bobSecrets, directory: everyone });
     const proof = signedAlone(bob, bytes);
     assert.equal(alice.knows(bob.selfId), true);
-    alice.mac(bob.selfId, bytes);
+    assert.equal(alice.verify(bob.selfId, bytes, proof), true);
     directory.entries.delete(bob.selfId);
     assert.equal(alice.knows(bob.selfId), false);
     assert.equal(alice.verify(bob.selfId, bytes, proof), false);
-    assert.deepEqual(alice.mac(bob.selfId, bytes), new Uint8Array(MAC_BYTES));
     assert.equal(alice.seal(bob.selfId, bytes, aad).length, 0);
     directory.entries.set(bob.selfId, publicKeysOf(bobSecrets));
     assert.equal(alice.knows(bob.selfId), true);
     assert.equal(alice.verify(bob.selfId, bytes, proof), true);
-    const dhBefore = calls.dh;
-    assert.equal(bob.verifyMac(alice.selfId, bytes, alice.mac(bob.selfId, bytes)), true);
-    assert.ok(calls.dh > dhBefore);
+    assert.deepEqual(bob.open(alice.seal(bob.selfId, bytes, aad), aad), bytes);
   });
 
   it("another Ed25519 key filed under a known peer's id is refused, even once that id is cached", () => {
@@ -230,12 +213,11 @@ describe("port caches: peers' keys and MAC keys", () => {
     assert.equal(alice.seal(keyId(shortX.ed25519), bytes, aad).length, 0);
   });
 
-  it("a node knows itself even when the directory does not list it: signs, MACs and seals to itself", () => {
+  it("a node knows itself even when the directory does not list it: signs and seals to itself", () => {
     const alone = createCryptoPort({ identity: aliceSecrets, directory: staticKeyDirectory([]) });
     assert.equal(alone.selfId, keyId(ed25519Signer(aliceSecrets.ed25519Seed).publicKey));
     assert.equal(alone.knows(alone.selfId), true);
     assert.equal(alone.verify(alone.selfId, bytes, signedAlone(alone, bytes)), true);
-    assert.equal(alone.verifyMac(alone.selfId, bytes, alone.mac(alone.selfId, bytes)), true);
     assert.deepEqual(alone.open(alone.seal(alone.selfId, bytes, aad), aad), bytes);
     // A directory that lists someone else's keys under our id does not override what we know of ourselves.
     const lying = createCryptoPort({

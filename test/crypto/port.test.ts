@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { keyId } from "../../src/crypto/ed25519.ts";
 import { generateSecretKeys, type PublicKeys, publicKeysOf } from "../../src/crypto/keys.ts";
 import { createCryptoPort, type PeerKeyDirectory, staticKeyDirectory } from "../../src/crypto/port.ts";
-import { MAC_BYTES, type PeerId, SIGNATURE_BYTES } from "../../src/engine/types.ts";
+import { type PeerId, SIGNATURE_BYTES } from "../../src/engine/types.ts";
 import { signedAlone, unsignedProof } from "../helpers/batch.ts";
 
 /** A deterministic byte source, as the simulator would inject. */
@@ -31,7 +31,7 @@ const strangerId = keyId(publicKeysOf(generateSecretKeys()).ed25519);
 const bytes = new TextEncoder().encode("a packet");
 const aad = new TextEncoder().encode("header");
 
-describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
+describe("port: CryptoPort over Ed25519 batch signatures and HPKE", () => {
   it("selfId is the key id of the identity's Ed25519 key; knows() follows the directory", () => {
     assert.equal(alice.selfId, keyId(publicKeysOf(aliceSecrets).ed25519));
     assert.equal(alice.knows(bob.selfId), true);
@@ -62,22 +62,6 @@ describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
     });
     assert.throws(() => alice.signBatch([]), RangeError);
     assert.throws(() => alice.signBatch(Array.from({ length: 17 }, () => bytes)), RangeError);
-  });
-
-  it("mac / verifyMac in both directions; a reflected tag fails", () => {
-    const tag = alice.mac(bob.selfId, bytes);
-    assert.equal(tag.length, MAC_BYTES);
-    assert.equal(bob.verifyMac(alice.selfId, bytes, tag), true);
-    assert.equal(alice.verifyMac(bob.selfId, bytes, tag), false, "reflected back to alice as if from bob");
-    assert.equal(carol.verifyMac(alice.selfId, bytes, tag), false);
-    assert.equal(bob.verifyMac(alice.selfId, bytes, bob.mac(alice.selfId, bytes)), false);
-    assert.equal(alice.verifyMac(bob.selfId, bytes, bob.mac(alice.selfId, bytes)), true);
-  });
-
-  it("an unknown peer gets an all-zero tag that nobody accepts, and nothing verifies from it", () => {
-    assert.deepEqual(alice.mac(strangerId, bytes), new Uint8Array(MAC_BYTES));
-    assert.equal(bob.verifyMac(alice.selfId, bytes, new Uint8Array(MAC_BYTES)), false);
-    assert.equal(alice.verifyMac(strangerId, bytes, new Uint8Array(MAC_BYTES)), false);
   });
 
   it("seal / open: only the recipient opens, and only with the same aad", () => {
@@ -114,9 +98,13 @@ describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
     const fooled = createCryptoPort({ identity: aliceSecrets, directory: lying });
     assert.equal(fooled.knows(id), false);
     assert.equal(fooled.verify(id, bytes, signedAlone(carol, bytes)), false);
+    assert.deepEqual(bob.open(port.seal(id, bytes, aad), aad), bytes);
     current = { ...current, x25519: publicKeysOf(carolSecrets).x25519 };
-    // Same Ed25519 identity, new X25519 key: the cached MAC keys must not be reused.
-    assert.equal(port.verifyMac(id, bytes, bob.mac(alice.selfId, bytes)), false);
+    // Same Ed25519 identity, new X25519 key: the cached key must not be reused, so only the new key's holder opens.
+    const resealed = port.seal(id, bytes, aad);
+    assert.equal(bob.open(resealed, aad), undefined);
+    assert.deepEqual(carol.open(resealed, aad), bytes);
+    assert.equal(port.verify(id, bytes, signedAlone(bob, bytes)), true, "the Ed25519 key is still bob's");
   });
 
   it("never throws for arbitrary input (property)", () => {
@@ -134,8 +122,6 @@ describe("port: CryptoPort over Ed25519, HPKE and directional MACs", () => {
             path: [other],
             signature: junk,
           });
-          alice.verifyMac(peer, junk, other);
-          alice.mac(peer, junk);
           alice.seal(peer, junk, other);
           return alice.open(junk, other) === undefined;
         },

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { joinFragments, splitIntoFragments } from "../../src/engine/fragments.ts";
-import { MAC_BYTES, MAX_DATAGRAM_BYTES, MAX_TEXT_BYTES, SIGNATURE_BYTES } from "../../src/engine/types.ts";
+import { MAX_DATAGRAM_BYTES, MAX_TEXT_BYTES, SIGNATURE_BYTES } from "../../src/engine/types.ts";
 import {
   DATA_FIXED_BYTES,
   DATA_PROOF_MAX_BYTES,
   MAX_FRAGMENT_PAYLOAD,
   MAX_FRAGMENTS,
 } from "../../src/engine/wire.ts";
+import { TRANSPORT_OVERHEAD } from "../../src/session/wire.ts";
 
 /** HPKE adds a 32-byte encapsulated key and a 16-byte tag to a private message. */
 const PRIVATE_OVERHEAD = 48;
@@ -20,12 +21,12 @@ function body(length: number, seed: number): Uint8Array {
 }
 
 describe("fragments: split and join", () => {
-  it("a fragment payload fills a DATA datagram to exactly MAX_DATAGRAM_BYTES", () => {
+  it("a fragment payload fills a DATA datagram, sealed in its session, to exactly MAX_DATAGRAM_BYTES", () => {
     // The batch signature of a full batch: index, size, 4 path hashes, the Ed25519 signature.
     assert.equal(DATA_PROOF_MAX_BYTES, 1 + 1 + 4 * 32 + SIGNATURE_BYTES);
-    assert.equal(MAX_FRAGMENT_PAYLOAD, 929);
+    assert.equal(MAX_FRAGMENT_PAYLOAD, 947);
     assert.equal(
-      DATA_FIXED_BYTES + MAX_FRAGMENT_PAYLOAD + MAC_BYTES + DATA_PROOF_MAX_BYTES,
+      DATA_FIXED_BYTES + MAX_FRAGMENT_PAYLOAD + DATA_PROOF_MAX_BYTES + TRANSPORT_OVERHEAD,
       MAX_DATAGRAM_BYTES,
     );
   });
@@ -47,24 +48,24 @@ describe("fragments: split and join", () => {
     );
   });
 
-  it("the edges: 0 bytes is one empty fragment; 929 is one; 930 is two", () => {
+  it("the edges: 0 bytes is one empty fragment; 947 is one; 948 is two", () => {
     assert.deepEqual(
       splitIntoFragments(new Uint8Array(0)).map((p) => p.length),
       [0],
     );
     assert.deepEqual(
-      splitIntoFragments(body(929, 1)).map((p) => p.length),
-      [929],
+      splitIntoFragments(body(947, 1)).map((p) => p.length),
+      [947],
     );
     assert.deepEqual(
-      splitIntoFragments(body(930, 1)).map((p) => p.length),
-      [929, 1],
+      splitIntoFragments(body(948, 1)).map((p) => p.length),
+      [947, 1],
     );
   });
 
-  it("the largest private message (64 KiB sealed) takes 71 fragments, well under 255", () => {
-    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES + PRIVATE_OVERHEAD, 0)).length, 71);
-    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES, 0)).length, 71);
+  it("the largest private message (64 KiB sealed) takes 70 fragments, well under 255", () => {
+    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES + PRIVATE_OVERHEAD, 0)).length, 70);
+    assert.equal(splitIntoFragments(body(MAX_TEXT_BYTES, 0)).length, 70);
   });
 
   it("255 full fragments are allowed; one byte more throws RangeError", () => {

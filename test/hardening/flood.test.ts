@@ -17,6 +17,7 @@ import { dataSignedBytes, encodeData, encodeHello } from "../../src/engine/wire.
 import { DEFAULT_ADMISSION } from "../../src/node/admission.ts";
 import { ChatNode } from "../../src/node/chat-node.ts";
 import type { SessionRefusal } from "../../src/session/events.ts";
+import { SessionPacketType } from "../../src/session/wire.ts";
 import { createMemoryStore } from "../../src/storage/memory.ts";
 import { signedAlone, unsignedProof } from "../helpers/batch.ts";
 import { freePorts } from "../helpers/loopback-nodes.ts";
@@ -59,8 +60,6 @@ function honestDelivered(): number {
 
 function forgedData(claim: PeerSpec, valid = false): Uint8Array {
   const fields = {
-    sender: claim.id,
-    recipient: bob.id,
     epoch: 1000,
     seq: valid ? 0 : Math.floor(Math.random() * 200),
     floor: 0,
@@ -68,21 +67,15 @@ function forgedData(claim: PeerSpec, valid = false): Uint8Array {
     fragIndex: 0,
     fragCount: 1,
     msgId: randomBytes(16).toString("hex") as MsgId,
-    sentAt: Date.now(),
     payload: new TextEncoder().encode(`forged ${"x".repeat(Math.floor(Math.random() * 800))}`),
   };
-  if (!valid) return encodeData(fields, unsignedProof(randomBytes(64)), () => randomBytes(16));
+  if (!valid) return encodeData(fields, unsignedProof(randomBytes(64)));
   const crypto = cryptoFor(claim, [claim, bob]);
-  return encodeData(fields, signedAlone(crypto, dataSignedBytes(fields)), (authed) =>
-    crypto.mac(bob.id, authed),
-  );
+  return encodeData(fields, signedAlone(crypto, dataSignedBytes(claim.id, fields)));
 }
 
-function forgedHello(claim: PeerSpec): Uint8Array {
-  return encodeHello(
-    { sender: claim.id, recipient: bob.id, epoch: 1000, floor: 0, timestamp: Date.now(), flags: 1, echo: 0 },
-    () => randomBytes(16),
-  );
+function forgedHello(): Uint8Array {
+  return encodeHello({ epoch: 1000, floor: 0, timestamp: Date.now(), flags: 1, echo: 0 });
 }
 
 /** A forgery and the refusal the session layer owes it (undefined: garbage, refused for whatever it looks like). */
@@ -125,8 +118,9 @@ function forgery(claim: PeerSpec, garbage: boolean): Forgery {
       ),
       reason: "unknown-index",
     };
-  if (r < 0.7) return { bytes: forgedData(claim), reason: "protocol-v1" };
-  if (r < 0.8) return { bytes: forgedHello(claim), reason: "protocol-v1" };
+  // Engine datagrams sent unsealed: their type byte (1 … 3) is one of protocol v2's session types.
+  if (r < 0.7) return { bytes: forgedData(claim), reason: "protocol-v2" };
+  if (r < 0.8) return { bytes: forgedHello(), reason: "protocol-v2" };
   return { bytes: randomBytes(Math.floor(Math.random() * 1200)) };
 }
 
@@ -259,7 +253,7 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
     );
     assert.equal(admitted + dropped, fromStrangers, "every stranger's datagram was admitted or dropped");
     // What got through was refused by the session layer, each with a reason; the engine saw none of it. A user
-    // hears only of the old protocol ("peer speaks protocol v1") and of keys not pinned ("unknown-sender").
+    // hears only of an old protocol ("peer speaks protocol v2") and of keys not pinned ("unknown-sender").
     const refused = m.d((s) => sumValues(refusals(s)));
     // At least every admitted one; the honest pair's own handshakes may add a refusal or two of their own (a
     // response to an initiation already superseded, say: unknown-index), never a stranger's datagram let through.
@@ -272,13 +266,13 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
     assert.deepEqual(
       [...new Set(reported.flatMap((r) => Object.keys(r)))].sort(),
       [
-        ...(told("protocol-v1") > 0 ? ["peer speaks protocol v1"] : []),
+        ...(told("protocol-v2") > 0 ? ["peer speaks protocol v2"] : []),
         ...(told("unknown-key") > 0 ? ["unknown-sender"] : []),
       ].sort(),
     );
     assert.equal(
       reported.reduce((a, r) => a + sumValues(r), 0),
-      told("protocol-v1") + told("unknown-key"),
+      told("protocol-v2") + told("unknown-key"),
     );
     assert.equal(
       m.d((s) => s.node.messagesDelivered),
@@ -324,7 +318,9 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
       "carol's genuine message",
     );
     carolSession.detach();
-    const valid = carolSession.sent.find((b) => b[0] === 0x03 && b.length > 100) as Uint8Array;
+    const valid = carolSession.sent.find(
+      (b) => b[0] === SessionPacketType.Transport && b.length > 100,
+    ) as Uint8Array;
     assert.ok(valid, "carol's sealed message");
     // Under a counter not seen yet and altered in its ciphertext, so that it names a session bob has and passes
     // the replay window: refused by the AEAD.
@@ -368,7 +364,7 @@ describe("floods at 10× the normal rate", { timeout: 90_000 }, () => {
     assert.deepEqual(grew, expected, "each forgery refused for what it is, each replay as replayed");
     assert.equal(
       sumValues(s.rejected[addressOf(carolSocket)]) - sumValues(m.before.rejected[addressOf(carolSocket)]),
-      (expected["protocol-v1"] ?? 0) + (expected["unknown-key"] ?? 0),
+      (expected["protocol-v2"] ?? 0) + (expected["unknown-key"] ?? 0),
       "the engine saw none of them (the user hears of the old protocol and of keys not pinned)",
     );
     const fromCarolShown = target.events.filter((e) => e.type === "message" && e.from === "carol");

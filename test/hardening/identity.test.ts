@@ -1,8 +1,8 @@
 /**
  * Identity over real UDP: a peer is its key, never its address or its claimed name. On the wire every datagram is a
  * session datagram, so a stranger's key is refused by the session layer's handshake (unknown-key) and a claim to
- * another's key without its secret does not verify; inside a session, a packet naming anyone but the session's peer
- * is refused by the engine (wrong-session). A known peer that moves to another address is followed from its
+ * another's key without its secret does not verify; inside a session, a datagram is the session's peer's (it names
+ * no sender), so a message claiming another author fails its signature. A known peer that moves to another address is followed from its
  * authenticated datagrams (and only from those); a changed key for a known name is refused loudly at contact
  * import, and the running node goes by the pinned keys.
  */
@@ -24,6 +24,7 @@ import { registerUser } from "../../src/identity/register.ts";
 import type { ChatNode } from "../../src/node/chat-node.ts";
 import { openNode } from "../../src/node/open-node.ts";
 import { keySourceOf } from "../../src/session/key-source.ts";
+import { SessionPacketType } from "../../src/session/wire.ts";
 import { openSqliteStore } from "../../src/storage/sqlite.ts";
 import { signedAlone } from "../helpers/batch.ts";
 import { freePorts, makeUsers, nodeFor, type TestUser, until } from "../helpers/loopback-nodes.ts";
@@ -96,7 +97,7 @@ describe("identity", { timeout: 60_000 }, () => {
     );
   });
 
-  it("claiming alice's key id: refused on the wire without her key, and as wrong-session inside another peer's session", async () => {
+  it("claiming to be alice: refused on the wire without her key; inside carol's session it is carol's, and fails the signature", async () => {
     const users = await makeUsers(["alice", "bob", "carol"]);
     const [alice, bob, carol] = users as [TestUser, TestUser, TestUser];
     const bobNode = nodeFor(bob, users);
@@ -120,8 +121,6 @@ describe("identity", { timeout: 60_000 }, () => {
         ? malloryPort.seal(B, plain, Uint8Array.from(Buffer.from(A + B + msgId, "hex")))
         : plain;
       const fields = {
-        sender: A,
-        recipient: B,
         epoch: 1,
         seq,
         floor: 0,
@@ -129,25 +128,17 @@ describe("identity", { timeout: 60_000 }, () => {
         fragIndex: 0,
         fragCount: 1,
         msgId,
-        sentAt: Date.now(),
         payload,
       };
-      return encodeData(fields, signedAlone(malloryPort, dataSignedBytes(fields)), (b) =>
-        malloryPort.mac(B, b),
-      );
+      return encodeData(fields, signedAlone(malloryPort, dataSignedBytes(A, fields)));
     };
-    const hello = encodeHello(
-      {
-        sender: A,
-        recipient: B,
-        epoch: 1,
-        floor: 0,
-        timestamp: Date.now(),
-        flags: HelloFlags.ReplyWanted,
-        echo: 0,
-      },
-      (b) => malloryPort.mac(B, b),
-    );
+    const hello = encodeHello({
+      epoch: 1,
+      floor: 0,
+      timestamp: Date.now(),
+      flags: HelloFlags.ReplyWanted,
+      echo: 0,
+    });
     // 1. On the wire, from a stranger's address and from alice's own (alice is not running: mallory took it).
     const bobStatic = staticPublicOf(bob.secrets.x25519PrivateKey);
     const aliceStatic = staticPublicOf(alice.secrets.x25519PrivateKey);
@@ -172,8 +163,9 @@ describe("identity", { timeout: 60_000 }, () => {
     const refusedTotal = () =>
       Object.values(bobNode.stats().sessions.refused).reduce((a, b) => a + (b ?? 0), 0);
     await until(() => refusedTotal() === 12, 5000, "twelve refusals");
+    // Engine datagrams sent unsealed begin with a type byte that protocol v2's sessions used for their own.
     assert.deepEqual(bobNode.stats().sessions.refused, {
-      "protocol-v1": 6,
+      "protocol-v2": 6,
       "decrypt-failed": 2,
       "unknown-key": 2,
       "unknown-index": 2,
@@ -181,7 +173,7 @@ describe("identity", { timeout: 60_000 }, () => {
     // What a user hears of: the old protocol, and a handshake by a key not pinned (import their contact).
     assert.deepEqual(
       [...bobSees.rejected].sort(),
-      [...Array(6).fill("peer speaks protocol v1"), ...Array(2).fill("unknown-sender")].sort(),
+      [...Array(6).fill("peer speaks protocol v2"), ...Array(2).fill("unknown-sender")].sort(),
     );
     assert.equal(bobNode.stats().datagramsIn, 0, "bob's engine never saw one of them");
     assert.equal(bobNode.stats().sessions.established, 0);
@@ -189,7 +181,8 @@ describe("identity", { timeout: 60_000 }, () => {
     assert.equal(bobNode.peers().find((p) => p.name === "alice")?.address, aliceAddressBefore, "not moved");
     await closeSocket(stranger);
     await closeSocket(atAlice);
-    // 2. Inside a session: carol (or whoever holds her keys) speaks for alice through carol's own session.
+    // 2. Inside a session: carol (or whoever holds her keys) tries to speak for alice through carol's own session.
+    // An engine datagram names no sender: these are carol's, and the messages' signatures are not carol's.
     const carolNode = nodeFor(carol, users);
     await carolNode.start();
     cleanups.push(() => carolNode.close());
@@ -199,10 +192,10 @@ describe("identity", { timeout: 60_000 }, () => {
       "carol's session",
     );
     const rejectedBefore = bobSees.rejected.length;
-    for (const bytes of [data("I am alice", false, 0), data("send me your keys", true, 0), hello])
+    for (const bytes of [data("I am alice", false, 0), data("send me your keys", true, 1)])
       sendInner(carolNode, B, bytes);
-    await until(() => bobSees.rejected.length === rejectedBefore + 3, 5000, "three rejections");
-    assert.deepEqual(bobSees.rejected.slice(rejectedBefore), Array(3).fill("wrong-session"));
+    await until(() => bobSees.rejected.length === rejectedBefore + 2, 5000, "two rejections");
+    assert.deepEqual(bobSees.rejected.slice(rejectedBefore), Array(2).fill("bad-signature"));
     assert.deepEqual(bobSees.shown, []);
     assert.equal(bobNode.peers().find((p) => p.name === "alice")?.address, aliceAddressBefore, "not moved");
     // The real alice is believed at once.
@@ -261,7 +254,7 @@ describe("identity", { timeout: 60_000 }, () => {
     bobNode.sendPrivate("alice", "one more");
     await until(() => aliceSees.shown.length === 2, 5000, "bob's last message");
     await new Promise((r) => setTimeout(r, 300));
-    const transports = bobWire.filter((b) => b[0] === 0x03);
+    const transports = bobWire.filter((b) => b[0] === SessionPacketType.Transport);
     assert.ok(transports.length > 0, "bob's sealed datagrams");
     const newestSeen = transports[transports.length - 1] as Uint8Array;
     const ahead = Uint8Array.from(newestSeen);
@@ -269,18 +262,7 @@ describe("identity", { timeout: 60_000 }, () => {
     ahead[ahead.length - 1] = (ahead[ahead.length - 1] as number) ^ 1;
     const rogue = await udpSocket();
     cleanups.push(() => closeSocket(rogue));
-    const forgedHello = encodeHello(
-      {
-        sender: bob.contact.id,
-        recipient: alice.contact.id,
-        epoch: 2 ** 32 - 1,
-        floor: 0,
-        timestamp: 2 ** 50,
-        flags: 0,
-        echo: 0,
-      },
-      () => randomBytes(16),
-    );
+    const forgedHello = encodeHello({ epoch: 2 ** 32 - 1, floor: 0, timestamp: 2 ** 50, flags: 0, echo: 0 });
     const claim = forgedInitiation(
       staticPublicOf(bob.secrets.x25519PrivateKey),
       generateSecretKeys().x25519PrivateKey,
@@ -297,7 +279,7 @@ describe("identity", { timeout: 60_000 }, () => {
       "the forgeries refused",
     );
     await until(
-      () => aliceSees.rejected.includes("peer speaks protocol v1"),
+      () => aliceSees.rejected.includes("peer speaks protocol v2"),
       5000,
       "the forged HELLO refused",
     );

@@ -67,7 +67,7 @@ describe("sessions on the wire", { timeout: 60_000 }, () => {
     for (const d of wire) {
       assert.ok(
         [SessionPacketType.Initiation, SessionPacketType.Response, SessionPacketType.Transport].includes(
-          d.bytes[0] as 1 | 2 | 3,
+          d.bytes[0] as 4 | 5 | 6,
         ),
         `a datagram of type ${d.bytes[0]} on the wire`,
       );
@@ -120,5 +120,10 @@ describe("sessions on the wire", { timeout: 60_000 }, () => {
     await until(() => rejected.length > 0, 10_000, "the refusal");
     assert.deepEqual(rejected, ["peer speaks protocol v1"]);
     assert.equal(bob.stats().sessions.refused["protocol-v1"], 1);
+    // And a protocol-v2 initiation (session type 1, then sender index, Noise message, mac1: 125 bytes).
+    socket.send(Uint8Array.of(0x01, ...new Uint8Array(124)), bob.port, "127.0.0.1");
+    await until(() => rejected.length > 1, 10_000, "the second refusal");
+    assert.deepEqual(rejected, ["peer speaks protocol v1", "peer speaks protocol v2"]);
+    assert.equal(bob.stats().sessions.refused["protocol-v2"], 1);
   });
 });

@@ -275,15 +275,20 @@ describe("sessions between two nodes", () => {
     assert.equal(net.node("alice").sessions.pollTimeout(), undefined, "still busy after giving up");
   });
 
-  test("a protocol-v1 datagram is refused with an old-protocol event", () => {
+  test("a protocol-v1 or protocol-v2 datagram is refused with an old-protocol event naming the version", () => {
     const net = new SessionNet(["alice", "bob"]);
     const bob = net.node("bob");
     assert.equal(
       bob.sessions.receive(net.now, "10.0.0.9:1", Uint8Array.of(0x43, 0x4e, 3, 1, 0, 0)),
       undefined,
     );
-    assert.deepEqual(bob.sessions.pollEvent(), { type: "old-protocol", from: "10.0.0.9:1" });
+    assert.deepEqual(bob.sessions.pollEvent(), { type: "old-protocol", from: "10.0.0.9:1", version: 1 });
     assert.equal(bob.sessions.stats().refused["protocol-v1"], 1);
+    for (const type of [0x01, 0x02, 0x03]) {
+      assert.equal(bob.sessions.receive(net.now, "10.0.0.9:2", Uint8Array.of(type, 0, 0, 0, 0)), undefined);
+      assert.deepEqual(bob.sessions.pollEvent(), { type: "old-protocol", from: "10.0.0.9:2", version: 2 });
+    }
+    assert.equal(bob.sessions.stats().refused["protocol-v2"], 3);
   });
 });
 

@@ -1,11 +1,12 @@
 /**
  * Capturing real ChatNode traffic: a fault-free chaos proxy between the nodes taps every datagram in both
  * directions (sealed session datagrams, src/session/wire.ts), or a node's engine datagrams are tapped before its
- * session seals them (tapInner), and each engine datagram is labelled from its own header (who sent it, to whom,
- * what it is).
+ * session seals them (tapInner), and each engine datagram is labelled with what it is (from its type byte and
+ * fields) and with who sent it to whom (which its session, not the datagram, says: tapInner knows both).
  */
 import { createSocket, type Socket } from "node:dgram";
 import { ChaosProxy, type Route, type TapRecord } from "../../../src/chaos/proxy.ts";
+import type { Engine } from "../../../src/engine/engine.ts";
 import type { MsgId, PeerId } from "../../../src/engine/types.ts";
 import { decode, PacketType } from "../../../src/engine/wire.ts";
 import type { Tunnel } from "../../../src/node/tunnel.ts";
@@ -22,7 +23,8 @@ export interface Captured {
   seq?: number;
 }
 
-export function label(bytes: Uint8Array): Captured | undefined {
+/** Labels an engine datagram sent by `sender` to `recipient` (its session says so; the datagram names neither). */
+export function label(bytes: Uint8Array, sender: PeerId, recipient: PeerId): Captured | undefined {
   const d = decode(bytes);
   if (!d.ok) return undefined;
   const p = d.packet;
@@ -30,8 +32,8 @@ export function label(bytes: Uint8Array): Captured | undefined {
     bytes: Uint8Array.from(bytes),
     hex: Buffer.from(bytes).toString("hex"),
     type: p.type,
-    sender: p.sender,
-    recipient: p.recipient,
+    sender,
+    recipient,
     epoch: p.epoch,
     ...(p.type === PacketType.Data && { msgId: p.msgId, seq: p.seq }),
   };
@@ -42,9 +44,10 @@ export class Capture {
   private readonly seen = new Set<string>();
   recording = true;
 
+  /** `from` and `to` are the sender's and the recipient's key ids for an engine datagram (tapInner). */
   readonly tap = (record: TapRecord) => {
     if (!this.recording) return;
-    const c = label(record.bytes);
+    const c = label(record.bytes, record.from as PeerId, record.to as PeerId);
     if (!c || this.seen.has(c.hex)) return; // retransmissions are byte-identical: keep one of each
     this.seen.add(c.hex);
     this.all.push(c);
@@ -135,6 +138,13 @@ export function tapSends(node: object, capture: Capture): void {
   };
 }
 
+/** A node's engine (a private field: tests only). */
+export function engineOf(node: object): Engine {
+  const engine = (node as { engine?: Engine }).engine;
+  if (!engine) throw new Error("the node is not running");
+  return engine;
+}
+
 /** A node's session layer (a private field: tests only). */
 export function tunnelOf(node: object): Tunnel {
   const tunnel = (node as { tunnel?: Tunnel }).tunnel;
@@ -148,9 +158,10 @@ export function tunnelOf(node: object): Tunnel {
  */
 export function tapInner(node: object, capture: Capture): void {
   const tunnel = tunnelOf(node);
+  const self = engineOf(node).selfId;
   const outbound = tunnel.outbound.bind(tunnel);
   tunnel.outbound = (now, peer, bytes) => {
-    capture.tap({ route: 0, direction: "forward", from: "", to: "", bytes: Uint8Array.from(bytes) });
+    capture.tap({ route: 0, direction: "forward", from: self, to: peer, bytes: Uint8Array.from(bytes) });
     outbound(now, peer, bytes);
   };
 }

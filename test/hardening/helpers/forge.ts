@@ -16,7 +16,7 @@ import {
   writeTimestamp,
 } from "../../../src/session/wire.ts";
 import type { Capture } from "./capture.ts";
-import { socketOf, tunnelOf } from "./capture.ts";
+import { engineOf, socketOf, tunnelOf } from "./capture.ts";
 
 /**
  * A well-formed initiation to `recipientStatic` (mac1 included: the recipient's public key is public) from the
@@ -70,11 +70,14 @@ export function tapWire(node: object, into: Uint8Array[]): void {
 /** Records every engine datagram `node`'s sessions open from now on: what the engine is handed. */
 export function tapOpened(node: object, capture: Capture): void {
   const sessions = tunnelOf(node).sessions;
+  const self = engineOf(node).selfId;
   const receive = sessions.receive.bind(sessions);
   sessions.receive = (now, from, bytes) => {
     const opened = receive(now, from, bytes);
-    if (opened)
-      capture.tap({ route: 0, direction: "forward", from, to: "", bytes: Uint8Array.from(opened.plaintext) });
+    if (opened) {
+      const plaintext = Uint8Array.from(opened.plaintext);
+      capture.tap({ route: 0, direction: "forward", from: opened.peer, to: self, bytes: plaintext });
+    }
     return opened;
   };
 }
