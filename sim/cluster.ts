@@ -464,7 +464,8 @@ export class Cluster {
     const engineRng = this.rng.fork();
     const crypto = this.makeCrypto(node, engineRng);
     const store = node.store;
-    // A node's one life per store never needs to wait for its epoch's second: no earlier life shares the store.
+    // Each life of a simulated node uses its one store, whose saved epoch + 1 makes it newer than the last: no life
+    // without the store exists here, so none needs the wait for the epoch's second.
     node.epoch = this.guard(node, "chooseEpoch", () => chooseEpoch(store, this.now, true).epoch);
     const restore = this.guard(node, "loadPeerSnapshots", () => loadPeerSnapshots(store));
     const engine = this.guard(

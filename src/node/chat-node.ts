@@ -176,7 +176,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     return this.clock.now();
   }
 
-  /** The saved epoch, or a new one once its second has begun (restore.ts says why). */
+  /** This life's epoch, once its second has begun (restore.ts says why). */
   private async chooseEpoch(): Promise<number> {
     const { epoch, startsAt } = chooseEpoch(this.store, this.now(), !this.options.ephemeral);
     const waitMs = startsAt - this.now();

@@ -19,26 +19,34 @@ export interface EpochChoice {
 }
 
 /**
- * The epoch stays while our state is kept. A node that lost it (or never keeps it: `keep` false, --ephemeral)
- * starts a newer one, so peers treat its restarted sequence numbers as new rather than as replays. A new epoch is
- * the next whole second of the clock, and the caller waits for that second to begin (at most one second): two
- * lives of a node can then never share an epoch, however quickly it restarts.
+ * Every life of a node has its own epoch, newer than any earlier life's, kept (this store) or not (`keep` false:
+ * --ephemeral, or another data directory under the same keys). So peers treat a restarted node's sequence numbers
+ * as new rather than as replays, and a life that follows an ephemeral one is never older than it: a peer that saw
+ * the ephemeral life's epoch would refuse an older one as stale for good.
+ *
+ * An epoch is the next whole second of the clock, or one more than the saved epoch if that is later (restarts within
+ * a second), and the caller waits for that second to begin: every later life, even one that keeps no store, then
+ * takes a newer one from the clock. The wait is at most a second, even if the clock went back.
  */
 export function chooseEpoch(store: Store, nowMs: number, keep: boolean): EpochChoice {
-  const saved = keep ? store.getMeta(EPOCH_KEY) : undefined;
-  if (saved !== undefined) {
-    const epoch = Number(saved);
-    if (!Number.isInteger(epoch) || epoch <= 0 || epoch >= 2 ** 32)
-      throw new StoreError(
-        "DB_DAMAGED",
-        `the saved epoch ${JSON.stringify(saved)} in ${store.location} is damaged`,
-      );
-    return { epoch, startsAt: nowMs };
-  }
-  const epoch = Math.floor(nowMs / 1000) + 1;
+  const saved = keep ? savedEpoch(store) : undefined;
+  const epoch = Math.max(Math.floor(nowMs / 1000) + 1, (saved ?? 0) + 1);
   // Saved before the wait: a crash during it leaves an epoch no life has used yet.
   if (keep) store.setMeta(EPOCH_KEY, String(epoch));
-  return { epoch, startsAt: epoch * 1000 };
+  return { epoch, startsAt: Math.min(epoch * 1000, nowMs + 1000) };
+}
+
+function savedEpoch(store: Store): number | undefined {
+  const saved = store.getMeta(EPOCH_KEY);
+  if (saved === undefined) return undefined;
+  const epoch = Number(saved);
+  // Below 2^32 − 1: its successor must still fit the wire's u32.
+  if (!Number.isInteger(epoch) || epoch <= 0 || epoch >= 2 ** 32 - 1)
+    throw new StoreError(
+      "DB_DAMAGED",
+      `the saved epoch ${JSON.stringify(saved)} in ${store.location} is damaged`,
+    );
+  return epoch;
 }
 
 /** Every peer's saved protocol state, checked; a damaged one is a `DB_DAMAGED` StoreError. */
