@@ -1,6 +1,6 @@
 /**
  * A fast stand-in for the real crypto (src/crypto/port.ts) with the same observable behaviour: only the key
- * holder can sign, MACs are per direction, a ciphertext opens only for its recipient and only untampered.
+ * holder can sign, a ciphertext opens only for its recipient and only untampered.
  * Built on HMAC-SHA256 so the simulator can run thousands of seeds; the real Ed25519/HPKE port is exercised by
  * the crypto tests and by `npm run sim -- --real-crypto`.
  */
@@ -30,8 +30,6 @@ function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
-
-const DIRECTION = new TextEncoder();
 
 export class ModelCrypto implements CryptoPort {
   readonly selfId: PeerId;

@@ -334,7 +334,6 @@ function flipBit(bytes: Uint8Array, offset: number): Uint8Array {
 /** A DATA datagram signed with `author`'s real (model) key, as its engine would have produced it. */
 function craftData(
   author: Node,
-  recipient: Node,
   f: {
     epoch: number;
     seq: number;
@@ -1142,13 +1141,13 @@ describe("engine: authentication and replay", () => {
     net.inject(
       b,
       a.address,
-      craftData(a, b, { epoch: 1, seq: 0, floor: 0, msgId: "d0".repeat(16), payload: Uint8Array.of(0xc3) }),
+      craftData(a, { epoch: 1, seq: 0, floor: 0, msgId: "d0".repeat(16), payload: Uint8Array.of(0xc3) }),
     );
     assert.equal(b.rejected("bad-utf8").length, 1);
     net.inject(
       b,
       a.address,
-      craftData(a, b, {
+      craftData(a, {
         epoch: 1,
         seq: 1,
         floor: 0,
@@ -1161,7 +1160,7 @@ describe("engine: authentication and replay", () => {
     net.inject(
       b,
       a.address,
-      craftData(a, b, {
+      craftData(a, {
         epoch: 1,
         seq: 2,
         floor: 0,
@@ -1175,7 +1174,7 @@ describe("engine: authentication and replay", () => {
     net.inject(
       b,
       a.address,
-      craftData(a, b, { epoch: 1, seq: 3, floor: 0, msgId: "d3".repeat(16), text: "fine" }),
+      craftData(a, { epoch: 1, seq: 3, floor: 0, msgId: "d3".repeat(16), text: "fine" }),
     );
     assert.deepEqual(
       b.messages().map((m) => m.text),
@@ -1393,17 +1392,13 @@ describe("engine: floor and epoch edge cases", () => {
     net.inject(
       b,
       a.address,
-      craftData(a, b, { epoch: 1, seq: 0, floor: 0, msgId: "a0".repeat(16), text: "m0" }),
+      craftData(a, { epoch: 1, seq: 0, floor: 0, msgId: "a0".repeat(16), text: "m0" }),
     );
     assert.equal(b.messages().length, 1);
     // Seqs 1..399 were given up by A during an outage (its HELLOs carrying the floor were lost too).
     const seq = 400;
     assert.ok(seq - 1 >= RECV_WINDOW);
-    net.inject(
-      b,
-      a.address,
-      craftData(a, b, { epoch: 1, seq, floor: seq, msgId: "a1".repeat(16), text: "m1" }),
-    );
+    net.inject(b, a.address, craftData(a, { epoch: 1, seq, floor: seq, msgId: "a1".repeat(16), text: "m1" }));
     assert.deepEqual(b.rejected("beyond-window"), []);
     assert.deepEqual(
       b.messages().map((m) => m.text),
@@ -1417,7 +1412,7 @@ describe("engine: floor and epoch edge cases", () => {
     net.inject(
       b,
       a.address,
-      craftData(a, b, { epoch: 2, seq: 0, floor: 0, msgId: "b0".repeat(16), text: "new" }),
+      craftData(a, { epoch: 2, seq: 0, floor: 0, msgId: "b0".repeat(16), text: "new" }),
     );
     const oldHello = encodeHello({ epoch: 1, floor: 0, timestamp: 99_999_999, flags: 0, echo: 0 });
     net.inject(b, "203.0.113.66:666", oldHello, a);
@@ -1443,12 +1438,12 @@ describe("engine: floor and epoch edge cases", () => {
     net.inject(
       b,
       a.address,
-      craftData(a, b, { epoch: 5, seq: 0, floor: 0, msgId: "c0".repeat(16), text: "five" }),
+      craftData(a, { epoch: 5, seq: 0, floor: 0, msgId: "c0".repeat(16), text: "five" }),
     );
     net.inject(
       b,
       a.address,
-      craftData(a, b, { epoch: 4, seq: 1, floor: 0, msgId: "c1".repeat(16), text: "four" }),
+      craftData(a, { epoch: 4, seq: 1, floor: 0, msgId: "c1".repeat(16), text: "four" }),
     );
     assert.equal(b.rejected("stale-epoch").length, 1);
     assert.deepEqual(
