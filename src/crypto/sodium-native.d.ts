@@ -29,6 +29,8 @@ declare module "sodium-native" {
       nonce: Uint8Array,
       key: Uint8Array,
     ): number;
+    /** SHA-256 of `input` into `out` (32 bytes). */
+    crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
     sodium_memzero(buffer: Uint8Array): void;
   };
   export default sodium;
