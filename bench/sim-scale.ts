@@ -240,7 +240,7 @@ export function simScale(o: SimScaleOptions): SimScaleResult {
     for (const p of profiles) p.lossPpm = lossPpm;
     const r0 = performance.now();
     const v0 = c.now;
-    for (let i = 0; i < n; i++) sentIds[i] = c.send(i, { kind: "broadcast", text }) ?? "";
+    for (let i = 0; i < n; i++) sentIds[i] = c.send(i, [{ kind: "broadcast", text }])[0] ?? "";
     try {
       c.runUntil(v0 + ROUND_VIRTUAL_MAX_MS, () => {
         if (overBudget()) throw new BudgetExceeded();

@@ -20,10 +20,12 @@
 import type { BatchProof, CryptoPort } from "../src/engine/ports.ts";
 import type { MsgId, PeerId } from "../src/engine/types.ts";
 import {
+  type BatchPacket,
   type DataPacket,
   dataSignedBytes,
   decode,
   encodeAck,
+  encodeBatch,
   encodeData,
   PacketType,
   packetTypeOf,
@@ -72,8 +74,9 @@ export class Adversary {
   /** mallory's own seqs for its lies, toward each node: its engine sends no DATA, so they collide with nothing. */
   private readonly lieSeq = new Map<number, number>();
   private lies = 0;
-  /** The victim link's DATA, decoded, newest last. */
+  /** The victim link's DATA and BATCH datagrams, decoded, newest last. */
   private readonly victimData: DataPacket[] = [];
+  private readonly victimBatches: BatchPacket[] = [];
 
   constructor(
     private readonly world: AdversaryWorld,
@@ -95,10 +98,11 @@ export class Adversary {
   observeInner(from: number, to: number, bytes: Uint8Array): void {
     if (from !== this.victim.a || to !== this.victim.b || !isData(bytes)) return;
     const decoded = decode(bytes);
-    if (decoded.ok && decoded.packet.type === PacketType.Data) {
-      this.victimData.push(decoded.packet);
-      if (this.victimData.length > VICTIM_DATA_MAX) this.victimData.shift();
-    }
+    if (!decoded.ok) return;
+    const kept = decoded.packet.type === PacketType.Data ? this.victimData : this.victimBatches;
+    if (decoded.packet.type === PacketType.Data) this.victimData.push(decoded.packet);
+    else if (decoded.packet.type === PacketType.Batch) this.victimBatches.push(decoded.packet);
+    if (kept.length > VICTIM_DATA_MAX) kept.shift();
   }
 
   /** Every datagram handed to the network passes here first, for replays. */
@@ -142,6 +146,7 @@ export class Adversary {
       }
       case "altered-in-victim-session": {
         const { a } = this.victim;
+        if (this.victimBatches.length > 0 && this.rng.chance(300_000)) return this.alterBatch(a);
         const data = this.victimData;
         // A later fragment when there is one: each fragment's proof must be checked, not only the first's.
         const later = data.filter((p) => p.fragIndex > 0);
@@ -157,6 +162,21 @@ export class Adversary {
         return true;
       }
     }
+  }
+
+  /** One of a's BATCH datagrams to b with a frame's text altered, sealed under that link's session. */
+  private alterBatch(a: number): boolean {
+    const p = this.victimBatches[this.rng.below(this.victimBatches.length)] as BatchPacket;
+    const at = this.rng.below(p.frames.length);
+    const frames = p.frames.map((f, i) => {
+      if (i !== at || f.payload.length === 0) return f;
+      const payload = Uint8Array.from(f.payload);
+      const byte = this.rng.below(payload.length);
+      payload[byte] = (payload[byte] as number) ^ (1 + this.rng.below(255));
+      return { ...f, payload };
+    });
+    this.world.sendInner(a, this.victim.b, encodeBatch(p, frames, p.signature));
+    return true;
   }
 
   /** DATA from mallory, validly sealed and signed, whose fragments are malformed in the way `frames` says. */
@@ -190,5 +210,6 @@ export class Adversary {
 }
 
 function isData(bytes: Uint8Array): boolean {
-  return packetTypeOf(bytes) === PacketType.Data;
+  const type = packetTypeOf(bytes);
+  return type === PacketType.Data || type === PacketType.Batch;
 }

@@ -234,37 +234,42 @@ export class Cluster {
   }
 
   /** A user at node `index` writes a message. Returns its id, or undefined if the node is down. */
-  send(index: number, plan: SendPlan): MsgId | undefined {
+  /** `plans` written by node `index` in one turn of its event loop: queued one after another, then one flush. */
+  send(index: number, plans: readonly SendPlan[]): MsgId[] {
     const node = this.node(index);
     const engine = node.engine;
     if (!engine) {
-      this.sendsSkipped++;
-      return undefined;
+      this.sendsSkipped += plans.length;
+      return [];
     }
     this.step++;
-    const to = plan.to?.map((j) => this.node(j).id);
-    const sentAt = this.now;
-    const result = this.guard(node, "send", () =>
-      engine.send(
-        this.now,
-        to ? { kind: plan.kind, to, text: plan.text } : { kind: plan.kind, text: plan.text },
-      ),
-    );
-    const entry: OutboxEntry = {
-      msgId: result.msgId,
-      kind: plan.kind,
-      text: plan.text,
-      sentAt,
-      recipients: new Map(result.to.map((p) => [p, "pending"])),
-    };
-    // The pump stores the outgoing message before anything of it goes out; the observer hears of it then.
-    node.pump?.queueOutgoing({
-      ...entry,
-      recipients: result.to.map((peer) => ({ peer, state: "pending", updatedAt: sentAt })),
-    });
-    node.uncommitted.set(entry.msgId, entry);
+    const ids: MsgId[] = [];
+    for (const plan of plans) {
+      const to = plan.to?.map((j) => this.node(j).id);
+      const sentAt = this.now;
+      const result = this.guard(node, "send", () =>
+        engine.send(
+          this.now,
+          to ? { kind: plan.kind, to, text: plan.text } : { kind: plan.kind, text: plan.text },
+        ),
+      );
+      const entry: OutboxEntry = {
+        msgId: result.msgId,
+        kind: plan.kind,
+        text: plan.text,
+        sentAt,
+        recipients: new Map(result.to.map((p) => [p, "pending"])),
+      };
+      // The pump stores the outgoing message before anything of it goes out; the observer hears of it then.
+      node.pump?.queueOutgoing({
+        ...entry,
+        recipients: result.to.map((peer) => ({ peer, state: "pending", updatedAt: sentAt })),
+      });
+      node.uncommitted.set(entry.msgId, entry);
+      ids.push(entry.msgId);
+    }
     this.flush(node);
-    return entry.msgId;
+    return ids;
   }
 
   /** Drops the engine and every datagram in flight to it; its durable store stays. */
@@ -571,16 +576,22 @@ export class Cluster {
 
   private observeData(node: SimNode, peer: PeerId, bytes: Uint8Array): void {
     const decoded = decode(bytes);
-    if (!decoded.ok || decoded.packet.type !== PacketType.Data) {
+    if (
+      !decoded.ok ||
+      (decoded.packet.type !== PacketType.Data && decoded.packet.type !== PacketType.Batch)
+    ) {
       throw new Error(`node ${node.index} sent a DATA datagram it cannot decode itself`);
     }
     const p = decoded.packet;
-    this.observer.onDataFrame(this.step, this.now, node.index, {
-      recipient: peer,
-      msgId: p.msgId,
-      seq: p.seq,
-      fragCount: p.fragCount,
-    });
+    const frames =
+      p.type === PacketType.Data ? [p] : p.frames.map((f, i) => ({ ...f, seq: (p.seq + i) >>> 0 }));
+    for (const f of frames)
+      this.observer.onDataFrame(this.step, this.now, node.index, {
+        recipient: peer,
+        msgId: f.msgId,
+        seq: f.seq,
+        fragCount: f.fragCount,
+      });
   }
 
   private guard<T>(node: SimNode | undefined, what: string, body: () => T): T {
@@ -593,8 +604,10 @@ export class Cluster {
   }
 }
 
+/** DATA or BATCH: what carries messages. */
 function isData(bytes: Uint8Array): boolean {
-  return packetTypeOf(bytes) === PacketType.Data;
+  const type = packetTypeOf(bytes);
+  return type === PacketType.Data || type === PacketType.Batch;
 }
 
 function addStats(into: EngineStats, from: EngineStats): void {

@@ -5,7 +5,7 @@
  * the crypto tests and by `npm run sim -- --real-crypto`.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { signBatch, statementOf } from "../src/crypto/batch-signature.ts";
+import { signBatch, statementOf, wholeBatchStatement } from "../src/crypto/batch-signature.ts";
 import type { BatchProof, CryptoPort } from "../src/engine/ports.ts";
 import type { PeerId } from "../src/engine/types.ts";
 
@@ -56,6 +56,13 @@ export class ModelCrypto implements CryptoPort {
     const statement = statementOf(message, proof);
     if (!keys || !statement || proof.signature.length !== 64) return false;
     return equal(Buffer.concat([hmac(keys.secret, statement), Buffer.alloc(32)]), proof.signature);
+  }
+
+  verifyBatch(author: PeerId, messages: readonly Uint8Array[], signature: Uint8Array): boolean {
+    const keys = this.directory.get(author);
+    const statement = wholeBatchStatement(messages);
+    if (!keys || !statement || signature.length !== 64) return false;
+    return equal(Buffer.concat([hmac(keys.secret, statement), Buffer.alloc(32)]), signature);
   }
 
   seal(recipient: PeerId, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {

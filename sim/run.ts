@@ -130,6 +130,7 @@ function addResult(t: Totals, r: SeedResult): void {
     "giveUps",
     "duplicates",
     "hellosSent",
+    "batchesSent",
   ] as const)
     t.engine[key] = (t.engine[key] ?? 0) + e[key];
   for (const [k, v] of Object.entries(e.rejected)) t.rejected[k] = (t.rejected[k] ?? 0) + (v ?? 0);
@@ -228,7 +229,7 @@ function printSummary(
   out.push(`  faults      ${faults || "none"}`);
   out.push(
     `  engine      retransmits=${fmt(t.engine.retransmits ?? 0)} (early ${fmt(t.engine.earlyRetransmits ?? 0)}) ` +
-      `give-ups=${fmt(t.engine.giveUps ?? 0)} failed=${fmt(t.engine.messagesFailed ?? 0)} duplicates=${fmt(t.engine.duplicates ?? 0)} hellos=${fmt(t.engine.hellosSent ?? 0)}`,
+      `give-ups=${fmt(t.engine.giveUps ?? 0)} failed=${fmt(t.engine.messagesFailed ?? 0)} duplicates=${fmt(t.engine.duplicates ?? 0)} hellos=${fmt(t.engine.hellosSent ?? 0)} batches=${fmt(t.engine.batchesSent ?? 0)}`,
   );
   out.push(`  rejected    ${rejected || "none"}`);
   out.push(

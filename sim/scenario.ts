@@ -394,7 +394,17 @@ function planActions(
   const note = (what: string) => tracer?.(`${cluster.step} ${cluster.now - startMs} ${what}`);
 
   const sendTimes: number[] = [];
+  let together: { from: number; plans: SendPlan[] } | undefined;
   for (let i = 0; i < options.messages; i++) {
+    // Sometimes written together with the previous one, by the same node in the same turn of its event loop (one
+    // poll: the engine signs them as one batch, and sends them as one BATCH where they fit).
+    if (together && rng.chance(250_000)) {
+      // Mostly a message like the first (a chat's burst: to the same people), sometimes any other.
+      const plan = planMessage(options, rng, together.from, n);
+      const first = together.plans[0] as SendPlan;
+      together.plans.push(rng.chance(700_000) ? { ...plan, kind: first.kind, to: first.to } : plan);
+      continue;
+    }
     // Often in a burst right after the previous one, so that several messages are in flight (and held out of
     // order by their receivers) at once.
     const previous = sendTimes[sendTimes.length - 1];
@@ -405,8 +415,9 @@ function planActions(
     sendTimes.push(at);
     // Mallory, the adversary's node, writes nothing of its own (sim/adversary.ts).
     const from = rng.below(hasAdversary(options) ? n - 1 : n);
-    const plan = planMessage(options, rng, from, n);
-    add(at, () => cluster.send(from, plan));
+    const group = { from, plans: [planMessage(options, rng, from, n)] };
+    together = group;
+    add(at, () => cluster.send(group.from, group.plans));
   }
 
   for (let i = 0; i < options.partitions; i++) {

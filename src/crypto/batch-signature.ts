@@ -36,6 +36,12 @@ export function signBatch(
   return paths.map((path, index) => ({ index, size: messages.length, path, signature }));
 }
 
+/** The statement over a whole batch of `messages`, in order; undefined for a count no batch has. */
+export function wholeBatchStatement(messages: readonly Uint8Array[]): Uint8Array | undefined {
+  if (messages.length === 0 || messages.length > MAX_BATCH_LEAVES) return undefined;
+  return batchStatement(messages.length, merkleTree(messages.map(leafHash)).root);
+}
+
 /**
  * The statement `proof` claims its author signed over `message`, to be checked against the signature; undefined
  * if the proof cannot hold for any root (a size out of range, a path of the wrong length).

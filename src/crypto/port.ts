@@ -1,7 +1,7 @@
 import { randomBytes as nodeRandomBytes } from "node:crypto";
-import type { BatchProof, CryptoPort } from "../engine/ports.ts";
+import type { CryptoPort } from "../engine/ports.ts";
 import type { PeerId } from "../engine/types.ts";
-import { signBatch, statementOf } from "./batch-signature.ts";
+import { signBatch, statementOf, wholeBatchStatement } from "./batch-signature.ts";
 import { bytesEqual, utf8 } from "./bytes.ts";
 import { type Ed25519Verifier, ed25519Signer, ed25519Verifier, keyId } from "./ed25519.ts";
 import { open as hpkeOpen, seal as hpkeSeal } from "./hpke.ts";
@@ -72,7 +72,13 @@ export function createCryptoPort(options: CryptoPortOptions): CryptoPort {
       const state = peers.get(author);
       if (!state) return false;
       const statement = statementOf(message, proof);
-      return statement !== undefined && verified.check(author, state.verifier, statement, proof);
+      return statement !== undefined && verified.check(author, state.verifier, statement, proof.signature);
+    },
+    verifyBatch(author, messages, signature) {
+      const state = peers.get(author);
+      if (!state) return false;
+      const statement = wholeBatchStatement(messages);
+      return statement !== undefined && verified.check(author, state.verifier, statement, signature);
     },
     seal(recipient, plaintext, aad) {
       const state = peers.get(recipient);
@@ -136,8 +142,7 @@ class VerifiedSignatures {
   /** author + signature → the verifier that accepted it and the statement it covered. */
   private readonly accepted = new Map<string, { verifier: Ed25519Verifier; statement: Uint8Array }>();
 
-  check(author: PeerId, verifier: Ed25519Verifier, statement: Uint8Array, proof: BatchProof): boolean {
-    const signature = proof.signature;
+  check(author: PeerId, verifier: Ed25519Verifier, statement: Uint8Array, signature: Uint8Array): boolean {
     const key =
       author + Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("latin1");
     const hit = this.accepted.get(key);

@@ -15,7 +15,15 @@ import { type Address, fromHex, type MsgId, type PeerId } from "./types.ts";
 /** A datagram waiting for pollTransmit(): its bytes, or the frame whose bytes its batch signature will make. */
 export type QueuedTransmit =
   | { to: Address; peer: PeerId; bytes: Uint8Array; frame?: undefined }
-  | { to: Address; peer: PeerId; frame: OutFrame };
+  | {
+      to: Address;
+      peer: PeerId;
+      frame: OutFrame;
+      /** Which try of the frame this is (1: its first transmission). */
+      tries: number;
+      /** Already sent, inside the BATCH of an earlier frame of its batch (engine.ts, takeBatch). */
+      carried?: boolean;
+    };
 
 export class EngineContext {
   /** Every peer in the directory, in the order they were added. */

@@ -10,13 +10,14 @@
  * probation) is presence.ts. They share one EngineContext (context.ts).
  */
 import { DEFAULT_CONFIG, type EngineConfig } from "./config.ts";
-import { EngineContext } from "./context.ts";
+import { EngineContext, type QueuedTransmit } from "./context.ts";
 import type { EngineEvent } from "./events.ts";
 import { newMsgId } from "./msg-id.ts";
 import { type PeerSnapshot, PeerState } from "./peer.ts";
 import type { CryptoPort, DeliveryLog, Rng } from "./ports.ts";
 import { Presence } from "./presence.ts";
 import { Receiver, type ReceiverPresence } from "./receiver.ts";
+import type { OutFrame } from "./send-stream.ts";
 import { Sender, type SenderPresence, type SendRequest, type SendResult } from "./sender.ts";
 import { type EngineStats, newStats } from "./stats.ts";
 import type { Address, Millis, MsgId, PeerId } from "./types.ts";
@@ -181,6 +182,8 @@ export class Engine {
         return this.sender.onAck(now, from, peer, packet);
       case PacketType.Hello:
         return this.presence.onHello(now, from, peer, packet);
+      case PacketType.Batch:
+        return this.receiver.onBatch(now, from, peer, packet);
     }
   }
 
@@ -222,18 +225,48 @@ export class Engine {
   // ---- output -----------------------------------------------------------------------------------------------
 
   pollTransmit(): Transmit | undefined {
-    if (this.transmitHead === this.ctx.transmits.length) {
-      this.ctx.transmits.length = 0;
-      this.transmitHead = 0;
-      this.receiver.flushAcks();
+    for (;;) {
+      if (this.transmitHead === this.ctx.transmits.length) {
+        this.ctx.transmits.length = 0;
+        this.transmitHead = 0;
+        this.receiver.flushAcks();
+      }
+      const next = this.ctx.transmits[this.transmitHead++];
+      if (!next) return this.resetTransmits();
+      if (!next.frame) {
+        this.ctx.counters.bytesOut += next.bytes.length;
+        return { to: next.to, peer: next.peer, bytes: next.bytes };
+      }
+      if (next.carried) continue;
+      if (next.frame.bytes === undefined) this.sender.signUnsigned();
+      const bytes =
+        (next.tries === 1 && this.takeBatch(next.frame, next.peer)) || (next.frame.bytes as Uint8Array);
+      this.ctx.counters.bytesOut += bytes.length;
+      this.ctx.counters.dataBytesOut += bytes.length;
+      return { to: next.to, peer: next.peer, bytes };
     }
-    const next = this.ctx.transmits[this.transmitHead++];
-    if (!next) return this.resetTransmits();
-    if (next.frame && next.frame.bytes === undefined) this.sender.signUnsigned();
-    const bytes = next.frame ? (next.frame.bytes as Uint8Array) : next.bytes;
-    this.ctx.counters.bytesOut += bytes.length;
-    if (next.frame) this.ctx.counters.dataBytesOut += bytes.length;
-    return { to: next.to, peer: next.peer, bytes };
+  }
+
+  /**
+   * The BATCH that carries `frame` and the rest of its batch, when `frame` is the first of a batch that went whole
+   * to this peer (batch-signer.ts) and none of its frames has gone yet: their first transmissions, still queued,
+   * leave in it as one datagram. Otherwise undefined, and each goes as its own DATA (a retransmission always does).
+   */
+  private takeBatch(frame: OutFrame, peer: PeerId): Uint8Array | undefined {
+    const group = frame.batch;
+    const bytes = frame.batchBytes;
+    frame.batchBytes = undefined;
+    if (!group || !bytes || group[0] !== frame) return undefined;
+    const rest: QueuedTransmit[] = [];
+    for (let i = this.transmitHead; i < this.ctx.transmits.length && rest.length < group.length - 1; i++) {
+      const t = this.ctx.transmits[i] as QueuedTransmit;
+      if (t.frame && t.peer === peer && t.tries === 1 && !t.carried && group.includes(t.frame)) rest.push(t);
+    }
+    if (rest.length !== group.length - 1) return undefined;
+    for (const t of rest) if (t.frame) t.carried = true;
+    this.ctx.counters.datagramsOut -= rest.length;
+    this.ctx.counters.batchesSent++;
+    return bytes;
   }
 
   private resetTransmits(): undefined {

@@ -36,6 +36,8 @@ export interface CryptoPort {
   signBatch(messages: readonly Uint8Array[]): BatchProof[];
   /** Whether `proof` shows that `author` signed `message` (in a batch of its own or of many). */
   verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean;
+  /** Whether `signature` is `author`'s over the batch of exactly `messages`, in order (a BATCH carries them all). */
+  verifyBatch(author: PeerId, messages: readonly Uint8Array[], signature: Uint8Array): boolean;
   /** Seals `plaintext` so that only `recipient` can open it, binding `aad`. */
   seal(recipient: PeerId, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Opens a ciphertext sealed to this node; undefined if it was sealed to another key or tampered with. */

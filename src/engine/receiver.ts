@@ -1,5 +1,5 @@
 /**
- * The receive side, for every peer: a DATA checked and held (onData), a message checked once its last fragment
+ * The receive side, for every peer: a DATA or a BATCH checked and its frames held (onData, onBatch), a message checked once its last fragment
  * is in (completeIfWhole), a sender's new epoch (newEpoch), delivery in order and exactly once (deliverReady,
  * deliver), and the ACKs owed for all of it (flushAcks). RecvStream holds one sender's stream; this decides what
  * is delivered, refused or acknowledged. That a DATA proves its sender alive is presence's (presence.ts).
@@ -10,8 +10,11 @@ import { joinFragments } from "./fragments.ts";
 import { msgIdTime } from "./msg-id.ts";
 import type { PeerState } from "./peer.ts";
 import { type CompleteMessage, type HeldFrame, RecvStream } from "./recv-stream.ts";
+import { seqAdd } from "./seq.ts";
 import type { Address, Millis } from "./types.ts";
 import {
+  type BatchPacket,
+  type DataFields,
   DataFlags,
   type DataPacket,
   encodeAck,
@@ -37,6 +40,21 @@ export class Receiver {
     // Its session authenticated the datagram as the peer's; the signature proves the message is its author's.
     if (!this.ctx.crypto.verify(peer.id, receivedSignedBytes(peer.id, p.messagePart), p.proof))
       return this.ctx.reject("bad-signature", from, peer.id);
+    this.onFrame(now, from, peer, p);
+  }
+
+  /** A whole batch's frames in one datagram: one signature check for them all, then each frame as a DATA's. */
+  onBatch(now: Millis, from: Address, peer: PeerState, p: BatchPacket): void {
+    const signed = p.frames.map((f) => receivedSignedBytes(peer.id, f.messagePart));
+    if (!this.ctx.crypto.verifyBatch(peer.id, signed, p.signature))
+      return this.ctx.reject("bad-signature", from, peer.id);
+    p.frames.forEach((f, i) => {
+      this.onFrame(now, from, peer, { ...f, epoch: p.epoch, floor: p.floor, seq: seqAdd(p.seq, i) });
+    });
+  }
+
+  /** A frame whose signature checked out. */
+  private onFrame(now: Millis, from: Address, peer: PeerState, p: DataFields): void {
     if (p.fragCount > MAX_FRAGMENTS) return this.ctx.reject("bad-fragment", from, peer.id);
     let stream = peer.recv;
     if (stream && p.epoch < stream.epoch) return this.ctx.reject("stale-epoch", from, peer.id);

@@ -30,6 +30,12 @@ export interface OutFrame {
   answerableTxOrder: number;
   /** Retransmissions forced by the timeout: the backoff doubles with these, not with early retransmits. */
   timeouts: number;
+  /**
+   * Until the frame's first transmission, when its batch signature went to this peer whole: the frames of that
+   * batch, in seq order, and (on the first of them) the one BATCH datagram that carries them all (§3.1).
+   */
+  batch?: readonly OutFrame[];
+  batchBytes?: Uint8Array;
 }
 
 export interface OutMessage {

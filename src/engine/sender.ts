@@ -173,7 +173,7 @@ export class Sender {
         timeouts: 0,
       };
       stream.add(frame);
-      this.batch.add({ frame, fields, shared: isPrivate ? undefined : message });
+      this.batch.add({ frame, peer: peer.id, fields, shared: isPrivate ? undefined : message });
     });
     stream.messages.set(message.msgId, {
       msgId: message.msgId,
@@ -216,14 +216,14 @@ export class Sender {
     const message = peer.send.messages.get(frame.msgId);
     if (message && frame.tries > message.triesMax) message.triesMax = frame.tries;
     this.ctx.counters.datagramsOut++;
-    this.ctx.transmits.push({ to: peer.address, peer: peer.id, frame });
+    this.ctx.transmits.push({ to: peer.address, peer: peer.id, frame, tries: frame.tries });
     // A frame lost twice already is on a path that loses a lot: from its third try on, each try is two copies,
     // so its chance of needing yet another try falls from p to p² (QUIC's PTO sends two probes for the same
     // reason). At 40% loss both ways this halved the full-load p99; a loss-free path never pays for it.
     if (frame.tries > this.ctx.config.singleCopyTries) {
       this.ctx.counters.retransmits++;
       this.ctx.counters.datagramsOut++;
-      this.ctx.transmits.push({ to: peer.address, peer: peer.id, frame });
+      this.ctx.transmits.push({ to: peer.address, peer: peer.id, frame, tries: frame.tries });
     }
   }
 

@@ -10,6 +10,8 @@ export interface EngineStats {
   dataBytesOut: number;
   /** DATA frames sent for the first time. */
   framesSent: number;
+  /** BATCH datagrams sent: each carried a whole batch's frames on their first transmission. */
+  batchesSent: number;
   /** Batch signatures made: one Ed25519 signature each, over up to 16 messages (fragments). */
   batchSignatures: number;
   /** Messages (fragments) those signatures covered: a broadcast to many peers counts once. */
@@ -43,6 +45,7 @@ export function newStats(): EngineStats {
     bytesOut: 0,
     dataBytesOut: 0,
     framesSent: 0,
+    batchesSent: 0,
     batchSignatures: 0,
     messagesSigned: 0,
     retransmits: 0,

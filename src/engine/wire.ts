@@ -10,53 +10,40 @@
 import { Reader, Writer } from "./byte-io.ts";
 import { auditPathLength } from "./merkle-shape.ts";
 import type { BatchProof } from "./ports.ts";
-import {
-  fromHex,
-  KEY_ID_BYTES,
-  MAX_BATCH_LEAVES,
-  MAX_DATAGRAM_BYTES,
-  MSG_ID_BYTES,
-  type MsgId,
-  type PeerId,
-  SIGNATURE_BYTES,
-} from "./types.ts";
+import { fromHex, MSG_ID_BYTES, type MsgId, type PeerId, SIGNATURE_BYTES } from "./types.ts";
+import { type BatchPacket, decodeBatch } from "./wire-batch.ts";
 
 export { auditPathLength, merkleSplit } from "./merkle-shape.ts";
+export {
+  BATCH_COUNT_AT,
+  BATCH_FIXED_BYTES,
+  BATCH_FRAME_FIXED_BYTES,
+  type BatchFrame,
+  type BatchPacket,
+  batchBytes,
+  encodeBatch,
+} from "./wire-batch.ts";
 
-export const WIRE_VERSION = 4;
+export * from "./wire-layout.ts";
 
-export const PacketType = { Data: 1, Ack: 2, Hello: 3 } as const;
-export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+import {
+  ACK_MIN_BYTES,
+  DATA_FIXED_BYTES,
+  DATA_MESSAGE_OFFSET,
+  DataFlags,
+  HEADER_BYTES,
+  HELLO_BYTES,
+  MAX_ACK_RANGES,
+  MAX_ACK_REJECTS,
+  MAX_ENGINE_DATAGRAM_BYTES,
+  MAX_FRAGMENT_PAYLOAD,
+  PATH_HASH_BYTES,
+  PacketType,
+  SIGNED_PREFIX_BYTES,
+  WIRE_VERSION,
+  writeMessagePart,
+} from "./wire-layout.ts";
 
-/** The type byte: all an engine datagram has for a header, since its session says who sent it. */
-export const HEADER_BYTES = 1;
-/** DATA bytes before the payload: type, epoch, seq, floor, flags, fragIndex, fragCount, msgId, length. */
-export const DATA_FIXED_BYTES = HEADER_BYTES + 4 + 4 + 4 + 1 + 1 + 1 + MSG_ID_BYTES + 2;
-/** A SHA-256 in an audit path. */
-export const PATH_HASH_BYTES = 32;
-/** The longest audit path: a batch of MAX_BATCH_LEAVES (16) messages is a tree 4 levels deep. */
-export const MAX_PATH_HASHES = Math.ceil(Math.log2(MAX_BATCH_LEAVES));
-/** The batch signature after the payload: leaf index, batch size, the path, the Ed25519 signature. */
-export const DATA_PROOF_MAX_BYTES = 1 + 1 + MAX_PATH_HASHES * PATH_HASH_BYTES + SIGNATURE_BYTES;
-/**
- * The most an engine datagram may be: what fits MAX_DATAGRAM_BYTES once its session seals it (25 bytes,
- * src/session/wire.ts TRANSPORT_OVERHEAD; a test keeps the two in step).
- */
-export const MAX_ENGINE_DATAGRAM_BYTES = MAX_DATAGRAM_BYTES - 25;
-/** The largest fragment payload that keeps a DATA datagram within MAX_ENGINE_DATAGRAM_BYTES, whatever its batch. */
-export const MAX_FRAGMENT_PAYLOAD = MAX_ENGINE_DATAGRAM_BYTES - DATA_FIXED_BYTES - DATA_PROOF_MAX_BYTES;
-/** Where the message part of a DATA datagram starts (flags); before it: type, epoch, seq, floor. */
-const DATA_MESSAGE_OFFSET = HEADER_BYTES + 4 + 4 + 4;
-/** What a signed message part starts with: the protocol version, then its author's key id. */
-const SIGNED_PREFIX_BYTES = 1 + KEY_ID_BYTES;
-export const MAX_FRAGMENTS = 255;
-export const MAX_ACK_RANGES = 32;
-export const MAX_ACK_REJECTS = 16;
-export const ACK_MIN_BYTES = HEADER_BYTES + 4 + 4 + 1 + 1;
-export const HELLO_BYTES = HEADER_BYTES + 4 + 4 + 8 + 1 + 8;
-
-/** Private: the payload is an HPKE ciphertext. Resent: queued to this recipient before (a give-up, a restart). */
-export const DataFlags = { Private: 1, Resent: 2 } as const;
 /** ReplyWanted: the sender has not heard from us (a probe). Leaving: the sender is shutting down cleanly. */
 export const HelloFlags = { ReplyWanted: 1, Leaving: 2 } as const;
 
@@ -129,7 +116,7 @@ export interface HelloPacket extends HelloFields {
   type: typeof PacketType.Hello;
 }
 
-export type Packet = DataPacket | AckPacket | HelloPacket;
+export type Packet = DataPacket | AckPacket | HelloPacket | BatchPacket;
 
 export type DecodeError =
   | "too-short"
@@ -147,15 +134,6 @@ function fail(reason: DecodeError): DecodeResult {
 
 /** The fields of a DATA datagram its author signs: the same for every recipient and every try. */
 export type DataMessageFields = Pick<DataFields, "flags" | "fragIndex" | "fragCount" | "msgId" | "payload">;
-
-function writeMessagePart(w: Writer, f: DataMessageFields): void {
-  w.u8(f.flags);
-  w.u8(f.fragIndex);
-  w.u8(f.fragCount);
-  w.hex(f.msgId);
-  w.u16(f.payload.length);
-  w.raw(f.payload);
-}
 
 /** The message part's size: flags, fragIndex, fragCount, msgId, length, payload. */
 function messagePartBytes(payloadBytes: number): number {
@@ -248,6 +226,8 @@ export function decode(bytes: Uint8Array): DecodeResult {
       return decodeAck(r);
     case PacketType.Hello:
       return decodeHello(r);
+    case PacketType.Batch:
+      return decodeBatch(r, fail);
     default:
       return fail("unknown-type");
   }

@@ -18,6 +18,7 @@ export function withWrongKeyFaults(
     knows: (peer: PeerId) => inner.knows(peer),
     signBatch: (messages) => inner.signBatch(messages),
     verify: (author, message, proof) => inner.verify(author, message, proof),
+    verifyBatch: (author, messages, signature) => inner.verifyBatch(author, messages, signature),
     seal: (recipient, plaintext, aad) => {
       const { wrongKeyPpm } = faults();
       if (wrongKeyPpm === 0 || !chance(rng, wrongKeyPpm)) return inner.seal(recipient, plaintext, aad);

@@ -60,9 +60,9 @@ export interface FaultConfig extends Pick<LinkFaults, "duplicatePpm" | "delayMs"
   lossOutPpm: number;
   /** Incoming datagrams dropped. */
   lossInPpm: number;
-  /** DATA datagrams only are duplicated (the same msgId and seq: the receiver must ignore the copy). */
+  /** DATA and BATCH datagrams only are duplicated (the same msgIds and seqs: the receiver must ignore the copies). */
   duplicatePpm: number;
-  /** Outgoing DATA datagrams whose signature gets one bit flipped. */
+  /** Outgoing DATA and BATCH datagrams whose signature gets one bit flipped. */
   badSignaturePpm: number;
   /** Private messages sealed to a key that is not the recipient's. */
   wrongKeyPpm: number;
@@ -84,6 +84,7 @@ export const NO_FAULTS: FaultConfig = {
 export interface FaultCounters {
   droppedOut: number;
   droppedIn: number;
+  /** Frames duplicated (a BATCH's count for a BATCH): what the receiver counts as copies ignored. */
   duplicated: number;
   badSignatures: number;
   wrongKeys: number;

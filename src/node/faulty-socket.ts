@@ -6,7 +6,7 @@
 import type { Socket } from "node:dgram";
 import type { Rng } from "../engine/ports.ts";
 import { SIGNATURE_BYTES } from "../engine/types.ts";
-import { PacketType, packetTypeOf } from "../engine/wire.ts";
+import { BATCH_COUNT_AT, PacketType, packetTypeOf } from "../engine/wire.ts";
 import { delayOf, type FaultConfig, type FaultCounters } from "../faults/plan.ts";
 import { below, chance } from "../faults/ppm.ts";
 import { parseAddress } from "./address.ts";
@@ -37,13 +37,15 @@ export class FaultySocket {
   }
 
   /**
-   * The engine-level faults, on an engine datagram before its session seals it: a DATA copy with a bit of its
-   * signature flipped, or DATA sent twice. Returns the datagrams to seal (the engine keeps the good bytes for its
+   * The engine-level faults, on an engine datagram before its session seals it: a DATA (or BATCH) copy with a bit
+   * of its signature flipped, or one sent twice. Returns the datagrams to seal (the engine keeps the good bytes for its
    * retransmits). Below the session they could not be made: the session would refuse them before the engine.
    */
   tamper(bytes: Uint8Array): Uint8Array[] {
     const f = this.faults();
-    if (packetTypeOf(bytes) !== PacketType.Data) return [bytes];
+    const type = packetTypeOf(bytes);
+    // DATA and BATCH both end with their author's signature.
+    if (type !== PacketType.Data && type !== PacketType.Batch) return [bytes];
     let out = bytes;
     if (f.badSignaturePpm > 0 && chance(this.rng, f.badSignaturePpm)) {
       out = Uint8Array.from(bytes);
@@ -53,7 +55,8 @@ export class FaultySocket {
       this.counters.badSignatures++;
     }
     if (f.duplicatePpm > 0 && chance(this.rng, f.duplicatePpm)) {
-      this.counters.duplicated++;
+      // Counted in frames, as the receiver counts the copies it ignores: a BATCH holds several.
+      this.counters.duplicated += type === PacketType.Batch ? (bytes[BATCH_COUNT_AT] as number) : 1;
       return [out, out];
     }
     return [out];

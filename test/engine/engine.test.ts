@@ -21,6 +21,8 @@ import {
 } from "../../src/engine/types.ts";
 import {
   type AckPacket,
+  BATCH_FRAME_FIXED_BYTES,
+  type BatchPacket,
   DATA_FIXED_BYTES,
   DataFlags,
   type DataPacket,
@@ -68,6 +70,9 @@ class MisaddressingCrypto implements CryptoPort {
   }
   verify(author: PeerId, message: Uint8Array, proof: BatchProof): boolean {
     return this.inner.verify(author, message, proof);
+  }
+  verifyBatch(author: PeerId, messages: readonly Uint8Array[], signature: Uint8Array): boolean {
+    return this.inner.verifyBatch(author, messages, signature);
   }
   seal(recipient: PeerId, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
     return this.inner.seal(this.misaddress ?? recipient, plaintext, aad);
@@ -297,6 +302,14 @@ class Net {
 }
 
 const isData = (d: Datagram): boolean => d.packet?.type === PacketType.Data;
+const isBatch = (d: Datagram): boolean => d.packet?.type === PacketType.Batch;
+/** The seqs a DATA or a BATCH carries. */
+const seqsIn = (d: Datagram): number[] => {
+  const p = d.packet;
+  if (p?.type === PacketType.Data) return [p.seq];
+  if (p?.type === PacketType.Batch) return p.frames.map((_, i) => (p.seq + i) >>> 0);
+  return [];
+};
 const isAck = (d: Datagram): boolean => d.packet?.type === PacketType.Ack;
 const isHello = (d: Datagram): boolean => d.packet?.type === PacketType.Hello;
 const between = (d: Datagram, from: Node, to: Node): boolean => d.src === from && d.to === to.address;
@@ -511,10 +524,8 @@ describe("engine: reliability", () => {
     net.settle();
     let lost = 0;
     net.tamper = (d) => (isData(d) && d.src === a && lost++ === 0 ? undefined : d.bytes);
-    const ids = ["one", "two", "three"].map(
-      (text) => a.engine.send(net.now, { kind: "private", to: [b.id], text }).msgId,
-    );
-    net.collectAll();
+    // One poll each: each its own DATA, so that losing the first leaves a hole before the others.
+    const ids = ["one", "two", "three"].map((text) => a.send({ kind: "private", to: [b.id], text }));
     assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 1_000));
     const acks = net.sent.filter((d) => isAck(d) && d.src === b).map((d) => d.packet as AckPacket);
     const withRanges = acks.filter((p) => p.ranges.length > 0);
@@ -548,9 +559,8 @@ describe("engine: reliability", () => {
     net.tamper = (d) => (isData(d) && d.src === a && data++ === 4 ? undefined : d.bytes);
     const acksBefore = b.engine.stats().acksSent;
     const ids: MsgId[] = [];
-    for (let i = 0; i < 20; i++)
-      ids.push(a.engine.send(net.now, { kind: "broadcast", text: `burst ${i}` }).msgId);
-    net.collectAll();
+    // One poll each (Node.send), so that each is its own DATA: the fifth is the hole.
+    for (let i = 0; i < 20; i++) ids.push(a.send({ kind: "broadcast", text: `burst ${i}` }));
     assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 1_000));
     const acks = b.engine.stats().acksSent - acksBefore;
     assert.ok(acks < ids.length / 4, `${acks} ACKs for ${ids.length} messages`);
@@ -620,12 +630,13 @@ describe("engine: reliability", () => {
       copies.set(id, n);
       return n <= (lose.get(id) ?? 0) ? undefined : d.bytes;
     };
-    const [x, y, z] = ["X", "Y", "Z"].map(
-      (text) => a.engine.send(net.now, { kind: "broadcast", text }).msgId,
-    );
-    lose.set(x as MsgId, 2);
-    lose.set(y as MsgId, 1);
-    net.collectAll();
+    const [x, y, z] = ["X", "Y", "Z"].map((text) => {
+      const id = a.engine.send(net.now, { kind: "broadcast", text }).msgId;
+      if (text === "X") lose.set(id, 2);
+      if (text === "Y") lose.set(id, 1);
+      net.collectAll(); // one poll each: each its own DATA
+      return id;
+    });
     assert.ok(net.runUntil(() => [x, y, z].every((id) => deliveredTo(a, id as MsgId, b)), 1_000));
     // Z's ACK sends X and Y again early; Y's second copy, sent after X's, is acknowledged: X's is lost, and goes
     // again at once (its third try, two copies), not at its timeout.
@@ -912,7 +923,7 @@ describe("engine: offline delivery and restarts", () => {
       b.messages().map((m) => m.msgId),
       ids,
     );
-    const seqs = net.sent.filter((d) => isData(d) && d.src === a).map((d) => (d.packet as DataPacket).seq);
+    const seqs = net.sent.filter((d) => d.src === a).flatMap(seqsIn);
     assert.ok(seqs.includes(2 ** 32 - 1) && seqs.includes(0));
   });
 
@@ -1038,6 +1049,104 @@ describe("engine: authentication and replay", () => {
     assert.deepEqual([a.engine.stats().batchSignatures, a.engine.stats().messagesSigned], [1, 4]);
   });
 
+  it("small messages written together leave as BATCH datagrams: a whole batch, one signature, one datagram", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    const acksBefore = b.engine.stats().acksSent;
+    const ids: MsgId[] = [];
+    for (let i = 0; i < 20; i++)
+      ids.push(a.engine.send(net.now, { kind: "broadcast", text: `small ${i}` }).msgId);
+    net.collectAll();
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 1_000));
+    const batches = net.sent.filter((d) => isBatch(d) && d.src === a).map((d) => d.packet as BatchPacket);
+    assert.equal(
+      net.sent.filter((d) => isData(d) && d.src === a).length,
+      0,
+      "no frame needed a DATA of its own",
+    );
+    assert.deepEqual(
+      batches.flatMap((p) => p.frames.map((f) => f.msgId)),
+      ids,
+      "every message once, in the order written",
+    );
+    assert.ok(batches.every((p) => p.frames.length >= 2));
+    assert.equal(a.engine.stats().batchesSent, batches.length);
+    assert.equal(a.engine.stats().batchSignatures, batches.length, "one signature per BATCH");
+    assert.ok(b.engine.stats().acksSent - acksBefore <= batches.length);
+    assert.deepEqual(
+      b.messages().map((m) => m.msgId),
+      ids,
+    );
+  });
+
+  it("a lost BATCH: its frames go again alone, each a DATA with its audit path, delivered once and in order", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    let lost = 0;
+    net.tamper = (d) => (isBatch(d) && d.src === a && lost++ === 0 ? undefined : d.bytes);
+    const ids = ["one", "two", "three"].map(
+      (text) => a.engine.send(net.now, { kind: "broadcast", text }).msgId,
+    );
+    net.collectAll();
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 5_000));
+    assert.equal(lost, 1);
+    // Each at its own timeout (their deadlines differ by the RTO's jitter), so in any order.
+    const resent = net.sent.filter((d) => isData(d) && d.src === a).map((d) => d.packet as DataPacket);
+    assert.deepEqual(
+      resent
+        .slice(0, 3)
+        .map((p) => [p.msgId, p.proof.index, p.proof.size, p.proof.path.length])
+        .sort((x, y) => (x[1] as number) - (y[1] as number)),
+      ids.map((id, i) => [id, i, 3, i === 2 ? 1 : 2]),
+    );
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      ["one", "two", "three"],
+    );
+    assert.equal(b.events("duplicate").length, 0);
+  });
+
+  it("a BATCH with one altered byte is refused whole as bad-signature; its frames sent again are delivered", () => {
+    const { net, a, b } = net2();
+    net.settle();
+    let altered = 0;
+    net.tamper = (d) => {
+      if (!isBatch(d) || d.src !== a || altered++ > 0) return d.bytes;
+      // The first frame's first payload byte: after type, epoch, floor, seq, count and its fixed fields.
+      return flipBit(d.bytes, 14 + BATCH_FRAME_FIXED_BYTES);
+    };
+    const ids = ["alpha", "beta"].map(
+      (text) => a.engine.send(net.now, { kind: "private", to: [b.id], text }).msgId,
+    );
+    net.collectAll();
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b)), 5_000));
+    assert.equal(b.rejected("bad-signature").length, 1, "the BATCH, once, for all its frames");
+    assert.deepEqual(
+      b.messages().map((m) => m.text),
+      ["alpha", "beta"],
+    );
+  });
+
+  it("a burst of broadcasts to two peers is one signature per batch, and a BATCH to each", () => {
+    const { net, a, b, c } = net3();
+    net.settle();
+    const batches = batchSizesSignedBy(a);
+    const ids = [0, 1, 2, 3].map(
+      (i) => a.engine.send(net.now, { kind: "broadcast", text: `to both ${i}` }).msgId,
+    );
+    net.collectAll();
+    assert.ok(net.runUntil(() => ids.every((id) => deliveredTo(a, id, b) && deliveredTo(a, id, c)), 1_000));
+    assert.deepEqual(batches, [4]);
+    for (const peer of [b, c]) {
+      const toPeer = net.sent.filter((d) => isBatch(d) && d.src === a && d.to === peer.address);
+      assert.equal(toPeer.length, 1);
+      assert.deepEqual(
+        ((toPeer[0] as Datagram).packet as BatchPacket).frames.map((f) => f.msgId),
+        ids,
+      );
+    }
+  });
+
   it("messages written together share a signature, 16 at most, and arrive in the order written", () => {
     const { net, a, b } = net3();
     net.settle();
@@ -1060,13 +1169,16 @@ describe("engine: authentication and replay", () => {
     const { net, a, b } = net3();
     net.settle();
     const tampered = new Set<number>();
+    let batches = 0;
     net.tamper = (d) => {
+      // The BATCH that carries all three is lost: each is sent again alone, as a DATA with its audit path.
+      if (isBatch(d) && d.src === a && batches++ === 0) return undefined;
       if (!isData(d) || d.src !== a) return d.bytes;
       const { index, path } = (d.packet as DataPacket).proof;
       if (tampered.has(index)) return d.bytes;
       tampered.add(index);
       const out = Uint8Array.from(d.bytes);
-      // Past the MAC: index, size, then the path; the MAC does not cover them, the batch signature does.
+      // After the payload: index, size, then the path; the batch signature covers them.
       const proofAt = d.bytes.length - 2 - path.length * 32 - 64;
       if (index === 0) out[proofAt + 1] = 4; // "a batch of 4": the same path and root, another statement
       if (index === 1) out[proofAt] = 0; // another position in the same batch

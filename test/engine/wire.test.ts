@@ -22,6 +22,10 @@ import {
   type AckFields,
   type AckPacket,
   auditPathLength,
+  BATCH_FIXED_BYTES,
+  BATCH_FRAME_FIXED_BYTES,
+  type BatchPacket,
+  batchBytes,
   DATA_FIXED_BYTES,
   DATA_PROOF_MAX_BYTES,
   type DataFields,
@@ -31,6 +35,7 @@ import {
   dataSignedBytes,
   decode,
   encodeAck,
+  encodeBatch,
   encodeData as encodeDataWith,
   encodeHello,
   HEADER_BYTES,
@@ -234,7 +239,9 @@ const messagePartEnd = (payloadLength: number) => DATA.payload + payloadLength;
 describe("wire: sizes and limits", () => {
   it("the constants: a 1-byte header, DATA 100 + L + 32P bytes, ACK 11 + 6R + 5J, HELLO 26", () => {
     assert.equal(WIRE_VERSION, 4);
-    assert.deepEqual(PacketType, { Data: 1, Ack: 2, Hello: 3 });
+    assert.deepEqual(PacketType, { Data: 1, Ack: 2, Hello: 3, Batch: 4 });
+    assert.equal(BATCH_FIXED_BYTES, 1 + 4 + 4 + 4 + 1 + 64);
+    assert.equal(BATCH_FRAME_FIXED_BYTES, 21);
     assert.equal(HEADER_BYTES, 1);
     assert.equal(DATA_FIXED_BYTES, 34);
     assert.equal(MAX_PATH_HASHES, 4);
@@ -597,14 +604,14 @@ describe("wire: malformed datagrams map to their reason", () => {
     assert.equal(reasonOf(new Uint8Array(MAX_DATAGRAM_BYTES)), "too-long");
   });
 
-  it("unknown-type: any first byte but 1, 2, 3, including the session's 4–6 and protocol v1's 'C' (property)", () => {
-    for (const type of [0, 4, 5, 6, 0x43, 255]) {
+  it("unknown-type: any first byte but 1 … 4, including the session's 5 and 6 and protocol v1's 'C' (property)", () => {
+    for (const type of [0, 5, 6, 0x43, 255]) {
       assert.equal(reasonOf(patched(sampleData(), 0, type)), "unknown-type", `type ${type}`);
       assert.equal(reasonOf(new Uint8Array([type])), "unknown-type", `type ${type} alone`);
     }
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 255 }).filter((t) => t < 1 || t > 3),
+        fc.integer({ min: 0, max: 255 }).filter((t) => t < 1 || t > 4),
         fc.uint8Array({ maxLength: MAX_ENGINE_DATAGRAM_BYTES - 1 }),
         (type, tail) => reasonOf(new Uint8Array([type, ...tail])) === "unknown-type",
       ),
@@ -836,3 +843,75 @@ const WORKED_EXAMPLE = [
   "0bf0c5d1af1bddbc2bb4696c81502727c15f5dd811f3212cd46b9db40c992e12",
   "ec09c5f9cb73553d7c5162e577524ab202ccff01b941f2acdad03cab3eb2ca08",
 ].join("");
+
+describe("wire: BATCH, a whole batch in one datagram", () => {
+  const frame = (i: number, payload: Uint8Array) => ({
+    flags: i % 2 === 0 ? 0 : DataFlags.Private | DataFlags.Resent,
+    fragIndex: 0,
+    fragCount: 1,
+    msgId: `${String(i).padStart(2, "0")}${"ab".repeat(15)}` as MsgId,
+    payload,
+  });
+  const stream = { epoch: 7, floor: 3, seq: 2 ** 32 - 2 };
+  const signature = new Uint8Array(SIGNATURE_BYTES).map((_, i) => i);
+
+  it("round-trips its frames, in order, each with its message part as a DATA would carry it", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: 2, maxLength: 4 }),
+        fc.constantFrom(0, 1, 2 ** 32 - 1),
+        (payloads, seq) => {
+          const frames = payloads.map((p, i) => frame(i, p));
+          const bytes = encodeBatch({ ...stream, seq }, frames, signature);
+          assert.equal(bytes.length, batchBytes(payloads.map((p) => p.length)));
+          const r = decode(bytes);
+          assert.ok(r.ok && r.packet.type === PacketType.Batch);
+          const p = r.packet as BatchPacket;
+          assert.deepEqual([p.epoch, p.floor, p.seq], [stream.epoch, stream.floor, seq]);
+          assert.deepEqual(Buffer.from(p.signature), Buffer.from(signature));
+          p.frames.forEach((f, i) => {
+            const sent = frames[i] as (typeof frames)[number];
+            assert.deepEqual(
+              [f.flags, f.fragIndex, f.fragCount, f.msgId, Buffer.from(f.payload)],
+              [sent.flags, sent.fragIndex, sent.fragCount, sent.msgId, Buffer.from(sent.payload)],
+            );
+            // The same message part as this frame's DATA: one signed leaf, whichever datagram carries it.
+            const data = decodeDataPacket(
+              encodeDataWith({ ...stream, ...sent, seq: 0 }, fakeProof(new Uint8Array(1))),
+            );
+            assert.deepEqual(Buffer.from(f.messagePart), Buffer.from(data.messagePart));
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("lays out type, epoch, floor, first seq, count, the frames' message parts, then the signature", () => {
+    const bytes = encodeBatch(stream, [frame(0, Uint8Array.of(1, 2)), frame(1, Uint8Array.of(3))], signature);
+    assert.equal(bytes[0], 4);
+    assert.deepEqual([u32At(bytes, 1), u32At(bytes, 5), u32At(bytes, 9)], [7, 3, 2 ** 32 - 2]);
+    assert.equal(bytes[13], 2);
+    assert.deepEqual([...bytes.subarray(14, 17)], [0, 0, 1]); // flags, fragIndex, fragCount
+    assert.equal(Buffer.from(bytes.subarray(17, 33)).toString("hex"), frame(0, new Uint8Array()).msgId);
+    assert.deepEqual([...bytes.subarray(33, 37)], [0, 2, 1, 2]); // length 2, the payload
+    assert.equal(bytes[37], DataFlags.Private | DataFlags.Resent);
+    assert.deepEqual([...bytes.subarray(bytes.length - 64)], [...signature]);
+    assert.equal(bytes.length, BATCH_FIXED_BYTES + 2 * BATCH_FRAME_FIXED_BYTES + 3);
+  });
+
+  it("refuses a count under 2 or over 16, a frame cut short, bad flags or fragments, and stray bytes", () => {
+    const good = encodeBatch(stream, [frame(0, Uint8Array.of(1)), frame(1, Uint8Array.of(2))], signature);
+    assert.equal(reasonOf(good), "ok");
+    assert.equal(reasonOf(patched(good, 13, 1)), "bad-length");
+    assert.equal(reasonOf(patched(good, 13, 17)), "bad-length");
+    assert.equal(reasonOf(patched(good, 13, 3)), "bad-length", "a third frame that is not there");
+    assert.equal(reasonOf(resized(good, 1)), "bad-length");
+    assert.equal(reasonOf(resized(good, -1)), "bad-length");
+    assert.equal(reasonOf(patched(good, 14, 4)), "bad-length", "an unknown flag bit");
+    assert.equal(reasonOf(patched(good, 15, 1)), "bad-fragment", "fragIndex ≥ fragCount");
+    assert.equal(reasonOf(patched(good, 16, 0)), "bad-fragment", "fragCount 0");
+    assert.equal(reasonOf(patched(good, 33, 0x04, 0x00)), "bad-length", "a length past the datagram");
+    assert.equal(reasonOf(good.subarray(0, BATCH_FIXED_BYTES)), "too-short");
+  });
+});

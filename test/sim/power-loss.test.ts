@@ -38,7 +38,7 @@ describe("the simulator's power loss", () => {
       cluster.crashAtNextCommit(0, () => struck++),
       true,
     );
-    cluster.send(0, { kind: "broadcast", text: "lost with the power" });
+    cluster.send(0, [{ kind: "broadcast", text: "lost with the power" }]);
     assert.equal(struck, 1);
     assert.deepEqual(crashes, [0]);
     assert.equal(cluster.isUp(0), false);
@@ -56,7 +56,7 @@ describe("the simulator's power loss", () => {
     const strike = () => assert.fail("cancelled power loss struck");
     cluster.crashAtNextCommit(0, strike);
     cluster.cancelPowerLoss(0, strike);
-    cluster.send(0, { kind: "broadcast", text: "kept" });
+    cluster.send(0, [{ kind: "broadcast", text: "kept" }]);
     cluster.runUntil(cluster.now + 5_000);
     assert.deepEqual(crashes, []);
     assert.deepEqual(sends, ["0:kept"]);
@@ -73,7 +73,7 @@ describe("the simulator's power loss", () => {
     const { cluster, sends } = twoNodes();
     cluster.runUntil(cluster.now + 2_000);
     cluster.crashAtNextCommit(1, () => {});
-    cluster.send(0, { kind: "broadcast", text: "survives the receiver's power loss" });
+    cluster.send(0, [{ kind: "broadcast", text: "survives the receiver's power loss" }]);
     cluster.runUntil(cluster.now + 1_000);
     assert.equal(cluster.isUp(1), false, "the receiver's commit of the message should have struck");
     cluster.restart(1);

@@ -20,7 +20,10 @@ export interface Captured {
   epoch: number;
   /** DATA only. */
   msgId?: MsgId;
+  /** DATA, and a BATCH's first frame. */
   seq?: number;
+  /** How many message frames it carries: 1 for a DATA, the count for a BATCH. */
+  frames?: number;
 }
 
 /** Labels an engine datagram sent by `sender` to `recipient` (its session says so; the datagram names neither). */
@@ -35,7 +38,8 @@ export function label(bytes: Uint8Array, sender: PeerId, recipient: PeerId): Cap
     sender,
     recipient,
     epoch: p.epoch,
-    ...(p.type === PacketType.Data && { msgId: p.msgId, seq: p.seq }),
+    ...(p.type === PacketType.Data && { msgId: p.msgId, seq: p.seq, frames: 1 }),
+    ...(p.type === PacketType.Batch && { seq: p.seq, frames: p.frames.length }),
   };
 }
 
