@@ -16,17 +16,18 @@ import { staticKeyPair } from "../session/handshake.ts";
 import { handshakeMemoryIn, sessionPeers } from "../session/key-source.ts";
 import { Sessions } from "../session/sessions.ts";
 import { DEFAULT_TIMING } from "../session/timing.ts";
-import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
+import type { HistoryEntry, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
 import { bindNodeSocket } from "./bind-socket.ts";
 import { describeChanges, diffContacts, isEmpty } from "./contact-changes.ts";
-import { reportEngineEvent } from "./engine-reports.ts";
+import { reportCommitted } from "./engine-reports.ts";
 import { ChatNodeError } from "./errors.ts";
 import { FaultySocket } from "./faulty-socket.ts";
+import { type LanHost, LanRuntime, lanReachable } from "./lan-runtime.ts";
 import { type LoopClock, NodeLoop } from "./loop.ts";
 import { systemClock } from "./loop-clock.ts";
-import { type CommittedEvent, EnginePump } from "./pump.ts";
+import { EnginePump } from "./pump.ts";
 import { CryptoRng } from "./random.ts";
 import { resolvePeer } from "./resolve-peer.ts";
 import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "./restore.ts";
@@ -56,6 +57,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private loop: NodeLoop | undefined;
   private pump: EnginePump | undefined;
   private tunnel: Tunnel | undefined;
+  private lan: LanRuntime | undefined;
   private readonly clock: LoopClock;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
@@ -131,7 +133,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     );
     this.tunnel = tunnel;
     this.pump = new EnginePump(engine, this.store, () => this.now(), {
-      committed: (queued, events) => this.reportCommitted(queued, events),
+      committed: (queued, events) =>
+        reportCommitted(queued, events, this.waitingAtSend, (id) => this.nameOf(id), this.now(), this),
       transmit: (_to, bytes, peer) => {
         for (const b of this.wire?.tamper(bytes) ?? [bytes]) tunnel.outbound(this.now(), peer, b);
       },
@@ -141,11 +144,36 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     socket.on("message", (bytes, rinfo) => this.onDatagram(bytes, formatAddress(rinfo.address, rinfo.port)));
     engine.handleTimeout(now);
     this.loop.pumpNow();
+    if (this.options.lan && lanReachable(host)) {
+      this.on("peer-online", (e) => this.lan?.onPeerOnline(e.id, e.address));
+      this.lan = new LanRuntime(this.lanHost(), this.clock, host);
+    }
     this.emit("ready", {
       username: this.username,
       port: this.boundPort,
       address: formatAddress(host, this.boundPort),
     });
+  }
+
+  private lanHost(): LanHost {
+    return {
+      selfId: this.options.self.id,
+      port: this.boundPort,
+      contactIds: () => [...this.contactsById.keys()],
+      peers: () => this.engine?.peers() ?? [],
+      tryAddress: (peer, address) => this.tryAddress(peer, address),
+      found: (peer, address) => this.emit("lan-found", { peer: this.nameOf(peer), id: peer, address }),
+    };
+  }
+
+  /**
+   * Sends `peer` a handshake initiation at `address`, a place it may be (LAN discovery), beside whatever runs to
+   * its known address. Nothing moves yet: only the session's authenticated answer makes `address` the peer's.
+   */
+  tryAddress(peer: PeerId, address: string): void {
+    if (!this.engine || this.closing) return;
+    this.tunnel?.tryAddress(this.now(), peer, address);
+    this.loop?.pumpNow(); // the session's retry timer is new: the loop re-arms to it
   }
 
   private now(): number {
@@ -243,22 +271,6 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     return [...this.contactsById.values()].map((c) => ({ id: c.id, address: formatAddress(c.host, c.port) }));
   }
 
-  /** Runs after the pump's commit and before its datagrams leave. */
-  private reportCommitted(queued: readonly OutgoingMessage[], events: readonly CommittedEvent[]): void {
-    for (const m of queued) {
-      const waiting = this.waitingAtSend.get(m.msgId) ?? [];
-      this.waitingAtSend.delete(m.msgId);
-      this.emit("queued", {
-        msgId: m.msgId,
-        kind: m.kind,
-        to: m.recipients.map((r) => this.nameOf(r.peer)),
-        waiting,
-      });
-    }
-    for (const { event, fresh } of events)
-      if (fresh) reportEngineEvent(event, (id) => this.nameOf(id), this.now(), this);
-  }
-
   // ---- contacts ---------------------------------------------------------------------------------------------
 
   /**
@@ -277,6 +289,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     this.contactsById.clear();
     for (const [id, c] of next) this.contactsById.set(id, c);
     this.tunnel?.sessions.setPeers(sessionPeers(this.contactAddresses(), this.options.sessionKeys));
+    this.lan?.setContacts(next.keys());
     if (diff.added.length > 0) {
       const saved = this.loadPeerStates();
       for (const c of diff.added)
@@ -326,6 +339,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       faults: { ...this.faultCounters },
       admission: this.admission.stats(),
       sessions: (this.tunnel as Tunnel).sessions.stats(),
+      lan: this.lan?.stats(),
       pending,
     };
   }
@@ -370,6 +384,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     engine?.leave(this.now());
     // Persist what is left and send the ACKs we owe, without re-arming the timer.
     this.pump?.flush();
+    await this.lan?.close();
     this.tunnel?.sessions.eraseAll();
     this.engine = undefined;
     this.wire?.close();

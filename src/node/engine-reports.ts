@@ -4,11 +4,38 @@
  */
 import type { EventEmitter } from "node:events";
 import type { EngineEvent } from "../engine/events.ts";
-import type { PeerId } from "../engine/types.ts";
+import type { MsgId, PeerId } from "../engine/types.ts";
+import type { OutgoingMessage } from "../storage/store.ts";
+import type { CommittedEvent } from "./pump.ts";
 import type { ChatNodeEvents } from "./types.ts";
 
 /** The node itself, as the emitter of its events. */
 export type NodeEmitter = Pick<EventEmitter<ChatNodeEvents>, "emit">;
+
+/**
+ * Runs after the pump's commit and before its datagrams leave: a `queued` for each message just written to the
+ * outbox (with whom it waits for, as `waitingAtSend` noted at the send), then each fresh event.
+ */
+export function reportCommitted(
+  queued: readonly OutgoingMessage[],
+  events: readonly CommittedEvent[],
+  waitingAtSend: Map<MsgId, string[]>,
+  nameOf: (id: PeerId) => string,
+  now: number,
+  node: NodeEmitter,
+): void {
+  for (const m of queued) {
+    const waiting = waitingAtSend.get(m.msgId) ?? [];
+    waitingAtSend.delete(m.msgId);
+    node.emit("queued", {
+      msgId: m.msgId,
+      kind: m.kind,
+      to: m.recipients.map((r) => nameOf(r.peer)),
+      waiting,
+    });
+  }
+  for (const { event, fresh } of events) if (fresh) reportEngineEvent(event, nameOf, now, node);
+}
 
 export function reportEngineEvent(
   e: EngineEvent,

@@ -43,3 +43,18 @@ export class Keypair {
     this.receiver.erase();
   }
 }
+
+/**
+ * A new local index: the 4 random bytes `random` gives, as a big-endian u32, drawn again while `taken` (a name
+ * already in use would route another session's datagrams here).
+ */
+export function freshIndex(
+  random: (length: number) => Uint8Array,
+  taken: (index: number) => boolean,
+): number {
+  for (;;) {
+    const bytes = random(4);
+    const index = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
+    if (!taken(index)) return index;
+  }
+}

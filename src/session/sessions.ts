@@ -15,7 +15,7 @@ import type { Address, PeerId } from "../engine/types.ts";
 import { newSessionStats, type SessionEvent, type SessionRefusal, type SessionStats } from "./events.ts";
 import { InitiatorHandshake, ResponderHandshake } from "./handshake.ts";
 import type { HandshakeMemory } from "./key-source.ts";
-import { Keypair } from "./keypair.ts";
+import { freshIndex, Keypair } from "./keypair.ts";
 import {
   compareBytes,
   type PeerState,
@@ -156,6 +156,12 @@ export class Sessions {
   /** Where the peer is now, as its latest authenticated datagram says. */
   addressOf(peer: PeerId): Address | undefined {
     return this.peers.get(peer)?.peer.address;
+  }
+
+  /** Initiates to `to`, a LAN hint for `peer` (the last try stays answerable); only a response moves the peer. */
+  tryAddress(now: number, peer: PeerId, to: Address): void {
+    const s = this.peers.get(peer);
+    if (s) this.initiate(s, now, s.pending?.tries ?? 0, s.pending?.startedAt ?? now, to);
   }
 
   hasSession(peer: PeerId, now: number): boolean {
@@ -389,10 +395,6 @@ export class Sessions {
   }
 
   private newIndex(): number {
-    for (;;) {
-      const bytes = this.random(4);
-      const index = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
-      if (!this.byIndex.has(index)) return index;
-    }
+    return freshIndex(this.random, (index) => this.byIndex.has(index));
   }
 }
