@@ -65,8 +65,10 @@ export interface LanStats {
   unknownKeys: number;
   /** Our own announcements, heard back through multicast loopback. */
   ownEchoes: number;
-  /** Candidates replaced by newer ones (a contact announced at more than candidatesPerPeerMax addresses). */
+  /** Candidates already tried, replaced by newer ones (a contact announced at many addresses). */
   candidatesEvicted: number;
+  /** Announced addresses not taken: the contact's candidates were all still waiting for their try. */
+  candidatesDropped: number;
   probes: number;
   found: number;
   /** Announcements multicast: at start, and in answer to queries. */
@@ -95,6 +97,7 @@ export class LanDiscovery {
     unknownKeys: 0,
     ownEchoes: 0,
     candidatesEvicted: 0,
+    candidatesDropped: 0,
     probes: 0,
     found: 0,
     announced: 0,
@@ -190,9 +193,12 @@ export class LanDiscovery {
       return;
     }
     if (list.length >= this.timing.candidatesPerPeerMax) {
-      // The one heard longest ago goes: a flood of forged addresses displaces itself, and a real contact that
-      // announces again (it answers every query) comes back.
-      list.sort((x, y) => x.heardAt - y.heardAt).shift();
+      // Room is made only from candidates already tried (the one tried longest ago goes): every candidate taken
+      // is tried once, so a flood of forged addresses cannot push out a real one before its turn; it can only
+      // wait for a free place, as the real one does.
+      const settled = list.filter((c) => c.dueAt === undefined).sort((x, y) => x.heardAt - y.heardAt)[0];
+      if (!settled) return void this.counters.candidatesDropped++;
+      list.splice(list.indexOf(settled), 1);
       this.counters.candidatesEvicted++;
     }
     list.push({
