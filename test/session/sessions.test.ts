@@ -359,3 +359,40 @@ describe("sessions under hostile input", () => {
     assert.equal(bob.sessions.pollTransmit(), undefined, "bob answered a stranger");
   });
 });
+
+/** `from`'s session layer handshakes to `address` for `to`; what it transmits goes on the net. */
+function tryAddress(net: SessionNet, from: string, to: string, address: string): void {
+  const n = net.node(from);
+  n.sessions.tryAddress(net.now, net.node(to).id, address);
+  for (let t = n.sessions.pollTransmit(); t; t = n.sessions.pollTransmit())
+    net.inject(n.address, t.to, t.bytes);
+}
+
+describe("trying an address a peer may be at (LAN discovery)", () => {
+  test("a handshake to the right address moves the peer there only once it is answered", () => {
+    const net = new SessionNet(["alice", "bob"]);
+    const alice = net.node("alice");
+    const bob = net.node("bob");
+    net.move("bob", "10.0.0.99:7000"); // alice's hint for bob is now dead
+    net.send("alice", "bob", "are you there");
+    net.runUntil(net.now + 500);
+    assert.deepEqual(bob.delivered, []);
+    tryAddress(net, "alice", "bob", "10.6.6.6:7000"); // a forged candidate: nobody answers
+    tryAddress(net, "alice", "bob", "10.0.0.99:7000");
+    assert.equal(alice.sessions.addressOf(bob.id), "10.0.0.2:7000", "sending an initiation moves nothing");
+    net.runUntil(net.now + 100);
+    assert.equal(alice.sessions.addressOf(bob.id), "10.0.0.99:7000", "the authenticated response did");
+    assert.deepEqual(bob.delivered, ["alice:are you there"]);
+  });
+
+  test("an address that never answers leaves the peer where it is, and the session working", () => {
+    const net = established(new SessionNet(["alice", "bob"]));
+    const alice = net.node("alice");
+    const bob = net.node("bob");
+    tryAddress(net, "alice", "bob", "10.6.6.6:7000");
+    net.send("alice", "bob", "still here");
+    net.runUntil(net.now + 5_000);
+    assert.equal(alice.sessions.addressOf(bob.id), bob.address);
+    assert.equal(bob.delivered.at(-1), "alice:still here");
+  });
+});
