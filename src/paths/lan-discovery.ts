@@ -149,8 +149,11 @@ export class LanDiscovery {
     if (this.announceDue(now)) actions.push({ type: "announce" });
     for (const [peer, list] of this.candidates) {
       for (const c of list) {
-        if (c.dueAt === undefined || now < c.dueAt) continue;
-        const action = this.settle(now, peer, c, presence(peer));
+        if (c.dueAt === undefined) continue;
+        const p = presence(peer);
+        // Already online at the address announced (it connected first, then was heard): found, no need to wait.
+        if (now < c.dueAt && !(p?.online && p.address === c.address)) continue;
+        const action = this.settle(now, peer, c, p);
         if (action) actions.push(action);
       }
     }

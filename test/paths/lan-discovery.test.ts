@@ -132,6 +132,15 @@ describe("LAN discovery on a virtual clock", () => {
     assert.equal(d.stats().probes, 0);
   });
 
+  it("reports at once a contact heard on the LAN after it came online at the address announced", () => {
+    const d = started();
+    d.onResponse(10_000, "10.0.0.2", announcementRecords(BOB, 12002));
+    const there = () => ({ online: true, address: "10.0.0.2:12002" });
+    assert.deepEqual(d.handleTimeout(10_000, there), [
+      { type: "found", peer: BOB, address: "10.0.0.2:12002" },
+    ]);
+  });
+
   it("reports a contact found once it comes online at the address it announced, once", () => {
     const d = started();
     d.onResponse(10_000, "10.0.0.2", announcementRecords(BOB, 12002));
