@@ -259,6 +259,8 @@ export class Sessions {
     const newest = packet.counter > kp.replay.highest;
     kp.replay.mark(packet.counter);
     s.unansweredSince = undefined;
+    // Only the newest datagram moves the peer (no replay can), and before a new session flushes what waited.
+    if (newest) this.roam(s, from);
     // A replaced keypair the peer still sends under (late datagrams, a crossing not yet settled) stays, within
     // rejectAfterMs, until a grace window after its last use.
     if (kp === s.previous) kp.eraseAt = now + this.timing.previousGraceMs;
@@ -270,8 +272,6 @@ export class Sessions {
       this.events.push({ type: "established", peer: s.peer.id, initiator: false });
       this.flushQueue(s, kp, now);
     }
-    // Only the newest datagram moves the peer: a delayed old one replayed from elsewhere cannot redirect it.
-    if (newest) this.roam(s, from);
     if (plaintext.length === 0) return undefined;
     s.keepaliveAt ??= now + this.timing.keepaliveMs;
     this.counters.opened++;

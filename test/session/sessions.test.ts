@@ -396,3 +396,20 @@ describe("trying an address a peer may be at (LAN discovery)", () => {
     assert.equal(bob.delivered.at(-1), "alice:still here");
   });
 });
+
+describe("a session confirmed from a new address", () => {
+  test("what waited for the session goes to where the peer was confirmed, not to a stale hint", () => {
+    // Both hints are dead and data waits on both sides; alice finds bob (LAN discovery) and handshakes there.
+    const net = new SessionNet(["alice", "bob"]);
+    const [alice, bob] = [net.node("alice"), net.node("bob")];
+    net.move("alice", "10.1.0.1:7000");
+    net.move("bob", "10.1.0.2:7000");
+    net.send("alice", "bob", "a1");
+    net.send("bob", "alice", "b1");
+    net.runUntil(net.now + 500);
+    tryAddress(net, "alice", "bob", bob.address);
+    net.runUntil(net.now + 200); // a few round trips: no retry timer (1 s) comes into it
+    assert.deepEqual([alice.delivered, bob.delivered], [["bob:b1"], ["alice:a1"]]);
+    assert.equal(bob.sessions.addressOf(alice.id), alice.address);
+  });
+});
