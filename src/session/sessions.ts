@@ -207,7 +207,7 @@ export class Sessions {
     const index = this.newIndex();
     const reply = read.value.reply(this.random(32));
     if (s.next) s.next = this.retire(s.next);
-    const kp = new Keypair(reply.keys, index, packet.sender, now, false);
+    const kp = new Keypair(reply.keys, index, packet.sender, now, false, from);
     s.next = kp;
     s.confirmBy = now + this.timing.retryFirstMs;
     this.byIndex.set(index, { state: s, keypair: kp });
@@ -279,15 +279,14 @@ export class Sessions {
   }
 
   /**
-   * A peer's address sends under a session this node does not have (it restarted, or erased it): the peer will
-   * not notice for a while, so this side handshakes now, no more often than initiationMinGapMs. A forger of the
-   * address gains one initiation per gap at most.
+   * A peer sends under a session we lack (we restarted or erased it, or crossing, it took an answer we replaced
+   * since): so we handshake there now, at most once per initiationMinGapMs, all a forger of the address gains.
    */
   private onUnknownIndex(now: number, from: Address): void {
     for (const s of this.peers.all()) {
-      if (s.peer.address !== from) continue;
-      if (!s.pending) this.initiate(s, now, 0, now);
-      else this.retryIfDue(s, now);
+      if (s.peer.address !== from && s.next?.initiatedFrom !== from) continue;
+      if (!s.pending) this.initiate(s, now, 0, now, from);
+      else this.retryIfDue(s, now, from);
       return;
     }
   }

@@ -85,6 +85,11 @@ describe("LAN discovery between network namespaces", { skip, timeout: 120_000 },
     // Measured, not asserted (a loaded machine may take longer): bob's start (spawn, and ready: key unlocked,
     // socket bound) to each side's lan-found.
     const ms = (a: number, b: number) => Math.round(a - b);
+    const online = (p: NsProcess, peer: string) =>
+      p.events.find((e) => e.event === "peer-online" && e.peer === peer)?.at ?? Number.NaN;
+    t.diagnostic(
+      `peer-online from bob's ready: at alice ${ms(online(alice, "bob"), bobReady.at)} ms, at bob ${ms(online(bob, "alice"), bobReady.at)} ms`,
+    );
     t.diagnostic(
       `lan-found from bob's ready: at alice ${ms(aliceFound.at, bobReady.at)} ms, at bob ${ms(bobFound.at, bobReady.at)} ms; from bob's spawn: ${ms(aliceFound.at, bob.startedAt)} ms, ${ms(bobFound.at, bob.startedAt)} ms`,
     );

@@ -413,3 +413,32 @@ describe("a session confirmed from a new address", () => {
     assert.equal(bob.sessions.addressOf(alice.id), alice.address);
   });
 });
+
+describe("crossing handshakes to addresses found meanwhile", () => {
+  test("an initiator that completed with an answer the responder has since replaced gets a new handshake at once", () => {
+    // Both hints dead, both sides find the other a few ms apart: each answers the other's initiations, and the
+    // winner of the crossing completes with the loser's first answer, which the loser replaced when the winner's
+    // retry came. The loser, refusing that session's datagrams (unknown-index), handshakes back to where they
+    // come from, instead of leaving the pair without a session until the 5 s silence.
+    for (let seed = 1; seed <= 10; seed++)
+      for (let offset = 0; offset <= 12; offset++) {
+        const net = new SessionNet(["alice", "bob"], { seed });
+        const [alice, bob] = [net.node("alice"), net.node("bob")];
+        net.move("alice", "10.1.0.1:7000");
+        net.move("bob", "10.1.0.2:7000");
+        net.send("alice", "bob", "a1");
+        net.send("bob", "alice", "b1");
+        net.runUntil(net.now + 500);
+        tryAddress(net, "alice", "bob", bob.address);
+        net.runUntil(net.now + offset);
+        tryAddress(net, "bob", "alice", alice.address);
+        net.runUntil(net.now + 300);
+        // What the race lost, the engine re-sends; here: new data, which must arrive within a second.
+        net.send("alice", "bob", "a2");
+        net.send("bob", "alice", "b2");
+        net.runUntil(net.now + 1000);
+        const got = [alice.delivered.includes("bob:b2"), bob.delivered.includes("alice:a2")];
+        assert.deepEqual(got, [true, true], `seed ${seed}, ${offset} ms apart`);
+      }
+  });
+});
