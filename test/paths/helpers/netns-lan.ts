@@ -136,7 +136,7 @@ export class NsProcess {
       if (found) return found;
       if (exited || performance.now() > deadline)
         throw new Error(
-          `${exited ? "exited" : `timed out after ${timeoutMs} ms`} waiting for ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr}`,
+          `${exited ? "exited" : `timed out after ${timeoutMs} ms`} waiting for ${what}; last events: ${JSON.stringify(this.events.slice(-12))}; stderr: ${this.stderr.slice(-2000)}`,
         );
       await new Promise((r) => setTimeout(r, 20));
     }
