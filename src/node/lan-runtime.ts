@@ -94,9 +94,13 @@ export class LanRuntime {
   /** Handles what is due, then arms the one timer for what is next. */
   private run(): void {
     if (this.closed) return;
-    const presence = new Map(this.node.peers().map((p) => [p.id, p]));
-    for (const action of this.discovery.handleTimeout(this.clock.now(), (peer) => presence.get(peer)))
-      this.act(action);
+    // Read from the engine only if a candidate asks: most packets (a flood of them too) need no presence at all.
+    let presence: Map<PeerId, PeerPresence> | undefined;
+    const presenceOf = (peer: PeerId) => {
+      presence ??= new Map(this.node.peers().map((p) => [p.id, p]));
+      return presence.get(peer);
+    };
+    for (const action of this.discovery.handleTimeout(this.clock.now(), presenceOf)) this.act(action);
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     this.timer = undefined;
     const at = this.discovery.pollTimeout();
