@@ -192,7 +192,7 @@ export class LanDiscovery {
       known.heardAt = now;
       const settledLongAgo =
         known.settledAt === undefined || now - known.settledAt >= this.timing.retryCandidateMs;
-      if (known.dueAt === undefined && settledLongAgo) known.dueAt = now + this.graceFor(a.id);
+      if (known.dueAt === undefined && settledLongAgo) known.dueAt = now + this.timing.graceMs;
       return;
     }
     if (list.length >= this.timing.candidatesPerPeerMax) {
@@ -207,20 +207,10 @@ export class LanDiscovery {
     list.push({
       address,
       heardAt: now,
-      dueAt: now + this.graceFor(a.id),
+      dueAt: now + this.timing.graceMs,
       settledAt: undefined,
       reported: false,
     });
-  }
-
-  /**
-   * Two nodes that hear each other at once would otherwise initiate to each other at once, and crossing handshakes
-   * cost a second round trip (or, racing, the 5 s until the session layer handshakes anew). So one side goes
-   * first: the one with the lower key id tries after the grace; the other a probe gap later, by when it is usually
-   * online, the first side's handshake done, and it need not try at all.
-   */
-  private graceFor(peer: PeerId): number {
-    return this.timing.graceMs + (this.self < peer ? 0 : this.timing.probeGapMs);
   }
 
   /** A due candidate: found (online there), not needed (online elsewhere), or tried, within the probe gap. */

@@ -116,16 +116,6 @@ describe("LAN discovery on a virtual clock", () => {
     assert.equal(d.pollTimeout(), undefined, "tried once, then nothing is due");
   });
 
-  it("of two nodes that hear each other, the one with the higher key id tries a probe gap later", () => {
-    const high = new LanDiscovery("ffffffffffffffff" as PeerId, [BOB], 0);
-    high.handleTimeout(5000, offline);
-    high.onResponse(10_000, "10.0.0.2", announcementRecords(BOB, 12002));
-    assert.equal(high.pollTimeout(), 10_000 + graceMs + probeGapMs);
-    // By then the lower side's handshake has usually brought bob online: nothing to try.
-    const online = () => ({ online: true, address: "10.0.0.2:12002" });
-    assert.deepEqual(probes(high.handleTimeout(10_000 + graceMs + probeGapMs, online)), []);
-  });
-
   it("does not second-guess an address that works: a contact online by the grace is not probed", () => {
     const d = started();
     d.onResponse(10_000, "10.0.0.2", announcementRecords(BOB, 12002));
