@@ -24,6 +24,8 @@ export interface ChatFlags {
   host?: string;
   dataDir?: string;
   ephemeral?: boolean;
+  /** False with --no-lan. */
+  lan?: boolean;
   json?: boolean;
   color?: boolean;
   loss?: Partial<FaultConfig>;
@@ -45,6 +47,8 @@ export interface ChatOptions {
   host?: string;
   dataDir?: string;
   ephemeral: boolean;
+  /** Find contacts on the LAN by multicast DNS; false with --no-lan. */
+  lan: boolean;
   json: boolean;
   /** False with --no-color; NO_COLOR and a non-terminal stdout are checked by the renderer. */
   color: boolean;
@@ -105,6 +109,10 @@ export function addChatOptions(cmd: Command): Command {
     )
     .option("--data-dir <dir>", `where users, keys and messages live (default: ${DATA_DIR_DEFAULT_HELP})`)
     .option("--ephemeral", "keep messages in memory only (nothing written to disk but the run lock)")
+    .option(
+      "--no-lan",
+      "no LAN discovery: neither announce this node by multicast DNS nor look for contacts (it runs when --host is 0.0.0.0 or a LAN address)",
+    )
     .option("--json", "machine mode: commands on stdin, one JSON event per line on stdout")
     .option(
       "--no-color",
@@ -201,6 +209,7 @@ export async function resolveChatOptions(flags: ChatFlags, io: PromptIO): Promis
     ...(flags.host !== undefined && { host: flags.host }),
     ...(flags.dataDir !== undefined && { dataDir: flags.dataDir }),
     ephemeral: flags.ephemeral === true,
+    lan: flags.lan !== false,
     json: flags.json === true,
     color: flags.color !== false,
     faults: faultsFromFlags(flags),
@@ -229,6 +238,7 @@ export function nodeOptions(o: ChatOptions): OpenNodeOptions {
     username: o.username,
     password: o.password,
     ephemeral: o.ephemeral,
+    lan: o.lan,
     faults: o.faults,
     closeGraceMs: CLOSE_GRACE_MS,
     ...(o.dataDir !== undefined && { dataDir: o.dataDir }),

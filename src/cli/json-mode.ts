@@ -159,6 +159,7 @@ class JsonClient {
     );
     node.on("peer-online", (e) => this.emitAsync("peer-online", { peer: e.peer, address: e.address }));
     node.on("peer-offline", (e) => this.emitAsync("peer-offline", { peer: e.peer }));
+    node.on("lan-found", (e) => this.emitAsync("lan-found", { peer: e.peer, address: e.address }));
   }
 
   private onLine(line: string): void {

@@ -166,6 +166,7 @@ class ReplClient {
     });
     on("peer-online", (e) => this.print(r.notice(`${e.peer} is online (${e.address})`)));
     on("peer-offline", (e) => this.print(r.notice(`${e.peer} went offline`)));
+    on("lan-found", (e) => this.print(r.notice(`${e.peer} found on the LAN at ${e.address}`)));
     on("rejected", (e) => {
       this.limiter.hit(`${e.reason}|${e.from ?? ""}`, (count) =>
         this.print(r.rejected(e.reason, e.from ?? e.address, count)),

@@ -3,12 +3,10 @@
  * persisted before it is reported, and before any datagram that acknowledges it leaves: a crash at any point loses
  * nothing and shows nothing twice.
  */
-import { createSocket, type Socket, type SocketOptions } from "node:dgram";
-import { lookup as dnsLookup } from "node:dns";
+import type { Socket } from "node:dgram";
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import { Engine } from "../engine/engine.ts";
-import type { EngineEvent } from "../engine/events.ts";
 import type { PeerSnapshot } from "../engine/peer.ts";
 import type { MessageKind, MsgId, PeerId } from "../engine/types.ts";
 import { withWrongKeyFaults } from "../faults/faulty-crypto.ts";
@@ -18,15 +16,20 @@ import { staticKeyPair } from "../session/handshake.ts";
 import { handshakeMemoryIn, sessionPeers } from "../session/key-source.ts";
 import { Sessions } from "../session/sessions.ts";
 import { DEFAULT_TIMING } from "../session/timing.ts";
-import type { HistoryEntry, OutgoingMessage, Store } from "../storage/store.ts";
+import type { HistoryEntry, Store } from "../storage/store.ts";
 import { formatAddress } from "./address.ts";
 import { Admission } from "./admission.ts";
+import { bindNodeSocket } from "./bind-socket.ts";
+import { describeChanges, diffContacts, isEmpty } from "./contact-changes.ts";
+import { reportCommitted } from "./engine-reports.ts";
 import { ChatNodeError } from "./errors.ts";
 import { FaultySocket } from "./faulty-socket.ts";
+import { type LanHost, LanRuntime, lanReachable } from "./lan-runtime.ts";
 import { type LoopClock, NodeLoop } from "./loop.ts";
 import { systemClock } from "./loop-clock.ts";
-import { type CommittedEvent, EnginePump } from "./pump.ts";
+import { EnginePump } from "./pump.ts";
 import { CryptoRng } from "./random.ts";
+import { resolvePeer } from "./resolve-peer.ts";
 import { chooseEpoch, loadPeerSnapshots, resubmitOutbox } from "./restore.ts";
 import { combinedTimers, Tunnel } from "./tunnel.ts";
 import type {
@@ -38,17 +41,6 @@ import type {
   PeerView,
   SentView,
 } from "./types.ts";
-
-/**
- * dgram resolves the host of every send, even an IP literal, through dns.lookup, which answers a literal on the
- * next tick: one deferred callback per datagram. Peers' addresses are IP literals, answered here at once; anything
- * else still goes to dns.lookup.
- */
-const ipLiteralLookup: NonNullable<SocketOptions["lookup"]> = (hostname, options, callback) => {
-  const family = isIP(hostname);
-  if (family === 0) return dnsLookup(hostname, options, callback);
-  callback(null, hostname, family);
-};
 
 export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private readonly options: ChatNodeOptions;
@@ -65,6 +57,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   private loop: NodeLoop | undefined;
   private pump: EnginePump | undefined;
   private tunnel: Tunnel | undefined;
+  private lan: LanRuntime | undefined;
   private readonly clock: LoopClock;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
@@ -101,22 +94,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     // Saved state is read and checked before the port is taken, so a damaged store leaves nothing behind.
     const restore = this.loadPeerStates();
     const epoch = await this.chooseEpoch();
-    const socket = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4", lookup: ipLiteralLookup });
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", (err: NodeJS.ErrnoException) => {
-        socket.close();
-        reject(
-          err.code === "EADDRINUSE"
-            ? new ChatNodeError(
-                "PORT_IN_USE",
-                `port ${port} on ${host} is already in use (is another node running?)`,
-              )
-            : new ChatNodeError("BIND_FAILED", `cannot listen on ${host}:${port}: ${err.message}`),
-        );
-      });
-      socket.bind(port, host, () => resolve());
-    });
-    socket.on("error", () => {}); // after binding, errors are per-datagram: retransmission covers them
+    const socket = await bindNodeSocket(host, port);
     this.socket = socket;
     this.boundPort = socket.address().port;
     this.selfAddress = formatAddress(host, this.boundPort);
@@ -155,7 +133,8 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     );
     this.tunnel = tunnel;
     this.pump = new EnginePump(engine, this.store, () => this.now(), {
-      committed: (queued, events) => this.reportCommitted(queued, events),
+      committed: (queued, events) =>
+        reportCommitted(queued, events, this.waitingAtSend, (id) => this.nameOf(id), this.now(), this),
       transmit: (_to, bytes, peer) => {
         for (const b of this.wire?.tamper(bytes) ?? [bytes]) tunnel.outbound(this.now(), peer, b);
       },
@@ -165,11 +144,36 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     socket.on("message", (bytes, rinfo) => this.onDatagram(bytes, formatAddress(rinfo.address, rinfo.port)));
     engine.handleTimeout(now);
     this.loop.pumpNow();
+    if (this.options.lan && lanReachable(host)) {
+      this.on("peer-online", (e) => this.lan?.onPeerOnline(e.id, e.address));
+      this.lan = new LanRuntime(this.lanHost(), this.clock, host);
+    }
     this.emit("ready", {
       username: this.username,
       port: this.boundPort,
       address: formatAddress(host, this.boundPort),
     });
+  }
+
+  private lanHost(): LanHost {
+    return {
+      selfId: this.options.self.id,
+      port: this.boundPort,
+      contactIds: () => [...this.contactsById.keys()],
+      peers: () => this.engine?.peers() ?? [],
+      tryAddress: (peer, address) => this.tryAddress(peer, address),
+      found: (peer, address) => this.emit("lan-found", { peer: this.nameOf(peer), id: peer, address }),
+    };
+  }
+
+  /**
+   * Sends `peer` a handshake initiation at `address`, a place it may be (LAN discovery), beside whatever runs to
+   * its known address. Nothing moves yet: only the session's authenticated answer makes `address` the peer's.
+   */
+  tryAddress(peer: PeerId, address: string): void {
+    if (!this.engine || this.closing) return;
+    this.tunnel?.tryAddress(this.now(), peer, address);
+    this.loop?.pumpNow(); // the session's retry timer is new: the loop re-arms to it
   }
 
   private now(): number {
@@ -200,21 +204,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
   }
 
   resolvePeer(peer: string | number): Contact {
-    const key = String(peer).toLowerCase();
-    const contacts = [...this.contactsById.values()];
-    const named = contacts.find((c) => c.name === key || c.id === key);
-    if (named) return named;
-    // Contacts on other machines may share a port (it is only where to find them): a port must name one of them.
-    const onPort = contacts.filter((c) => String(c.port) === key);
-    if (onPort.length > 1)
-      throw new ChatNodeError(
-        "UNKNOWN_PEER",
-        `${onPort.map((c) => c.name).join(" and ")} share port ${key}: use a name`,
-      );
-    if (onPort[0]) return onPort[0];
-    if (key === this.username || key === String(this.options.self.port))
-      throw new ChatNodeError("UNKNOWN_PEER", "that is you: pick another user");
-    throw new ChatNodeError("UNKNOWN_PEER", `no user "${peer}" in the directory (see /peers)`);
+    return resolvePeer(peer, [...this.contactsById.values()], this.options.self);
   }
 
   private send(kind: MessageKind, text: string, to?: PeerId[]): SentView {
@@ -281,81 +271,6 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     return [...this.contactsById.values()].map((c) => ({ id: c.id, address: formatAddress(c.host, c.port) }));
   }
 
-  /** Runs after the pump's commit and before its datagrams leave. */
-  private reportCommitted(queued: readonly OutgoingMessage[], events: readonly CommittedEvent[]): void {
-    for (const m of queued) {
-      const waiting = this.waitingAtSend.get(m.msgId) ?? [];
-      this.waitingAtSend.delete(m.msgId);
-      this.emit("queued", {
-        msgId: m.msgId,
-        kind: m.kind,
-        to: m.recipients.map((r) => this.nameOf(r.peer)),
-        waiting,
-      });
-    }
-    for (const { event, fresh } of events) if (fresh) this.report(event);
-  }
-
-  private report(e: EngineEvent): void {
-    switch (e.type) {
-      case "message":
-        this.emit("message", {
-          msgId: e.msgId,
-          from: this.nameOf(e.from),
-          fromId: e.from,
-          kind: e.kind,
-          text: e.text,
-          sentAt: e.sentAt,
-          receivedAt: this.now(),
-        });
-        return;
-      case "delivered":
-        this.emit("delivered", { msgId: e.msgId, to: this.nameOf(e.to), toId: e.to, tries: e.tries });
-        return;
-      case "failed":
-        this.emit("failed", {
-          msgId: e.msgId,
-          to: this.nameOf(e.to),
-          toId: e.to,
-          reason: e.detail,
-          code: e.reason,
-        });
-        return;
-      case "waiting":
-        this.emit("waiting", {
-          msgId: e.msgId,
-          to: this.nameOf(e.to),
-          toId: e.to,
-          cause: e.cause,
-          reason:
-            e.cause === "left"
-              ? `${this.nameOf(e.to)} quit`
-              : `no answer after ${e.tries} ${e.tries === 1 ? "try" : "tries"}`,
-        });
-        return;
-      case "rejected":
-        this.emit(
-          "rejected",
-          e.from
-            ? { reason: e.reason, from: this.nameOf(e.from), address: e.address }
-            : { reason: e.reason, address: e.address },
-        );
-        return;
-      case "duplicate":
-        this.emit(
-          "duplicate",
-          e.msgId ? { from: this.nameOf(e.from), msgId: e.msgId } : { from: this.nameOf(e.from) },
-        );
-        return;
-      case "peer-online":
-        this.emit("peer-online", { peer: this.nameOf(e.peer), id: e.peer, address: e.address });
-        return;
-      case "peer-offline":
-        this.emit("peer-offline", { peer: this.nameOf(e.peer), id: e.peer });
-        return;
-    }
-  }
-
   // ---- contacts ---------------------------------------------------------------------------------------------
 
   /**
@@ -367,47 +282,24 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     const now = this.now();
     const next = new Map<PeerId, Contact>();
     for (const c of contacts) if (c.id !== this.options.self.id) next.set(c.id, c);
-    const added: Contact[] = [];
-    const removed: Contact[] = [];
-    const changed: string[] = [];
-    for (const [id, old] of this.contactsById) {
-      if (next.has(id)) continue;
-      engine.removePeer(id);
-      removed.push(old);
-    }
-    for (const [id, c] of next) {
-      const old = this.contactsById.get(id);
-      if (!old) added.push(c);
-      else if (old.host !== c.host || old.port !== c.port || old.name !== c.name) {
-        engine.addPeer({ id, address: formatAddress(c.host, c.port) }, now);
-        changed.push(c.name);
-      }
-    }
+    const diff = diffContacts(this.contactsById, next);
+    for (const c of diff.removed) engine.removePeer(c.id);
+    for (const c of diff.readdressed)
+      engine.addPeer({ id: c.id, address: formatAddress(c.host, c.port) }, now);
     this.contactsById.clear();
     for (const [id, c] of next) this.contactsById.set(id, c);
     this.tunnel?.sessions.setPeers(sessionPeers(this.contactAddresses(), this.options.sessionKeys));
-    if (added.length > 0) {
+    this.lan?.setContacts(next.keys());
+    if (diff.added.length > 0) {
       const saved = this.loadPeerStates();
-      for (const c of added)
+      for (const c of diff.added)
         engine.addPeer({ id: c.id, address: formatAddress(c.host, c.port) }, now, saved.get(c.id));
-      resubmitOutbox(
-        engine,
-        this.store,
-        now,
-        (peer) => this.contactsById.has(peer),
-        new Set(added.map((c) => c.id)),
-      );
+      const added = new Set(diff.added.map((c) => c.id));
+      resubmitOutbox(engine, this.store, now, (peer) => this.contactsById.has(peer), added);
     }
-    // A contact whose keys were replaced is the same name under a new key id: one change, not a removal.
-    const addedNames = new Set(added.map((c) => c.name));
-    const changes: ContactChanges = {
-      added: added.filter((c) => !removed.some((r) => r.name === c.name)).map((c) => c.name),
-      removed: removed.filter((c) => !addedNames.has(c.name)).map((c) => c.name),
-      changed: [...changed, ...removed.filter((c) => addedNames.has(c.name)).map((c) => c.name)],
-    };
+    const changes = describeChanges(diff);
     this.loop?.pumpNow();
-    if (changes.added.length + changes.removed.length + changes.changed.length > 0)
-      this.emit("contacts", changes);
+    if (!isEmpty(changes)) this.emit("contacts", changes);
     return changes;
   }
 
@@ -447,6 +339,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
       faults: { ...this.faultCounters },
       admission: this.admission.stats(),
       sessions: (this.tunnel as Tunnel).sessions.stats(),
+      lan: this.lan?.stats(),
       pending,
     };
   }
@@ -491,6 +384,7 @@ export class ChatNode extends EventEmitter<ChatNodeEvents> {
     engine?.leave(this.now());
     // Persist what is left and send the ACKs we owe, without re-arming the timer.
     this.pump?.flush();
+    await this.lan?.close();
     this.tunnel?.sessions.eraseAll();
     this.engine = undefined;
     this.wire?.close();

@@ -28,6 +28,8 @@ export interface OpenNodeOptions {
   host?: string;
   port?: number;
   ephemeral?: boolean;
+  /** LAN discovery (ChatNodeOptions.lan). */
+  lan?: boolean;
   faults?: Partial<FaultConfig>;
   config?: Partial<EngineConfig>;
   closeGraceMs?: number;
@@ -119,6 +121,7 @@ function buildNode(
     sessionKeys: keySourceOf(identity, directory),
     store,
     ephemeral: options.ephemeral ?? false,
+    lan: options.lan ?? false,
     ...(options.host !== undefined && { host: options.host }),
     ...(options.port !== undefined && { port: options.port }),
     ...(options.faults && { faults: options.faults }),

@@ -34,6 +34,12 @@ export class Tunnel {
     if (opened) this.engine.handleDatagram(now, from, opened.plaintext, opened.peer);
   }
 
+  /** A handshake for `peer` to `address`, a place it may be; only an authenticated answer moves it there. */
+  tryAddress(now: number, peer: PeerId, address: Address): void {
+    this.sessions.tryAddress(now, peer, address);
+    this.drain();
+  }
+
   handleTimeout(now: number): void {
     this.sessions.handleTimeout(now);
     this.drain();

@@ -8,6 +8,7 @@ import type { SessionStats } from "../session/events.ts";
 import type { SessionKeySource } from "../session/key-source.ts";
 import type { Store } from "../storage/store.ts";
 import type { AdmissionStats } from "./admission.ts";
+import type { LanRuntimeStats } from "./lan-runtime.ts";
 import type { LoopClock } from "./loop.ts";
 
 /** A user this node may talk to, from the directory. */
@@ -38,6 +39,11 @@ export interface ChatNodeOptions {
   ephemeral?: boolean;
   /** How long close() waits for ACKs of frames in flight. */
   closeGraceMs?: number;
+  /**
+   * Finds contacts on the LAN by multicast DNS (docs/PROTOCOL.md §15) when the node listens on an address the LAN
+   * can reach (lan-runtime.ts, lanReachable). Off unless asked: the chat command asks unless --no-lan.
+   */
+  lan?: boolean;
   /** The time and the loop's scheduling; the wall clock (loop-clock.ts) unless a test drives a virtual one. */
   clock?: LoopClock;
 }
@@ -68,6 +74,8 @@ export interface NodeStats extends EngineStats {
   admission: AdmissionStats;
   /** The session layer's handshakes, keys and refusals (src/session). */
   sessions: SessionStats;
+  /** LAN discovery's counters; undefined when it is off. */
+  lan: LanRuntimeStats | undefined;
   /** Outgoing (message, recipient) pairs not yet delivered, across restarts. */
   pending: number;
 }
@@ -96,6 +104,8 @@ export type ChatNodeEvents = {
   duplicate: [{ from: string; msgId?: MsgId }];
   "peer-online": [{ peer: string; id: PeerId; address: string }];
   "peer-offline": [{ peer: string; id: PeerId }];
+  /** A contact is online at the address it announced on the LAN (found by multicast, its key proven by the session). */
+  "lan-found": [{ peer: string; id: PeerId; address: string }];
   /** The directory changed while the node runs (updateContacts). */
   contacts: [ContactChanges];
   /** close() finished: the socket and the store are closed. */

@@ -15,7 +15,7 @@ import type { Address, PeerId } from "../engine/types.ts";
 import { newSessionStats, type SessionEvent, type SessionRefusal, type SessionStats } from "./events.ts";
 import { InitiatorHandshake, ResponderHandshake } from "./handshake.ts";
 import type { HandshakeMemory } from "./key-source.ts";
-import { Keypair } from "./keypair.ts";
+import { freshIndex, Keypair } from "./keypair.ts";
 import {
   compareBytes,
   type PeerState,
@@ -160,6 +160,12 @@ export class Sessions {
     return this.peers.get(peer)?.peer.address;
   }
 
+  /** Initiates to `to`, a LAN hint for `peer` (the last try stays answerable); only a response moves the peer. */
+  tryAddress(now: number, peer: PeerId, to: Address): void {
+    const s = this.peers.get(peer);
+    if (s) this.initiate(s, now, s.pending?.tries ?? 0, s.pending?.startedAt ?? now, to);
+  }
+
   hasSession(peer: PeerId, now: number): boolean {
     return this.peers.get(peer)?.sendable(now, this.timing) !== undefined;
   }
@@ -203,7 +209,7 @@ export class Sessions {
     const index = this.newIndex();
     const reply = read.value.reply(this.random(32));
     if (s.next) s.next = this.retire(s.next);
-    const kp = new Keypair(reply.keys, index, packet.sender, now, false);
+    const kp = new Keypair(reply.keys, index, packet.sender, now, false, from);
     s.next = kp;
     s.confirmBy = now + this.timing.retryFirstMs;
     this.byIndex.set(index, { state: s, keypair: kp });
@@ -255,6 +261,8 @@ export class Sessions {
     const newest = packet.counter > kp.replay.highest;
     kp.replay.mark(packet.counter);
     s.unansweredSince = undefined;
+    // Only the newest datagram moves the peer (no replay can), and before a new session flushes what waited.
+    if (newest) this.roam(s, from);
     // A replaced keypair the peer still sends under (late datagrams, a crossing not yet settled) stays, within
     // rejectAfterMs, until a grace window after its last use.
     if (kp === s.previous) kp.eraseAt = now + this.timing.previousGraceMs;
@@ -266,8 +274,6 @@ export class Sessions {
       this.events.push({ type: "established", peer: s.peer.id, initiator: false });
       this.flushQueue(s, kp, now);
     }
-    // Only the newest datagram moves the peer: a delayed old one replayed from elsewhere cannot redirect it.
-    if (newest) this.roam(s, from);
     if (plaintext.length === 0) return undefined;
     s.keepaliveAt ??= now + this.timing.keepaliveMs;
     this.counters.opened++;
@@ -275,15 +281,14 @@ export class Sessions {
   }
 
   /**
-   * A peer's address sends under a session this node does not have (it restarted, or erased it): the peer will
-   * not notice for a while, so this side handshakes now, no more often than initiationMinGapMs. A forger of the
-   * address gains one initiation per gap at most.
+   * A peer sends under a session we lack (we restarted or erased it, or crossing, it took an answer we replaced
+   * since): so we handshake there now, at most once per initiationMinGapMs, all a forger of the address gains.
    */
   private onUnknownIndex(now: number, from: Address): void {
     for (const s of this.peers.all()) {
-      if (s.peer.address !== from) continue;
-      if (!s.pending) this.initiate(s, now, 0, now);
-      else this.retryIfDue(s, now);
+      if (s.peer.address !== from && s.next?.initiatedFrom !== from) continue;
+      if (!s.pending) this.initiate(s, now, 0, now, from);
+      else this.retryIfDue(s, now, from);
       return;
     }
   }
@@ -391,10 +396,6 @@ export class Sessions {
   }
 
   private newIndex(): number {
-    for (;;) {
-      const bytes = this.random(4);
-      const index = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
-      if (!this.byIndex.has(index)) return index;
-    }
+    return freshIndex(this.random, (index) => this.byIndex.has(index));
   }
 }

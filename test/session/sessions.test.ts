@@ -364,3 +364,86 @@ describe("sessions under hostile input", () => {
     assert.equal(bob.sessions.pollTransmit(), undefined, "bob answered a stranger");
   });
 });
+
+/** `from`'s session layer handshakes to `address` for `to`; what it transmits goes on the net. */
+function tryAddress(net: SessionNet, from: string, to: string, address: string): void {
+  const n = net.node(from);
+  n.sessions.tryAddress(net.now, net.node(to).id, address);
+  for (let t = n.sessions.pollTransmit(); t; t = n.sessions.pollTransmit())
+    net.inject(n.address, t.to, t.bytes);
+}
+
+describe("trying an address a peer may be at (LAN discovery)", () => {
+  test("a handshake to the right address moves the peer there only once it is answered", () => {
+    const net = new SessionNet(["alice", "bob"]);
+    const alice = net.node("alice");
+    const bob = net.node("bob");
+    net.move("bob", "10.0.0.99:7000"); // alice's hint for bob is now dead
+    net.send("alice", "bob", "are you there");
+    net.runUntil(net.now + 500);
+    assert.deepEqual(bob.delivered, []);
+    tryAddress(net, "alice", "bob", "10.6.6.6:7000"); // a forged candidate: nobody answers
+    tryAddress(net, "alice", "bob", "10.0.0.99:7000");
+    assert.equal(alice.sessions.addressOf(bob.id), "10.0.0.2:7000", "sending an initiation moves nothing");
+    net.runUntil(net.now + 100);
+    assert.equal(alice.sessions.addressOf(bob.id), "10.0.0.99:7000", "the authenticated response did");
+    assert.deepEqual(bob.delivered, ["alice:are you there"]);
+  });
+
+  test("an address that never answers leaves the peer where it is, and the session working", () => {
+    const net = established(new SessionNet(["alice", "bob"]));
+    const alice = net.node("alice");
+    const bob = net.node("bob");
+    tryAddress(net, "alice", "bob", "10.6.6.6:7000");
+    net.send("alice", "bob", "still here");
+    net.runUntil(net.now + 5_000);
+    assert.equal(alice.sessions.addressOf(bob.id), bob.address);
+    assert.equal(bob.delivered.at(-1), "alice:still here");
+  });
+});
+
+describe("a session confirmed from a new address", () => {
+  test("what waited for the session goes to where the peer was confirmed, not to a stale hint", () => {
+    // Both hints are dead and data waits on both sides; alice finds bob (LAN discovery) and handshakes there.
+    const net = new SessionNet(["alice", "bob"]);
+    const [alice, bob] = [net.node("alice"), net.node("bob")];
+    net.move("alice", "10.1.0.1:7000");
+    net.move("bob", "10.1.0.2:7000");
+    net.send("alice", "bob", "a1");
+    net.send("bob", "alice", "b1");
+    net.runUntil(net.now + 500);
+    tryAddress(net, "alice", "bob", bob.address);
+    net.runUntil(net.now + 200); // a few round trips: no retry timer (1 s) comes into it
+    assert.deepEqual([alice.delivered, bob.delivered], [["bob:b1"], ["alice:a1"]]);
+    assert.equal(bob.sessions.addressOf(alice.id), alice.address);
+  });
+});
+
+describe("crossing handshakes to addresses found meanwhile", () => {
+  test("an initiator that completed with an answer the responder has since replaced gets a new handshake at once", () => {
+    // Both hints dead, both sides find the other a few ms apart: each answers the other's initiations, and the
+    // winner of the crossing completes with the loser's first answer, which the loser replaced when the winner's
+    // retry came. The loser, refusing that session's datagrams (unknown-index), handshakes back to where they
+    // come from, instead of leaving the pair without a session until the 5 s silence.
+    for (let seed = 1; seed <= 10; seed++)
+      for (let offset = 0; offset <= 12; offset++) {
+        const net = new SessionNet(["alice", "bob"], { seed });
+        const [alice, bob] = [net.node("alice"), net.node("bob")];
+        net.move("alice", "10.1.0.1:7000");
+        net.move("bob", "10.1.0.2:7000");
+        net.send("alice", "bob", "a1");
+        net.send("bob", "alice", "b1");
+        net.runUntil(net.now + 500);
+        tryAddress(net, "alice", "bob", bob.address);
+        net.runUntil(net.now + offset);
+        tryAddress(net, "bob", "alice", alice.address);
+        net.runUntil(net.now + 300);
+        // What the race lost, the engine re-sends; here: new data, which must arrive within a second.
+        net.send("alice", "bob", "a2");
+        net.send("bob", "alice", "b2");
+        net.runUntil(net.now + 1000);
+        const got = [alice.delivered.includes("bob:b2"), bob.delivered.includes("alice:a2")];
+        assert.deepEqual(got, [true, true], `seed ${seed}, ${offset} ms apart`);
+      }
+  });
+});

@@ -14,7 +14,7 @@ const MAX_LINES = 400;
  * Files still over the limit while other work shrinks them. The coordinator empties this list once that work is
  * merged; do not add to it.
  */
-const ALLOWED_OVER: readonly string[] = ["src/node/chat-node.ts"];
+const ALLOWED_OVER: readonly string[] = [];
 
 /** Lines as `wc -l` counts them: newline characters. */
 function lineCount(text: string): number {
