@@ -5,9 +5,10 @@
  */
 import { type Reader, Writer } from "./byte-io.ts";
 import { MAX_BATCH_LEAVES, MSG_ID_BYTES, type MsgId, SIGNATURE_BYTES } from "./types.ts";
-import type { DataMessageFields, DecodeError, DecodeResult } from "./wire.ts";
 import {
   DataFlags,
+  type DataMessageFields,
+  type DecodeError,
   HEADER_BYTES,
   MAX_FRAGMENT_PAYLOAD,
   PacketType,
@@ -62,25 +63,26 @@ export function batchBytes(payloadLengths: readonly number[]): number {
   return size;
 }
 
-export function decodeBatch(r: Reader, fail: (reason: DecodeError) => DecodeResult): DecodeResult {
-  if (r.bytes.length < BATCH_FIXED_BYTES + 2 * BATCH_FRAME_FIXED_BYTES) return fail("too-short");
+/** A BATCH after its type byte, or why it is not one (wire.ts's decode wraps the result). */
+export function decodeBatch(r: Reader): BatchPacket | DecodeError {
+  if (r.bytes.length < BATCH_FIXED_BYTES + 2 * BATCH_FRAME_FIXED_BYTES) return "too-short";
   const epoch = r.u32();
   const floor = r.u32();
   const seq = r.u32();
   const count = r.u8();
-  if (count < 2 || count > MAX_BATCH_LEAVES) return fail("bad-length");
+  if (count < 2 || count > MAX_BATCH_LEAVES) return "bad-length";
   const frames: BatchFrame[] = [];
   for (let i = 0; i < count; i++) {
-    if (r.remaining() < BATCH_FRAME_FIXED_BYTES + SIGNATURE_BYTES) return fail("bad-length");
+    if (r.remaining() < BATCH_FRAME_FIXED_BYTES + SIGNATURE_BYTES) return "bad-length";
     const start = r.offset;
     const flags = r.u8();
     const fragIndex = r.u8();
     const fragCount = r.u8();
     const msgId = r.hex(MSG_ID_BYTES) as MsgId;
     const length = r.u16();
-    if (length > MAX_FRAGMENT_PAYLOAD || r.remaining() < length + SIGNATURE_BYTES) return fail("bad-length");
-    if ((flags & ~(DataFlags.Private | DataFlags.Resent)) !== 0) return fail("bad-length");
-    if (fragCount === 0 || fragIndex >= fragCount) return fail("bad-fragment");
+    if (length > MAX_FRAGMENT_PAYLOAD || r.remaining() < length + SIGNATURE_BYTES) return "bad-length";
+    if ((flags & ~(DataFlags.Private | DataFlags.Resent)) !== 0) return "bad-length";
+    if (fragCount === 0 || fragIndex >= fragCount) return "bad-fragment";
     const payload = r.raw(length);
     frames.push({
       flags,
@@ -91,7 +93,7 @@ export function decodeBatch(r: Reader, fail: (reason: DecodeError) => DecodeResu
       messagePart: r.bytes.subarray(start, r.offset),
     });
   }
-  if (r.remaining() !== SIGNATURE_BYTES) return fail("bad-length");
+  if (r.remaining() !== SIGNATURE_BYTES) return "bad-length";
   const signature = r.raw(SIGNATURE_BYTES);
-  return { ok: true, packet: { type: PacketType.Batch, epoch, floor, seq, frames, signature } };
+  return { type: PacketType.Batch, epoch, floor, seq, frames, signature };
 }

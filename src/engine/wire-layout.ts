@@ -3,6 +3,7 @@
  * ACK and HELLO codec (wire.ts) and the BATCH codec (wire-batch.ts), so that neither imports the other's values.
  */
 import type { Writer } from "./byte-io.ts";
+import type { MsgId } from "./types.ts";
 import {
   KEY_ID_BYTES,
   MAX_BATCH_LEAVES,
@@ -10,7 +11,6 @@ import {
   MSG_ID_BYTES,
   SIGNATURE_BYTES,
 } from "./types.ts";
-import type { DataMessageFields } from "./wire.ts";
 
 export const WIRE_VERSION = 4;
 
@@ -56,3 +56,29 @@ export function writeMessagePart(w: Writer, f: DataMessageFields): void {
   w.u16(f.payload.length);
   w.raw(f.payload);
 }
+
+/** What a DATA datagram says: what its sender encodes (encodeData) and what decode returns. */
+export interface DataFields {
+  /** The sender's epoch: changes only when the sender lost its state; older epochs are replays. */
+  epoch: number;
+  seq: number;
+  /** Every seq below floor is resolved by the sender (acknowledged or given up): the receiver need not wait. */
+  floor: number;
+  flags: number;
+  fragIndex: number;
+  fragCount: number;
+  /** Its first 48 bits are the author's wall-clock ms when the message was written (msg-id.ts). */
+  msgId: MsgId;
+  payload: Uint8Array;
+}
+
+/** The fields of a DATA datagram its author signs: the same for every recipient and every try. */
+export type DataMessageFields = Pick<DataFields, "flags" | "fragIndex" | "fragCount" | "msgId" | "payload">;
+
+export type DecodeError =
+  | "too-short"
+  | "too-long"
+  | "unknown-type"
+  | "bad-length"
+  | "bad-fragment"
+  | "too-many-ranges";

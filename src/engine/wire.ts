@@ -30,7 +30,10 @@ import {
   ACK_MIN_BYTES,
   DATA_FIXED_BYTES,
   DATA_MESSAGE_OFFSET,
+  type DataFields,
   DataFlags,
+  type DataMessageFields,
+  type DecodeError,
   HEADER_BYTES,
   HELLO_BYTES,
   MAX_ACK_RANGES,
@@ -50,21 +53,6 @@ export const HelloFlags = { ReplyWanted: 1, Leaving: 2 } as const;
 /** Why a received message was refused after it was authenticated; the sender is told through the ACK. */
 export const RejectCode = { DecryptFailed: 1, Malformed: 2 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
-
-/** What a DATA datagram says: what its sender encodes (encodeData) and what decode returns. */
-export interface DataFields {
-  /** The sender's epoch: changes only when the sender lost its state; older epochs are replays. */
-  epoch: number;
-  seq: number;
-  /** Every seq below floor is resolved by the sender (acknowledged or given up): the receiver need not wait. */
-  floor: number;
-  flags: number;
-  fragIndex: number;
-  fragCount: number;
-  /** Its first 48 bits are the author's wall-clock ms when the message was written (msg-id.ts). */
-  msgId: MsgId;
-  payload: Uint8Array;
-}
 
 /** A decoded DATA: its fields, and what checking its batch signature needs. */
 export interface DataPacket extends DataFields {
@@ -118,22 +106,11 @@ export interface HelloPacket extends HelloFields {
 
 export type Packet = DataPacket | AckPacket | HelloPacket | BatchPacket;
 
-export type DecodeError =
-  | "too-short"
-  | "too-long"
-  | "unknown-type"
-  | "bad-length"
-  | "bad-fragment"
-  | "too-many-ranges";
-
 export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: DecodeError };
 
 function fail(reason: DecodeError): DecodeResult {
   return { ok: false, reason };
 }
-
-/** The fields of a DATA datagram its author signs: the same for every recipient and every try. */
-export type DataMessageFields = Pick<DataFields, "flags" | "fragIndex" | "fragCount" | "msgId" | "payload">;
 
 /** The message part's size: flags, fragIndex, fragCount, msgId, length, payload. */
 function messagePartBytes(payloadBytes: number): number {
@@ -226,8 +203,10 @@ export function decode(bytes: Uint8Array): DecodeResult {
       return decodeAck(r);
     case PacketType.Hello:
       return decodeHello(r);
-    case PacketType.Batch:
-      return decodeBatch(r, fail);
+    case PacketType.Batch: {
+      const batch = decodeBatch(r);
+      return typeof batch === "string" ? fail(batch) : { ok: true, packet: batch };
+    }
     default:
       return fail("unknown-type");
   }

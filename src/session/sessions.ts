@@ -263,8 +263,7 @@ export class Sessions {
     s.unansweredSince = undefined;
     // Only the newest datagram moves the peer (no replay can), and before a new session flushes what waited.
     if (newest) this.roam(s, from);
-    // A replaced keypair the peer still sends under (late datagrams, a crossing not yet settled) stays, within
-    // rejectAfterMs, until a grace window after its last use.
+    // A replaced keypair still in use (late datagrams, a crossing) stays, within rejectAfterMs, a grace window more.
     if (kp === s.previous) kp.eraseAt = now + this.timing.previousGraceMs;
     if (kp === s.next) {
       s.next = undefined;

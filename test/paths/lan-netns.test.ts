@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { PeerId } from "../../src/engine/types.ts";
 import { openDirectory } from "../../src/identity/directory.ts";
+import { INITIATION_BYTES, SessionPacketType } from "../../src/session/wire.ts";
 import { chatArgs, demoDataDir } from "../cli/demo-dir.ts";
 import {
   type JsonEvent,
@@ -128,10 +129,10 @@ describe("LAN discovery between network namespaces", { skip, timeout: 120_000 },
       { address: daveView?.address, online: daveView?.online },
       { address: real, online: true },
     );
-    // What the forgery bought: handshake initiations (type 1, 125 bytes), which it cannot answer, and nothing else.
+    // What the forgery bought: handshake initiations (125 bytes), which it cannot answer, and nothing else.
     const got = mallory.events.filter((e) => e.event === "datagram");
     assert.ok(
-      got.every((e) => e.type === 1 && e.bytes === 125),
+      got.every((e) => e.type === SessionPacketType.Initiation && e.bytes === INITIATION_BYTES),
       JSON.stringify(got),
     );
     assert.ok(!carol.events.some((e) => e.event === "lan-found" && e.address !== real));
