@@ -605,7 +605,13 @@ function sumSessions(all: readonly SessionStats[]): SessionTotals {
   return out;
 }
 
-/** Session timers scaled to a rekey every `rekeyMs`: keys die at 1.5 times that, and linger a second. */
+/**
+ * Session timers scaled to a rekey every `rekeyMs`: keys linger a second, and die at least 5 s after the rekey began.
+ * The runtime leaves 60 s between the two (120 s, 180 s), time for a dozen handshake tries; a margin of a second or
+ * two (1.5 times the rekey, as this once was) let 40% loss defeat every try before the key died, and a healthy link
+ * stall for longer than the engine's give-up (seeds 7329 and 8867).
+ */
 function fastRekey(rekeyMs: number): Partial<SessionTiming> {
-  return { rekeyAfterMs: rekeyMs, rejectAfterMs: Math.round(rekeyMs * 1.5), previousGraceMs: 1_000 };
+  const rejectAfterMs = rekeyMs + Math.max(Math.round(rekeyMs / 2), 5_000);
+  return { rekeyAfterMs: rekeyMs, rejectAfterMs, previousGraceMs: 1_000 };
 }
