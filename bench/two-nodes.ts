@@ -98,7 +98,7 @@ export function pointFrom(
     duplicateFrames += s.duplicates * perSec;
     // On the wire, each as its session sealed it: the engine counts DATA bytes and HELLO has a fixed size; the rest
     // of what the session layer sent is ACKs, handshakes and keepalives.
-    const sealedData = s.dataBytesOut + (s.framesSent + s.retransmits) * TRANSPORT_OVERHEAD;
+    const sealedData = s.dataBytesOut + s.dataDatagramsOut * TRANSPORT_OVERHEAD;
     const sealedHello = s.hellosSent * SEALED_HELLO_BYTES;
     data += sealedData * perSec;
     ack += (s.sessions.wireBytesOut - sealedHello - sealedData) * perSec;

@@ -243,6 +243,7 @@ export class Engine {
         (next.tries === 1 && this.takeBatch(next.frame, next.peer)) || (next.frame.bytes as Uint8Array);
       this.ctx.counters.bytesOut += bytes.length;
       this.ctx.counters.dataBytesOut += bytes.length;
+      this.ctx.counters.dataDatagramsOut++;
       return { to: next.to, peer: next.peer, bytes };
     }
   }

@@ -12,6 +12,8 @@ export interface EngineStats {
   framesSent: number;
   /** BATCH datagrams sent: each carried a whole batch's frames on their first transmission. */
   batchesSent: number;
+  /** DATA and BATCH datagrams sent (first tries, retransmissions and copies): what dataBytesOut is the size of. */
+  dataDatagramsOut: number;
   /** Batch signatures made: one Ed25519 signature each, over up to 16 messages (fragments). */
   batchSignatures: number;
   /** Messages (fragments) those signatures covered: a broadcast to many peers counts once. */
@@ -46,6 +48,7 @@ export function newStats(): EngineStats {
     dataBytesOut: 0,
     framesSent: 0,
     batchesSent: 0,
+    dataDatagramsOut: 0,
     batchSignatures: 0,
     messagesSigned: 0,
     retransmits: 0,
