@@ -72,7 +72,22 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   test("ignores injected duplicates: the count ignored equals the count injected", async () => {
     const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { duplicatePpm: 500_000 } : {}));
     closers.push(c.close);
-    for (let i = 0; i < 40; i++) c.byName("alice").broadcast(`m${i}`);
+    // One turn of the event loop each, so each is its own DATA (written together, they would share BATCHes):
+    // Bob online first: what waits for a peer not heard from goes together once it is (a BATCH).
+    await until(
+      () =>
+        c
+          .byName("alice")
+          .peers()
+          .every((p) => p.online),
+      10_000,
+      "bob online",
+    );
+    // 40 chances of a duplicate.
+    for (let i = 0; i < 40; i++) {
+      c.byName("alice").broadcast(`m${i}`);
+      await new Promise((r) => setImmediate(r));
+    }
     await until(() => c.log.delivered === 40, 10_000, "deliveries");
     await until(
       () => c.byName("bob").stats().duplicates === c.byName("alice").stats().faults.duplicated,
@@ -89,8 +104,23 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   test("rejects bad signatures and still delivers the sender's messages", async () => {
     const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { badSignaturePpm: 300_000 } : {}));
     closers.push(c.close);
-    for (let i = 0; i < 30; i++) c.byName("alice").broadcast(`m${i}`);
+    // Bob online first: what waits for a peer not heard from goes together once it is (a BATCH).
+    await until(
+      () =>
+        c
+          .byName("alice")
+          .peers()
+          .every((p) => p.online),
+      10_000,
+      "bob online",
+    );
+    // One turn each, so each is its own DATA: 30 chances of a flipped signature.
+    for (let i = 0; i < 30; i++) {
+      c.byName("alice").broadcast(`m${i}`);
+      await new Promise((r) => setImmediate(r));
+    }
     await until(() => c.log.delivered === 30, 15_000, "deliveries");
+    assert.equal(c.byName("alice").stats().batchesSent, 0, "each went as its own DATA");
     const injected = c.byName("alice").stats().faults.badSignatures;
     assert.ok(injected > 0);
     await until(() => (c.log.rejected.get("bad-signature") ?? 0) === injected, 2000, "rejections");
