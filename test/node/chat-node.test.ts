@@ -72,18 +72,11 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   test("ignores injected duplicates: the count ignored equals the count injected", async () => {
     const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { duplicatePpm: 500_000 } : {}));
     closers.push(c.close);
-    // One turn of the event loop each, so each is its own DATA (written together, they would share BATCHes):
+    const alice = c.byName("alice");
     // Bob online first: what waits for a peer not heard from goes together once it is (a BATCH).
-    await until(
-      () =>
-        c
-          .byName("alice")
-          .peers()
-          .every((p) => p.online),
-      10_000,
-      "bob online",
-    );
-    // 40 chances of a duplicate.
+    await until(() => alice.peers().every((p) => p.online), 10_000, "bob online");
+    // One turn of the event loop each, so each is its own DATA (written together, they would share BATCHes): 40
+    // chances of a duplicate.
     for (let i = 0; i < 40; i++) {
       c.byName("alice").broadcast(`m${i}`);
       await new Promise((r) => setImmediate(r));
@@ -104,16 +97,9 @@ describe("ChatNode over real UDP on 127.0.0.1", { timeout: 60_000 }, () => {
   test("rejects bad signatures and still delivers the sender's messages", async () => {
     const c = await cluster(["alice", "bob"], (n) => (n === "alice" ? { badSignaturePpm: 300_000 } : {}));
     closers.push(c.close);
+    const alice = c.byName("alice");
     // Bob online first: what waits for a peer not heard from goes together once it is (a BATCH).
-    await until(
-      () =>
-        c
-          .byName("alice")
-          .peers()
-          .every((p) => p.online),
-      10_000,
-      "bob online",
-    );
+    await until(() => alice.peers().every((p) => p.online), 10_000, "bob online");
     // One turn each, so each is its own DATA: 30 chances of a flipped signature.
     for (let i = 0; i < 30; i++) {
       c.byName("alice").broadcast(`m${i}`);
