@@ -16,7 +16,7 @@ import type { Socket } from "node:dgram";
 import { ChaosProxy, type TapRecord } from "../../../src/chaos/proxy.ts";
 import { generateSecretKeys } from "../../../src/crypto/keys.ts";
 import type { Rng } from "../../../src/engine/ports.ts";
-import { MAX_DATAGRAM_BYTES, type PeerId } from "../../../src/engine/types.ts";
+import { MAX_DATAGRAM_BYTES } from "../../../src/engine/types.ts";
 import { DATA_FIXED_BYTES, decode, HEADER_BYTES, PacketType } from "../../../src/engine/wire.ts";
 import { SeededRng } from "../../../src/faults/seeded-rng.ts";
 import { ChatNode } from "../../../src/node/chat-node.ts";
@@ -68,10 +68,8 @@ function pick<T>(rng: Rng, items: readonly T[]): T {
 const ACK_RANGE_COUNT_AT = HEADER_BYTES + 4 + 4;
 
 export interface FuzzContext {
+  /** The engine datagrams captured inside the sessions: what the mutations start from. */
   corpus: readonly Captured[];
-  /** Key ids worth claiming: the target's and its peers'. */
-  ids: readonly PeerId[];
-  target: PeerId;
 }
 
 /** One fuzz datagram: returns its bytes and how it was made. */
@@ -524,7 +522,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         ownInitiation(generateSecretKeys().x25519PrivateKey, bobStatic),
       ),
     };
-    const innerCtx: FuzzContext = { corpus, ids: [alice.id, bob.id, carol.id], target: bob.id };
+    const innerCtx: FuzzContext = { corpus };
     const before = await target.gcStats();
     const byMutation: Record<string, number> = {};
     const exact = { dataFromCarol: 0, ackFromCarol: 0, helloFromCarol: 0, other: 0 };
